@@ -1,0 +1,134 @@
+/*
+ * log.c - the process-wide log sink.  Owns the FILE and its path.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+static FILE *sink;
+static char *sink_path;
+static int min_level = LOG_INFO;
+static bool trace_on;
+
+static const char *const level_names[] = {
+	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
+};
+
+int log_open(const char *path, int level)
+{
+	FILE *f = NULL;
+	char *copy = NULL;
+
+	if (path) {
+		copy = strdup(path);
+		if (!copy)
+			return -ENOMEM;
+		f = fopen(path, "a");
+		if (!f) {
+			int err = errno;
+
+			free(copy);
+			return -err;
+		}
+		setvbuf(f, NULL, _IOLBF, 0);
+	}
+	log_close();
+	sink = f;
+	sink_path = copy;
+	min_level = level;
+	return 0;
+}
+
+int log_reopen(void)
+{
+	FILE *f;
+
+	if (!sink_path)
+		return 0;
+	f = fopen(sink_path, "a");
+	if (!f)
+		return -errno;
+	setvbuf(f, NULL, _IOLBF, 0);
+	if (sink)
+		fclose(sink);
+	sink = f;
+	return 0;
+}
+
+void log_close(void)
+{
+	if (sink)
+		fclose(sink);
+	sink = NULL;
+	free(sink_path);
+	sink_path = NULL;
+}
+
+const char *log_path(void)
+{
+	return sink_path;
+}
+
+void log_set_level(int level)
+{
+	min_level = level;
+}
+
+int log_get_level(void)
+{
+	return min_level;
+}
+
+void log_set_trace(bool on)
+{
+	trace_on = on;
+}
+
+bool log_is_trace(void)
+{
+	return trace_on;
+}
+
+static void vlog(const char *tag, const char *fmt, va_list ap)
+{
+	FILE *f = sink ? sink : stderr;
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(f, "%s.%03ld %s: ", stamp, ts.tv_nsec / 1000000, tag);
+	vfprintf(f, fmt, ap);
+	fputc('\n', f);
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > min_level)
+		return;
+	if (level < 0 || level > LOG_DEBUG)
+		level = LOG_ERR;
+	va_start(ap, fmt);
+	vlog(level_names[level], fmt, ap);
+	va_end(ap);
+}
+
+void log_trace(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!trace_on)
+		return;
+	va_start(ap, fmt);
+	vlog("trace", fmt, ap);
+	va_end(ap);
+}

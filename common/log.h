@@ -1,0 +1,48 @@
+/*
+ * log.h - levelled logging to a file (or stderr), reopened on SIGHUP.
+ *
+ * One process-wide sink: the daemon is single-threaded and the tools are
+ * short-lived.  Levels are syslog's.  The trace channel (every request
+ * and reply) is separate so that it can be switched on at run time
+ * (CONTROL log) without drowning the ordinary log.
+ */
+#ifndef XSTORE_LOG_H
+#define XSTORE_LOG_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+/*
+ * log_open - send log lines to `path` (appended; NULL = stderr) at
+ * `level` and above (LOG_ERR ... LOG_DEBUG).  Returns 0 or -errno; on
+ * error the previous sink stays.
+ */
+int log_open(const char *path, int level);
+
+/* log_reopen - reopen the current file (log rotation). 0 or -errno. */
+int log_reopen(void);
+
+/* log_close - flush and close the file; later lines go to stderr. */
+void log_close(void);
+
+/* log_path - the current file, or NULL for stderr. */
+const char *log_path(void);
+
+void log_set_level(int level);
+int log_get_level(void);
+
+/* log_set_trace - turn the request/reply trace on or off. */
+void log_set_trace(bool on);
+bool log_is_trace(void);
+
+void log_msg(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_err(...)   log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+/* log_trace - written whenever trace is on, whatever the level. */
+void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

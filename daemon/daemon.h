@@ -1,0 +1,59 @@
+/*
+ * daemon.h - the state of one xstored process, in one struct (no globals
+ * beyond the log sink), so that tests and the fuzzer can run a daemon
+ * in-process.
+ */
+#ifndef XSTORE_DAEMON_H
+#define XSTORE_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/quota.h"
+
+struct loop;
+struct store;
+struct watch_index;
+struct conn;
+
+struct daemon_config {
+	char *rundir;     /* sockets live here */
+	char *pid_file;   /* NULL: none */
+	char *log_file;   /* NULL: stderr */
+	char *trace_file; /* NULL: no trace */
+	int log_level;    /* syslog level */
+	bool foreground;
+	struct quota_set quota;      /* hard, for unprivileged domains */
+	struct quota_set quota_soft; /* warn only */
+	unsigned int watch_event_timeout_ms; /* undelivered events expire */
+	size_t conn_out_max;   /* bytes queued per connection before reads stop */
+	unsigned int conn_events_max; /* undelivered events per connection */
+};
+
+struct daemon {
+	struct daemon_config cfg;
+	struct loop *loop;
+	struct store *store;
+	struct watch_index *watches;
+	struct conn *conns, *conns_tail; /* oldest first */
+	uint64_t next_conn_id;
+	unsigned int nr_conns;
+	int sock_fd;    /* rundir/socket, or -1 */
+	int sock_ro_fd; /* rundir/socket_ro, or -1 */
+	bool is_stopping;
+};
+
+/* daemon_config_defaults - fill `cfg` with the defaults (no rundir). */
+void daemon_config_defaults(struct daemon_config *cfg);
+
+/*
+ * daemon_init - create the store (with Xen's initial tree), watch index
+ * and loop.  No sockets.  0 or -errno; on error nothing is left allocated.
+ */
+int daemon_init(struct daemon *d, const struct daemon_config *cfg);
+
+/* daemon_fini - free every connection, the store, the loop. */
+void daemon_fini(struct daemon *d);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * dispatch.h - from a framed request to store operations and replies.
+ *
+ * The only module that knows both connections and the store.  It owns the
+ * per-connection protocol state (watches, transactions) behind conn->sess.
+ */
+#ifndef XSTORE_DISPATCH_H
+#define XSTORE_DISPATCH_H
+
+#include "xstore/wire.h"
+
+struct daemon;
+struct conn;
+
+/* dispatch_conn_new - set up c->sess.  0 or -ENOMEM. */
+int dispatch_conn_new(struct daemon *d, struct conn *c);
+
+/* dispatch_conn_gone - drop c's watches and transactions, free c->sess. */
+void dispatch_conn_gone(struct daemon *d, struct conn *c);
+
+/*
+ * dispatch_request - handle one request.  `payload` holds hdr->len bytes
+ * (hdr->len <= XS_PAYLOAD_MAX) followed by a nul the framer adds, so that
+ * string handling cannot run off the end.  Every request gets exactly one
+ * reply queued on `c` (or c is killed); watch events may be queued on
+ * any connection.
+ */
+void dispatch_request(struct daemon *d, struct conn *c,
+		      const struct xs_wire_hdr *hdr, const char *payload);
+
+#endif
