@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "store/quota.h"
+#include "xstore/wire.h"
 
 struct loop;
 struct store;
@@ -42,6 +43,9 @@ struct daemon {
 	int sock_fd;    /* rundir/socket, or -1 */
 	int sock_ro_fd; /* rundir/socket_ro, or -1 */
 	bool is_stopping;
+	/* Scratch for the request being handled (one at a time). */
+	char path[XS_ABS_PATH_MAX + 1];
+	char reply[XS_PAYLOAD_MAX + 1];
 };
 
 /* daemon_config_defaults - fill `cfg` with the defaults (no rundir). */

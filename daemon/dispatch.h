@@ -28,4 +28,13 @@ void dispatch_conn_gone(struct daemon *d, struct conn *c);
 void dispatch_request(struct daemon *d, struct conn *c,
 		      const struct xs_wire_hdr *hdr, const char *payload);
 
+/* dispatch_set_store_events - route the store's change events to the
+ * watch index and on to connections (daemon_init calls it). */
+void dispatch_set_store_events(struct daemon *d);
+
+/* dispatch_conn_watches / dispatch_conn_txns - counts for one
+ * connection (CONTROL quota, quotas). */
+unsigned int dispatch_conn_watches(const struct conn *c);
+unsigned int dispatch_conn_txns(const struct conn *c);
+
 #endif

@@ -31,40 +31,57 @@ struct perm_entry {
 };
 
 /*
- * perm_parse - parse `n` wire permission strings, each nul-terminated,
- * packed in `buf` of `len` bytes (the strings after the path in a
- * SET_PERMS payload), into `out` (room for `n` entries).  A string is
- * one letter of "nrwb" and a decimal domid 0..65535 with nothing after
- * it.  Returns 0 or -EINVAL (bad letter, bad number, too few strings).
+ * perm_parse - parse the first `n` wire permission strings, each
+ * nul-terminated, packed in `buf` of `len` bytes (the strings after the
+ * path in a SET_PERMS payload), into `out` (room for `n` entries).  A
+ * string is one letter of "nrwb" and a domid in strict decimal: "0" or
+ * 1..65535 without leading zeros, sign or spaces, with nothing after it.
+ * (Stricter than Xen 4.17, which takes strtol()'s hex, octal, signs and
+ * any value; see perm.c.)  Strings after the n-th are ignored; n comes
+ * from perm_count_strings, the entry limit is the caller's (quota).
+ * Returns 0, or -EINVAL (n == 0, bad letter, bad number, fewer than n
+ * strings); on error `out` holds garbage.
  */
 int perm_parse(const char *buf, size_t len, unsigned int n,
-	       struct perm_entry *out);
+               struct perm_entry *out);
 
 /*
  * perm_count_strings - the number of nul-terminated strings in `buf`
- * (`len` bytes); bytes after the last nul do not count.
+ * (`len` bytes), i.e. its nul bytes; bytes after the last nul do not
+ * count (Xen ignores them too).
  */
 unsigned int perm_count_strings(const char *buf, size_t len);
 
 /*
  * perm_format - write `n` entries in wire form, each followed by a nul
  * ("n0\0r5\0"), into `out` of `outsz` bytes.  Returns the bytes needed
- * (as snprintf); writes nothing beyond outsz.
+ * (as snprintf, but the count includes every nul); if that exceeds
+ * `outsz`, only the first `outsz` bytes were written.  `out` may be NULL
+ * when `outsz` is 0.  At most 7 bytes per entry.
  */
 size_t perm_format(const struct perm_entry *e, unsigned int n, char *out,
-		   size_t outsz);
+                   size_t outsz);
 
 /*
  * perm_access - the rights of domain `domid` on a node with entries
- * `e[0..n)`: a mask of PERM_READ|PERM_WRITE|PERM_OWNER.  `target` is the
- * caller's SET_TARGET domain or PERM_NO_TARGET; `is_privileged` gives
- * every right.  n must be >= 1.
+ * `e[0..n)`: a mask of PERM_READ|PERM_WRITE|PERM_OWNER.  In order:
+ * `is_privileged` gives every right; the owner (e[0]), or a caller whose
+ * `target` (its SET_TARGET domain, else PERM_NO_TARGET) is the owner,
+ * gets every right; else the first entry e[1..n) naming `domid` or
+ * `target` gives its access; else e[0]'s access is the default.  Only
+ * the first two cases include PERM_OWNER.  Entries of domains that no
+ * longer exist must be dropped or skipped by the caller (Xen marks them
+ * ignored).  n must be >= 1 (asserted; n == 0 gives PERM_NONE unless
+ * privileged).
  */
 unsigned int perm_access(const struct perm_entry *e, unsigned int n,
-			 unsigned int domid, uint32_t target,
-			 bool is_privileged);
+                         unsigned int domid, uint32_t target,
+                         bool is_privileged);
 
-/* perm_letter - 'n', 'r', 'w' or 'b' for an access value. */
+/*
+ * perm_letter - 'n', 'r', 'w' or 'b' for an access value (bits other
+ * than PERM_BOTH are ignored).
+ */
 char perm_letter(unsigned int access);
 
 #endif

@@ -37,7 +37,7 @@ int quota_find(const char *name);
 /* quota_defaults - fill `q` with Xen 4.17's default hard quotas. */
 void quota_defaults(struct quota_set *q);
 
-/* quota_soft_defaults - the soft quotas (warn only): memory 2 MiB * 0.5? */
+/* quota_soft_defaults - the soft quotas (warn only): memory only. */
 void quota_soft_defaults(struct quota_set *q);
 
 /*

@@ -1,0 +1,346 @@
+/*
+ * control.c - CONTROL commands and the GET_QUOTA/SET_QUOTA requests:
+ * the operator's view into the daemon.  Output formats follow Xen 4.17's
+ * xenstored where it has the command (xenstore-control users parse them).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "daemon/dispatch.h"
+#include "daemon/dispatch_int.h"
+#include "store/watch.h"
+
+
+/* A bounded text builder over d->reply. */
+struct text {
+	char *buf;
+	size_t len, cap;
+	bool is_truncated;
+};
+
+static void text_add(struct text *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->is_truncated)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= t->cap - t->len) {
+		t->is_truncated = true;
+		return;
+	}
+	t->len += (size_t)n;
+}
+
+static int text_reply(struct req *r, struct text *t)
+{
+	if (t->is_truncated)
+		return -E2BIG;
+	reply(r, t->buf, t->len + 1);
+	return 0;
+}
+
+static struct text text_of(struct req *r)
+{
+	struct text t = {r->d->reply, 0, XS_PAYLOAD_MAX, false};
+
+	t.buf[0] = '\0';
+	return t;
+}
+
+/* Xen's order and wording for the quota list. */
+static const struct {
+	enum quota_id id;
+	const char *what;
+} quota_rows[] = {
+	{QUOTA_NODES, "Nodes per domain"},
+	{QUOTA_WATCHES, "Watches per domain"},
+	{QUOTA_TRANSACTIONS, "Transactions per domain"},
+	{QUOTA_OUTSTANDING, "Outstanding requests per domain"},
+	{QUOTA_TXN_NODES, "Max. number of accessed nodes per transaction"},
+	{QUOTA_MEMORY, "Total Xenstore memory per domain (error level)"},
+	{QUOTA_NODE_SIZE, "Max. size of a node"},
+	{QUOTA_PATH_MAX, "Max. length of a node path"},
+	{QUOTA_PERMS, "Max. number of permissions per node"},
+};
+
+static int quota_set_arg(struct quota_set *q, const char *name,
+			 const char *value)
+{
+	unsigned long v;
+	int id = quota_find(name);
+
+	if (id < 0 || parse_uint(value, UINT32_MAX, &v))
+		return -EINVAL;
+	/* Xen's ceiling for paths: the protocol's relative maximum. */
+	if (id == QUOTA_PATH_MAX && (v == 0 || v > XS_REL_PATH_MAX))
+		return -EINVAL;
+	q->v[id] = v;
+	log_info("quota %s set to %lu", name, v);
+	return 0;
+}
+
+static int ctl_quota_domain(struct req *r, const char *arg)
+{
+	struct text t = text_of(r);
+	unsigned long domid, watches = 0, txns = 0;
+
+	if (parse_uint(arg, XS_DOMID_MAX, &domid))
+		return -EINVAL;
+	for (const struct conn *c = r->d->conns; c; c = c->next) {
+		if (c->domid != domid)
+			continue;
+		watches += dispatch_conn_watches(c);
+		txns += dispatch_conn_txns(c);
+	}
+	text_add(&t, "Domain %lu:\n", domid);
+	text_add(&t, "%-16s: %8lu\n", "nodes",
+		 store_domain_nodes(r->d->store, (unsigned int)domid));
+	text_add(&t, "%-16s: %8lu\n", "watches", watches);
+	text_add(&t, "%-16s: %8lu\n", "transactions", txns);
+	text_add(&t, "%-16s: %8lu\n", "outstanding", 0ul);
+	return text_reply(r, &t);
+}
+
+static int ctl_quota(struct req *r, bool is_soft)
+{
+	struct quota_set *q = is_soft ? &r->d->cfg.quota_soft : &r->d->cfg.quota;
+	struct text t = text_of(r);
+
+	if (r->argc == 4 && !strcmp(r->argv[1], "set")) {
+		int err = quota_set_arg(q, r->argv[2], r->argv[3]);
+
+		if (!err)
+			reply_str(r, "OK");
+		return err;
+	}
+	if (r->argc == 2 && !is_soft)
+		return ctl_quota_domain(r, r->argv[1]);
+	if (r->argc != 1)
+		return -EINVAL;
+	text_add(&t, "Quota settings:\n");
+	for (size_t i = 0; i < sizeof(quota_rows) / sizeof(quota_rows[0]); i++) {
+		enum quota_id id = quota_rows[i].id;
+
+		if (is_soft && !q->v[id])
+			continue;
+		text_add(&t, "%-17s: %8lu %s\n", quota_name(id), q->v[id],
+			 id == QUOTA_MEMORY && is_soft
+				 ? "Total Xenstore memory per domain (warning level)"
+				 : quota_rows[i].what);
+	}
+	return text_reply(r, &t);
+}
+
+static int ctl_log(struct req *r)
+{
+	const char *sw;
+
+	if (r->argc == 1) {
+		struct text t = text_of(r);
+
+		text_add(&t, "Log switches: on off +trace -trace +debug "
+			     "-debug\ntrace is %s, level %s\n",
+			 log_is_trace() ? "on" : "off",
+			 log_get_level() >= LOG_DEBUG ? "debug" : "info");
+		return text_reply(r, &t);
+	}
+	if (r->argc != 2)
+		return -EINVAL;
+	sw = r->argv[1];
+	if (!strcmp(sw, "on") || !strcmp(sw, "+trace"))
+		log_set_trace(true);
+	else if (!strcmp(sw, "off") || !strcmp(sw, "-trace"))
+		log_set_trace(false);
+	else if (!strcmp(sw, "+debug"))
+		log_set_level(LOG_DEBUG);
+	else if (!strcmp(sw, "-debug"))
+		log_set_level(LOG_INFO);
+	else
+		return -EINVAL;
+	reply_str(r, "OK");
+	return 0;
+}
+
+static int ctl_logfile(struct req *r)
+{
+	int err;
+
+	if (r->argc != 2 || !r->argv[1][0])
+		return -EINVAL;
+	err = log_open(r->argv[1], log_get_level());
+	if (err)
+		return err == -ENOMEM ? err : -EINVAL;
+	log_info("log file is now %s", r->argv[1]);
+	reply_str(r, "OK");
+	return 0;
+}
+
+static int ctl_memreport(struct req *r)
+{
+	struct store_stats st;
+	unsigned long watches = watch_count(r->d->watches);
+	FILE *f = NULL;
+
+	if (r->argc > 2)
+		return -EINVAL;
+	if (r->argc == 2) {
+		f = fopen(r->argv[1], "a");
+		if (!f)
+			return -EINVAL;
+	}
+	store_stats(r->d->store, &st);
+#define MEMLINE(...)                                                           \
+	do {                                                                   \
+		if (f)                                                         \
+			fprintf(f, __VA_ARGS__);                               \
+		else                                                           \
+			log_info(__VA_ARGS__);                                 \
+	} while (0)
+	MEMLINE("memreport: %" PRIu64 " nodes in the tree, %" PRIu64
+		" alive in all versions, %" PRIu64 " bytes",
+		st.main_nodes, st.nodes, st.node_bytes);
+	MEMLINE("memreport: %u connections, %lu watches, %u transactions, "
+		"generation %" PRIu64,
+		r->d->nr_conns, watches, st.open_txns, st.generation);
+#undef MEMLINE
+	if (f)
+		fclose(f);
+	reply_str(r, "OK");
+	return 0;
+}
+
+static int ctl_check(struct req *r)
+{
+	char why[256];
+	int err = store_check(r->d->store, why, sizeof(why));
+
+	if (err == -EIO) {
+		log_err("check: %s", why);
+		return -EIO;
+	}
+	if (err)
+		return err;
+	reply_str(r, "OK");
+	return 0;
+}
+
+static int ctl_print(struct req *r)
+{
+	if (r->argc != 2)
+		return -EINVAL;
+	log_info("print: %s", r->argv[1]);
+	reply_str(r, "OK");
+	return 0;
+}
+
+static int ctl_help(struct req *r);
+
+static const struct {
+	const char *name;
+	const char *args;
+	int (*fn)(struct req *r);
+} commands[] = {
+	{"check", "", ctl_check},
+	{"log", "[on|off|+trace|-trace|+debug|-debug]", ctl_log},
+	{"logfile", "<file>", ctl_logfile},
+	{"memreport", "[<file>]", ctl_memreport},
+	{"print", "<string>", ctl_print},
+	{"quota", "[set <name> <val>|<domid>]", NULL},
+	{"quota-soft", "[set <name> <val>]", NULL},
+	{"help", "", ctl_help},
+};
+
+static int ctl_help(struct req *r)
+{
+	struct text t = text_of(r);
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		text_add(&t, "%s\t%s\n", commands[i].name, commands[i].args);
+	return text_reply(r, &t);
+}
+
+int control_request(struct req *r)
+{
+	/* DEBUG/CONTROL: the command and its arguments, all nul-terminated. */
+	if (r->argc < 1 || r->argc > MAX_ARGS || !r->is_terminated)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(r->argv[0], commands[i].name))
+			continue;
+		if (!strcmp(commands[i].name, "quota"))
+			return ctl_quota(r, false);
+		if (!strcmp(commands[i].name, "quota-soft"))
+			return ctl_quota(r, true);
+		return commands[i].fn(r);
+	}
+	return -EINVAL;
+}
+
+/*
+ * GET_QUOTA [[<domid>|]<quota>|]: no argument lists the names; a name
+ * gives the global value; a domid and a name the domain's.  Per-domain
+ * values arrive with domains; until then only domain 0 exists, and it is
+ * never limited, so it reports the global values.
+ */
+int quota_get_request(struct req *r)
+{
+	unsigned long domid;
+	const char *name;
+	char buf[32];
+	int id;
+
+	if (r->hdr->len == 0) {
+		struct text t = text_of(r);
+
+		for (int i = 0; i < QUOTA_COUNT; i++)
+			text_add(&t, "%s%s", i ? " " : "",
+				 quota_name((enum quota_id)i));
+		return text_reply(r, &t);
+	}
+	if (!r->is_terminated || (r->argc != 1 && r->argc != 2))
+		return -EINVAL;
+	if (r->argc == 2) {
+		if (parse_uint(r->argv[0], XS_DOMID_MAX, &domid))
+			return -EINVAL;
+		if (domid != 0)
+			return -ENOENT;
+	}
+	name = r->argv[r->argc - 1];
+	id = quota_find(name);
+	if (id < 0)
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%lu", r->d->cfg.quota.v[id]);
+	reply_str(r, buf);
+	return 0;
+}
+
+/* SET_QUOTA [<domid>|]<quota>|<value>| */
+int quota_set_request(struct req *r)
+{
+	unsigned long domid;
+	int err;
+
+	if (!r->is_terminated || (r->argc != 2 && r->argc != 3))
+		return -EINVAL;
+	if (r->argc == 3) {
+		if (parse_uint(r->argv[0], XS_DOMID_MAX, &domid))
+			return -EINVAL;
+		/* Domain 0 is never limited; others arrive with guests. */
+		return domid == 0 ? -EINVAL : -ENOENT;
+	}
+	err = quota_set_arg(&r->d->cfg.quota, r->argv[0], r->argv[1]);
+	if (!err)
+		reply_str(r, "OK");
+	return err;
+}

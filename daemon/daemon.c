@@ -1,0 +1,60 @@
+/*
+ * daemon.c - the life cycle of one daemon instance: configuration
+ * defaults, creating and freeing the store, the watch index and the
+ * loop.  Sockets and signals belong to main.c and sock.c.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "daemon/conn.h"
+#include "daemon/daemon.h"
+#include "daemon/dispatch.h"
+#include "daemon/loop.h"
+#include "store/store.h"
+#include "store/watch.h"
+
+
+void daemon_config_defaults(struct daemon_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->log_level = LOG_INFO;
+	quota_defaults(&cfg->quota);
+	quota_soft_defaults(&cfg->quota_soft);
+	/* Xen 4.17 drops watch events still undelivered after 20 s. */
+	cfg->watch_event_timeout_ms = 20000;
+	/* Above this much queued output a connection's requests wait. */
+	cfg->conn_out_max = 256 * 1024;
+	cfg->conn_events_max = 4096;
+}
+
+int daemon_init(struct daemon *d, const struct daemon_config *cfg)
+{
+	memset(d, 0, sizeof(*d));
+	d->cfg = *cfg;
+	d->sock_fd = -1;
+	d->sock_ro_fd = -1;
+	d->next_conn_id = 1;
+	d->store = store_new();
+	d->watches = watch_index_new();
+	d->loop = loop_new();
+	if (!d->store || !d->watches || !d->loop) {
+		daemon_fini(d);
+		return -ENOMEM;
+	}
+	dispatch_set_store_events(d);
+	return 0;
+}
+
+void daemon_fini(struct daemon *d)
+{
+	while (d->conns)
+		conn_free(d->conns);
+	watch_index_free(d->watches);
+	d->watches = NULL;
+	store_free(d->store);
+	d->store = NULL;
+	if (d->loop)
+		loop_free(d->loop);
+	d->loop = NULL;
+}

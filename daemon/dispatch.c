@@ -1,0 +1,746 @@
+/*
+ * dispatch.c - from a framed request to store operations and replies;
+ * per-connection watches and transactions; delivery of watch events.
+ *
+ * Every request gets exactly one reply.  Checks happen in Xen's order:
+ * known type, privilege, read-only socket, transaction id, then the
+ * handler validates its arguments and calls the store.  The payload
+ * always has a nul after it (conn.c adds one), so argument scanning can
+ * never run off the end; "is_terminated" tells whether the client sent
+ * that nul itself.
+ *
+ * Watch events caused by a request are queued before its reply, as Xen
+ * 4.17 does (checked on it): a client sees the event of its own write
+ * first.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "daemon/dispatch.h"
+#include "daemon/dispatch_int.h"
+#include "store/path.h"
+#include "store/tree.h"
+#include "store/watch.h"
+
+/* Per-connection protocol state (conn->sess). */
+struct sess_txn {
+	struct sess_txn *next;
+	uint32_t id;
+	struct txn *txn;
+};
+
+struct sess {
+	struct watch *watches; /* this connection's, via owner_next */
+	unsigned int nr_watches;
+	struct sess_txn *txns;
+	unsigned int nr_txns;
+	uint32_t next_txid;
+};
+
+/* ---- replies and arguments ---- */
+
+void reply(struct req *r, const void *data, size_t len)
+{
+	const struct xs_wire_hdr *h = r->hdr;
+
+	if (log_is_trace())
+		log_trace("conn %" PRIu64 " < %s req %u tx %u len %zu",
+			  r->c->id, xs_type_name(h->type), h->req_id,
+			  h->tx_id, len);
+	if (conn_send(r->c, h->type, h->req_id, h->tx_id, data, len, false))
+		conn_kill(r->c, "out of memory queuing a reply");
+}
+
+void reply_str(struct req *r, const char *s)
+{
+	reply(r, s, strlen(s) + 1);
+}
+
+static void reply_error(struct req *r, int err)
+{
+	if (log_is_trace())
+		log_trace("conn %" PRIu64 " < ERROR %s req %u", r->c->id,
+			  xs_errno_name(err), r->hdr->req_id);
+	if (conn_send_error(r->c, r->hdr->req_id, r->hdr->tx_id, err))
+		conn_kill(r->c, "out of memory queuing an error");
+}
+
+int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*s - '0');
+		if (v > max)
+			return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static void split_args(struct req *r)
+{
+	const char *p = r->payload, *end = r->payload + r->hdr->len;
+
+	r->argc = 0;
+	while (p < end) {
+		const char *nul = memchr(p, '\0', (size_t)(end - p));
+
+		if (!nul)
+			break;
+		if (r->argc < MAX_ARGS)
+			r->argv[r->argc] = p;
+		r->argc++;
+		p = nul + 1;
+	}
+	r->is_terminated = r->hdr->len > 0 && end[-1] == '\0';
+}
+
+/* Exactly one nul-terminated argument and nothing else. */
+static int one_arg(const struct req *r, const char **arg)
+{
+	if (r->argc != 1 || !r->is_terminated)
+		return -EINVAL;
+	*arg = r->argv[0];
+	return 0;
+}
+
+static size_t path_max(const struct req *r)
+{
+	return r->d->cfg.quota.v[QUOTA_PATH_MAX];
+}
+
+/* Make the request's path argument absolute into d->path. */
+static int canon(struct req *r, const char *arg, unsigned int flags)
+{
+	return path_canon(r->d->path, sizeof(r->d->path), arg, r->c->domid,
+			  flags | PATH_ALLOW_RELATIVE, path_max(r));
+}
+
+static int one_path(struct req *r, unsigned int flags)
+{
+	const char *arg;
+	int err = one_arg(r, &arg);
+
+	return err ? err : canon(r, arg, flags);
+}
+
+/* ---- store operations ---- */
+
+static int do_read(struct req *r)
+{
+	const char *value;
+	size_t len;
+	int err = one_path(r, 0);
+
+	if (!err)
+		err = store_read(r->d->store, r->txn, &r->caller, r->d->path,
+				 &value, &len);
+	if (!err)
+		reply(r, value, len);
+	return err;
+}
+
+static int do_directory(struct req *r)
+{
+	size_t len;
+	int err = one_path(r, 0);
+
+	if (!err)
+		err = store_directory(r->d->store, r->txn, &r->caller,
+				      r->d->path, r->d->reply, XS_PAYLOAD_MAX,
+				      &len, NULL);
+	if (!err)
+		reply(r, r->d->reply, len);
+	return err;
+}
+
+static int do_directory_part(struct req *r)
+{
+	unsigned long offset;
+	uint64_t gen;
+	size_t len, glen;
+	bool is_complete;
+	int err;
+
+	if (r->argc != 2 || !r->is_terminated)
+		return -EINVAL;
+	err = canon(r, r->argv[0], 0);
+	if (!err)
+		err = parse_uint(r->argv[1], UINT32_MAX, &offset);
+	if (err)
+		return err;
+	glen = (size_t)snprintf(r->d->reply, 32, "%" PRIu64, (uint64_t)0) + 1;
+	/* Room for the generation (at most 20 digits) and the final nul. */
+	err = store_directory_part(r->d->store, r->txn, &r->caller, r->d->path,
+				   offset, r->d->reply + 21,
+				   XS_PAYLOAD_MAX - 21 - 1, &len, &gen,
+				   &is_complete);
+	if (err)
+		return err;
+	glen = (size_t)snprintf(r->d->reply, 21, "%" PRIu64, gen) + 1;
+	memmove(r->d->reply + glen, r->d->reply + 21, len);
+	if (is_complete)
+		r->d->reply[glen + len++] = '\0';
+	reply(r, r->d->reply, glen + len);
+	return 0;
+}
+
+static int do_get_perms(struct req *r)
+{
+	size_t len;
+	int err = one_path(r, PATH_ALLOW_SPECIAL);
+
+	if (!err)
+		err = store_get_perms(r->d->store, r->txn, &r->caller,
+				      r->d->path, r->d->reply, XS_PAYLOAD_MAX,
+				      &len);
+	if (!err)
+		reply(r, r->d->reply, len);
+	return err;
+}
+
+static int do_write(struct req *r)
+{
+	size_t plen;
+	int err;
+
+	if (r->argc < 1)
+		return -EINVAL;
+	err = canon(r, r->argv[0], 0);
+	if (err)
+		return err;
+	plen = strlen(r->argv[0]) + 1;
+	err = store_write(r->d->store, r->txn, &r->caller, r->d->path,
+			  r->payload + plen, r->hdr->len - plen);
+	if (!err)
+		reply_str(r, "OK");
+	return err;
+}
+
+static int do_mkdir(struct req *r)
+{
+	int err = one_path(r, 0);
+
+	if (!err)
+		err = store_mkdir(r->d->store, r->txn, &r->caller, r->d->path);
+	if (!err)
+		reply_str(r, "OK");
+	return err;
+}
+
+static int do_rm(struct req *r)
+{
+	int err = one_path(r, 0);
+
+	if (!err)
+		err = store_rm(r->d->store, r->txn, &r->caller, r->d->path);
+	if (!err)
+		reply_str(r, "OK");
+	return err;
+}
+
+static int do_set_perms(struct req *r)
+{
+	const char *path;
+	struct perm_entry *e;
+	unsigned int n;
+	size_t plen;
+	int err;
+
+	/* path, then one or more permissions (a trailing "?" is allowed
+	 * to be absent). */
+	if (r->argc < 2 || !r->is_terminated)
+		return -EINVAL;
+	path = r->argv[0];
+	err = canon(r, path, PATH_ALLOW_SPECIAL);
+	if (err)
+		return err;
+	plen = strlen(path) + 1;
+	n = r->argc - 1;
+	if (n > XS_PAYLOAD_MAX / 2)
+		return -EINVAL;
+	e = xmalloc(n * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	err = perm_parse(r->payload + plen, r->hdr->len - plen, n, e);
+	if (!err)
+		err = store_set_perms(r->d->store, r->txn, &r->caller,
+				      r->d->path, e, n);
+	xfree(e);
+	if (!err)
+		reply_str(r, "OK");
+	return err;
+}
+
+/* ---- watches ---- */
+
+struct deliver_ctx {
+	struct daemon *d;
+	const struct store_event *ev;
+};
+
+static void conn_caller(const struct daemon *d, const struct conn *c,
+			struct store_caller *out)
+{
+	out->domid = c->domid;
+	out->target = PERM_NO_TARGET;
+	out->is_privileged = c->is_privileged;
+	out->quota = c->is_privileged ? NULL : &d->cfg.quota;
+}
+
+static void send_event(struct conn *c, const struct watch *w,
+		       const char *path)
+{
+	char buf[XS_PAYLOAD_MAX];
+	size_t plen, tlen = strlen(w->token);
+
+	if (w->rel_prefix && strlen(path) >= w->rel_prefix)
+		path += w->rel_prefix;
+	plen = strlen(path);
+	if (plen + tlen + 2 > sizeof(buf)) {
+		log_warn("conn %" PRIu64 ": watch event for %s too long, dropped",
+			 c->id, path);
+		return;
+	}
+	memcpy(buf, path, plen + 1);
+	memcpy(buf + plen + 1, w->token, tlen + 1);
+	if (log_is_trace())
+		log_trace("conn %" PRIu64 " < WATCH_EVENT %s %s", c->id, path,
+			  w->token);
+	/* -ENOSPC: over the event bound, dropped and logged by conn. */
+	conn_send(c, XS_WATCH_EVENT, 0, 0, buf, plen + tlen + 2, true);
+}
+
+static void deliver(void *opaque, struct watch *w, const char *path)
+{
+	const struct deliver_ctx *x = opaque;
+	struct conn *c = w->owner;
+	struct store_caller who;
+
+	if (c->is_dead)
+		return;
+	conn_caller(x->d, c, &who);
+	/* A watcher sees changes only to nodes it may read (before or
+	 * after a permission change). */
+	if (!who.is_privileged && !store_can_read(&who, x->ev->perms) &&
+	    !store_can_read(&who, x->ev->old_perms))
+		return;
+	send_event(c, w, path);
+}
+
+static void on_store_event(void *opaque, const struct store_event *ev)
+{
+	struct daemon *d = opaque;
+	struct deliver_ctx x = {d, ev};
+
+	if (watch_fire(d->watches, ev->path, ev->is_exact, ev->is_removal,
+		       deliver, &x))
+		log_warn("out of memory matching watches for %s", ev->path);
+}
+
+void dispatch_set_store_events(struct daemon *d)
+{
+	store_set_event_cb(d->store, on_store_event, d);
+}
+
+static void sess_drop_watch(struct daemon *d, struct sess *s, struct watch *w)
+{
+	if (w->owner_prev)
+		w->owner_prev->owner_next = w->owner_next;
+	else
+		s->watches = w->owner_next;
+	if (w->owner_next)
+		w->owner_next->owner_prev = w->owner_prev;
+	s->nr_watches--;
+	watch_del(d->watches, w);
+}
+
+static int do_watch(struct req *r)
+{
+	struct sess *s = r->c->sess;
+	const char *path, *token;
+	unsigned long depth = 0;
+	bool has_depth = false;
+	struct watch *w;
+	size_t rel = 0;
+	int err;
+
+	/*
+	 * path, token and, with the WATCHDEPTH feature, a depth.  Xen 4.17
+	 * takes exactly two strings (the depth came later in the spec).
+	 */
+	if ((r->argc != 2 && r->argc != 3) || !r->is_terminated)
+		return -EINVAL;
+	path = r->argv[0];
+	token = r->argv[1];
+	if (r->argc == 3) {
+		err = parse_uint(r->argv[2], INT32_MAX, &depth);
+		if (err)
+			return err;
+		has_depth = true;
+	}
+	err = canon(r, path, PATH_ALLOW_SPECIAL);
+	if (err)
+		return err;
+	if (path[0] != '/' && path[0] != '@')
+		rel = strlen(r->d->path) - strlen(path);
+	if (watch_find(r->d->watches, r->c, r->d->path, token))
+		return -EEXIST;
+	if (!r->c->is_privileged &&
+	    quota_is_over(&r->d->cfg.quota, QUOTA_WATCHES, s->nr_watches + 1ul))
+		return -E2BIG;
+	err = watch_add(r->d->watches, r->d->path, token,
+			has_depth ? (int)depth : -1, rel, r->c, &w);
+	if (err)
+		return err;
+	w->owner_next = s->watches;
+	if (s->watches)
+		s->watches->owner_prev = w;
+	s->watches = w;
+	s->nr_watches++;
+	reply_str(r, "OK");
+	/* The first event, straight away, with the path as given. */
+	send_event(r->c, w, r->d->path);
+	return 0;
+}
+
+static int do_unwatch(struct req *r)
+{
+	struct watch *w;
+	int err;
+
+	if (r->argc != 2 || !r->is_terminated)
+		return -EINVAL;
+	err = canon(r, r->argv[0], PATH_ALLOW_SPECIAL);
+	if (err)
+		return err;
+	w = watch_find(r->d->watches, r->c, r->d->path, r->argv[1]);
+	if (!w)
+		return -ENOENT;
+	sess_drop_watch(r->d, r->c->sess, w);
+	reply_str(r, "OK");
+	return 0;
+}
+
+/* ---- transactions ---- */
+
+static struct sess_txn *sess_find_txn(struct sess *s, uint32_t id)
+{
+	for (struct sess_txn *t = s->txns; t; t = t->next)
+		if (t->id == id)
+			return t;
+	return NULL;
+}
+
+/* End and forget transaction `id`; returns store_txn_end's result. */
+static int sess_end_txn(struct daemon *d, struct sess *s, uint32_t id,
+			bool commit)
+{
+	struct sess_txn **pp = &s->txns;
+	int err;
+
+	while (*pp && (*pp)->id != id)
+		pp = &(*pp)->next;
+	if (!*pp)
+		return -ENOENT;
+	struct sess_txn *t = *pp;
+
+	*pp = t->next;
+	s->nr_txns--;
+	err = store_txn_end(d->store, t->txn, commit);
+	xfree(t);
+	return err;
+}
+
+static int do_txn_start(struct req *r)
+{
+	struct sess *s = r->c->sess;
+	struct sess_txn *t;
+	char buf[16];
+	int err;
+
+	if (r->txn)
+		return -EBUSY;
+	if (!r->c->is_privileged &&
+	    quota_is_over(&r->d->cfg.quota, QUOTA_TRANSACTIONS,
+			  s->nr_txns + 1ul))
+		return -ENOSPC;
+	t = xmalloc(sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	err = store_txn_start(r->d->store, &r->caller, &t->txn);
+	if (err) {
+		xfree(t);
+		return err;
+	}
+	/* Ids count from 1 per connection (as Xen); 0 means "none". */
+	do {
+		t->id = ++s->next_txid;
+	} while (t->id == 0 || sess_find_txn(s, t->id));
+	t->next = s->txns;
+	s->txns = t;
+	s->nr_txns++;
+	snprintf(buf, sizeof(buf), "%u", t->id);
+	reply_str(r, buf);
+	return 0;
+}
+
+static int do_txn_end(struct req *r)
+{
+	const char *arg;
+	int err;
+
+	if (!r->txn)
+		return -ENOENT;
+	err = one_arg(r, &arg);
+	if (err)
+		return err;
+	if (strcmp(arg, "T") && strcmp(arg, "F"))
+		return -EINVAL;
+	err = sess_end_txn(r->d, r->c->sess, r->hdr->tx_id, arg[0] == 'T');
+	if (!err)
+		reply_str(r, "OK");
+	return err;
+}
+
+static int do_reset_watches(struct req *r)
+{
+	struct sess *s = r->c->sess;
+
+	while (s->watches)
+		sess_drop_watch(r->d, s, s->watches);
+	while (s->txns)
+		sess_end_txn(r->d, s, s->txns->id, false);
+	reply_str(r, "OK");
+	return 0;
+}
+
+/* ---- domains (the platform arrives with guests) ---- */
+
+static int one_domid(const struct req *r, unsigned long *domid)
+{
+	const char *arg;
+	int err = one_arg(r, &arg);
+
+	return err ? err : parse_uint(arg, XS_DOMID_MAX, domid);
+}
+
+static int do_get_domain_path(struct req *r)
+{
+	unsigned long domid;
+	char buf[32];
+	int err = one_domid(r, &domid);
+
+	if (err)
+		return err;
+	snprintf(buf, sizeof(buf), "/local/domain/%lu", domid);
+	reply_str(r, buf);
+	return 0;
+}
+
+static int do_is_domain_introduced(struct req *r)
+{
+	unsigned long domid;
+	int err = one_domid(r, &domid);
+
+	if (err)
+		return err;
+	/* Only the privileged domain exists until domains are introduced. */
+	reply_str(r, domid == 0 ? "T" : "F");
+	return 0;
+}
+
+/* Validated, then refused: introducing needs the platform layer. */
+static int do_domain_op(struct req *r)
+{
+	unsigned long v;
+	int err = 0;
+
+	switch (r->hdr->type) {
+	case XS_INTRODUCE:
+		if ((r->argc != 3 && r->argc != 4) || !r->is_terminated)
+			return -EINVAL;
+		err = parse_uint(r->argv[0], XS_DOMID_FIRST_SPECIAL - 1, &v);
+		if (!err && v == 0)
+			err = -EINVAL;
+		break;
+	case XS_SET_TARGET:
+		if (r->argc != 2 || !r->is_terminated)
+			return -EINVAL;
+		err = parse_uint(r->argv[0], XS_DOMID_MAX, &v);
+		if (!err)
+			err = parse_uint(r->argv[1], XS_DOMID_MAX, &v);
+		break;
+	case XS_SET_FEATURE:
+		if (r->argc != 2 || !r->is_terminated)
+			return -EINVAL;
+		err = parse_uint(r->argv[0], XS_DOMID_MAX, &v);
+		if (!err)
+			err = parse_uint(r->argv[1], UINT32_MAX, &v);
+		if (!err)
+			err = -ENOENT; /* no such (introduced) domain */
+		return err;
+	default:
+		err = one_domid(r, &v);
+		if (!err)
+			err = -ENOENT;
+		return err;
+	}
+	return err ? err : -ENOSYS;
+}
+
+#define SERVER_FEATURES                                                        \
+	(XS_FEATURE_RECONNECTION | XS_FEATURE_ERROR | XS_FEATURE_WATCHDEPTH)
+
+static int do_get_feature(struct req *r)
+{
+	unsigned long domid;
+	char buf[16];
+	int err;
+
+	if (r->hdr->len == 0) {
+		snprintf(buf, sizeof(buf), "%u", SERVER_FEATURES);
+		reply_str(r, buf);
+		return 0;
+	}
+	if (!r->c->is_privileged)
+		return -EACCES;
+	err = one_domid(r, &domid);
+	if (err)
+		return err;
+	if (domid != 0)
+		return -ENOENT;
+	snprintf(buf, sizeof(buf), "%u", SERVER_FEATURES);
+	reply_str(r, buf);
+	return 0;
+}
+
+/* ---- the table ---- */
+
+#define F_NOTID 0x1u /* the tx_id is ignored */
+#define F_PRIV  0x2u /* privileged callers only */
+#define F_WRITE 0x4u /* changes state: refused on the read-only socket */
+
+static const struct handler {
+	int (*fn)(struct req *r);
+	unsigned int flags;
+} handlers[XS_TYPE_COUNT] = {
+	[XS_CONTROL] = {control_request, F_NOTID | F_PRIV | F_WRITE},
+	[XS_DIRECTORY] = {do_directory, 0},
+	[XS_READ] = {do_read, 0},
+	[XS_GET_PERMS] = {do_get_perms, 0},
+	[XS_WATCH] = {do_watch, F_NOTID},
+	[XS_UNWATCH] = {do_unwatch, F_NOTID},
+	[XS_TRANSACTION_START] = {do_txn_start, 0},
+	[XS_TRANSACTION_END] = {do_txn_end, 0},
+	[XS_INTRODUCE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+	[XS_RELEASE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+	[XS_GET_DOMAIN_PATH] = {do_get_domain_path, F_NOTID},
+	[XS_WRITE] = {do_write, F_WRITE},
+	[XS_MKDIR] = {do_mkdir, F_WRITE},
+	[XS_RM] = {do_rm, F_WRITE},
+	[XS_SET_PERMS] = {do_set_perms, F_WRITE},
+	[XS_IS_DOMAIN_INTRODUCED] = {do_is_domain_introduced, F_NOTID},
+	[XS_RESUME] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+	[XS_SET_TARGET] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+	[XS_RESET_WATCHES] = {do_reset_watches, F_NOTID},
+	[XS_DIRECTORY_PART] = {do_directory_part, 0},
+	[XS_GET_FEATURE] = {do_get_feature, F_NOTID},
+	[XS_SET_FEATURE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+	[XS_GET_QUOTA] = {quota_get_request, F_NOTID | F_PRIV},
+	[XS_SET_QUOTA] = {quota_set_request, F_NOTID | F_PRIV | F_WRITE},
+};
+
+void dispatch_request(struct daemon *d, struct conn *c,
+		      const struct xs_wire_hdr *hdr, const char *payload)
+{
+	struct req r = {.d = d, .c = c, .hdr = hdr, .payload = payload};
+	const struct handler *h = NULL;
+	int err;
+
+	if (log_is_trace()) {
+		const char *name = xs_type_name(hdr->type);
+
+		log_trace("conn %" PRIu64 " > %s req %u tx %u len %u: %.*s",
+			  c->id, name ? name : "?", hdr->req_id, hdr->tx_id,
+			  hdr->len, (int)(hdr->len > 80 ? 80 : hdr->len),
+			  payload);
+	}
+	if (hdr->type < XS_TYPE_COUNT)
+		h = &handlers[hdr->type];
+	if (!h || !h->fn) {
+		reply_error(&r, ENOSYS);
+		return;
+	}
+	if ((h->flags & F_PRIV) && !c->is_privileged) {
+		reply_error(&r, EACCES);
+		return;
+	}
+	if ((h->flags & F_WRITE) && c->is_readonly) {
+		reply_error(&r, EROFS);
+		return;
+	}
+	if (!(h->flags & F_NOTID) && hdr->tx_id) {
+		struct sess_txn *t = sess_find_txn(c->sess, hdr->tx_id);
+
+		if (!t) {
+			reply_error(&r, ENOENT);
+			return;
+		}
+		r.txn = t->txn;
+	}
+	conn_caller(d, c, &r.caller);
+	split_args(&r);
+	err = h->fn(&r);
+	if (err)
+		reply_error(&r, -err);
+}
+
+/* ---- connections ---- */
+
+int dispatch_conn_new(struct daemon *d, struct conn *c)
+{
+	struct sess *s = xcalloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	c->sess = s;
+	return 0;
+}
+
+void dispatch_conn_gone(struct daemon *d, struct conn *c)
+{
+	struct sess *s = c->sess;
+
+	if (!s)
+		return;
+	while (s->watches)
+		sess_drop_watch(d, s, s->watches);
+	while (s->txns)
+		sess_end_txn(d, s, s->txns->id, false);
+	xfree(s);
+	c->sess = NULL;
+}
+
+unsigned int dispatch_conn_watches(const struct conn *c)
+{
+	const struct sess *s = c->sess;
+
+	return s ? s->nr_watches : 0;
+}
+
+unsigned int dispatch_conn_txns(const struct conn *c)
+{
+	const struct sess *s = c->sess;
+
+	return s ? s->nr_txns : 0;
+}

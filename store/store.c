@@ -1,0 +1,780 @@
+/*
+ * store.c - XenStore operations over the persistent tree: rights,
+ * quotas, owner accounting and change events.
+ *
+ * Every mutation follows the same three steps, so that a failure leaves
+ * nothing half-done: (1) walk and check (rights, quotas) - no change;
+ * (2) unshare the path and allocate every new node - changes nothing a
+ * reader can see; (3) link - cannot fail.  On the main tree an operation
+ * emits its events at once; inside a transaction it records what it saw
+ * and did (txn.c) and emits nothing; a commit replays the recorded
+ * operations here with is_replay set, which buffers events and owner
+ * accounting until the whole commit has succeeded.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "store/path.h"
+#include "store/store_int.h"
+
+#define RM_STACK_CAP (XS_ABS_PATH_MAX / 2 + 2)
+
+static const char *const special_names[2] = {"@introduceDomain",
+					     "@releaseDomain"};
+
+/* ---- rights ---- */
+
+static unsigned int access_of(const struct store_caller *c,
+			      const struct nperms *p)
+{
+	return perm_access(p->e, p->n, c->domid, c->target, c->is_privileged);
+}
+
+bool store_can_read(const struct store_caller *c, const struct nperms *p)
+{
+	return p && (access_of(c, p) & PERM_READ);
+}
+
+/*
+ * The error for a node that is missing: Xen tells ENOENT only to a caller
+ * with the wanted right on the nearest existing ancestor, else EACCES, so
+ * that existence does not leak.
+ */
+static int missing_error(const struct store_caller *c,
+			 const struct node *nearest, unsigned int want)
+{
+	return (access_of(c, nearest->perms) & want) ? -ENOENT : -EACCES;
+}
+
+static bool is_limited(const struct store_caller *c)
+{
+	return c && !c->is_privileged && c->quota;
+}
+
+/* ---- accounting ---- */
+
+static void acct_add(struct store *s, const struct view *v, unsigned int domid,
+		     long delta)
+{
+	if (v->txn) {
+		if (domid == v->txn->caller.domid)
+			v->txn->own_delta += delta;
+		return;
+	}
+	if (!v->is_replay) {
+		s->owned[domid] = (uint32_t)((long)s->owned[domid] + delta);
+		return;
+	}
+	for (unsigned int i = 0; i < s->nr_acct; i++) {
+		if (s->acct[i].domid == domid) {
+			s->acct[i].delta += delta;
+			return;
+		}
+	}
+	if (s->nr_acct == s->acct_cap) {
+		unsigned int cap = s->acct_cap ? 2 * s->acct_cap : 8;
+		struct acct_delta *a =
+			xrealloc_array(s->acct, cap, sizeof(*a));
+
+		if (!a) {
+			s->replay_error = -ENOMEM;
+			return;
+		}
+		s->acct = a;
+		s->acct_cap = cap;
+	}
+	s->acct[s->nr_acct].domid = (uint16_t)domid;
+	s->acct[s->nr_acct].delta = delta;
+	s->nr_acct++;
+}
+
+/* Nodes `c` owns as the operation sees them (main plus its transaction). */
+static long owned_by(const struct store *s, const struct view *v,
+		     unsigned int domid)
+{
+	long n = (long)s->owned[domid];
+
+	if (v->txn && domid == v->txn->caller.domid)
+		n += v->txn->own_delta;
+	for (unsigned int i = 0; v->is_replay && i < s->nr_acct; i++)
+		if (s->acct[i].domid == domid)
+			n += s->acct[i].delta;
+	return n;
+}
+
+unsigned long store_domain_nodes(const struct store *s, unsigned int domid)
+{
+	return domid < NR_DOMIDS ? s->owned[domid] : 0;
+}
+
+/* ---- events ---- */
+
+static void emit(struct store *s, const struct view *v, const char *path,
+		 bool is_exact, bool is_removal, struct nperms *perms,
+		 struct nperms *old_perms)
+{
+	struct store_event ev = {path, is_exact, is_removal, perms, old_perms};
+	struct evbuf *e;
+	size_t len;
+
+	if (v->txn)
+		return; /* fired at commit, by the replay */
+	if (!v->is_replay) {
+		if (s->event_cb)
+			s->event_cb(s->event_opaque, &ev);
+		return;
+	}
+	len = strlen(path);
+	e = xmalloc(sizeof(*e) + len + 1);
+	if (!e) {
+		s->replay_error = -ENOMEM;
+		return;
+	}
+	e->next = NULL;
+	e->is_exact = is_exact;
+	e->is_removal = is_removal;
+	e->perms = perms;
+	if (perms)
+		nperms_ref(perms);
+	e->old_perms = old_perms;
+	if (old_perms)
+		nperms_ref(old_perms);
+	memcpy(e->path, path, len + 1);
+	if (s->ev_tail)
+		s->ev_tail->next = e;
+	else
+		s->ev_head = e;
+	s->ev_tail = e;
+}
+
+/*
+ * Emit (or drop) the events buffered by a replay.  A path changed twice
+ * in one transaction fires once, as in Xen, where a commit reports each
+ * changed node once.
+ */
+void store_flush_events(struct store *s, bool is_emit)
+{
+	struct evbuf *e = s->ev_head;
+
+	s->ev_head = s->ev_tail = NULL;
+	while (e) {
+		struct evbuf *next = e->next;
+		bool is_dup = false;
+
+		for (struct evbuf *p = next; is_emit && p; p = p->next) {
+			if (!strcmp(p->path, e->path)) {
+				/* Keep the first, with the wider match. */
+				p->is_exact = p->is_exact && e->is_exact;
+				p->is_removal = p->is_removal || e->is_removal;
+				is_dup = true;
+				break;
+			}
+		}
+		if (is_emit && !is_dup && s->event_cb) {
+			struct store_event ev = {e->path, e->is_exact,
+						 e->is_removal, e->perms,
+						 e->old_perms};
+
+			s->event_cb(s->event_opaque, &ev);
+		}
+		nperms_unref(e->perms);
+		nperms_unref(e->old_perms);
+		xfree(e);
+		e = next;
+	}
+}
+
+/* ---- creation ---- */
+
+static uint64_t next_gen(struct store *s)
+{
+	return ++s->env.gen;
+}
+
+/* Length of `path` up to the end of walk component i. */
+static size_t prefix_len(const struct walk *w, const char *path,
+			 unsigned int i)
+{
+	if (i == 0)
+		return 1;
+	return (size_t)(w->comp[i] + w->comp_len[i] - path);
+}
+
+/*
+ * Permissions of a node `c` creates under a parent with `parent`: the
+ * same, except that an unprivileged creator owns what it creates (Xen).
+ * Returns a new reference, or NULL on ENOMEM.
+ */
+static struct nperms *inherit_perms(struct nperms *parent,
+				    const struct store_caller *c)
+{
+	struct nperms *p;
+
+	if (c->is_privileged || parent->e[0].domid == c->domid) {
+		nperms_ref(parent);
+		return parent;
+	}
+	p = nperms_new(parent->e, parent->n);
+	if (p)
+		p->e[0].domid = (uint16_t)c->domid;
+	return p;
+}
+
+/* Record in the transaction every path the write observes. */
+static int write_touch(struct view *v, const struct walk *w, const char *path)
+{
+	struct txn *t = v->txn;
+	int err;
+
+	if (!t)
+		return 0;
+	/* The deepest existing node: its value or its child list. */
+	err = txn_touch(t, path, prefix_len(w, path, w->found),
+			w->nodes[w->found]->gen);
+	for (unsigned int i = w->found + 1; !err && i <= w->depth; i++)
+		err = txn_touch(t, path, prefix_len(w, path, i), 0);
+	return err;
+}
+
+/* Xen's size of a node with `nperms` entries, a value and child names. */
+static size_t record_size(unsigned int nperms, size_t value_len,
+			  size_t child_names)
+{
+	return 24u + 8u * nperms + value_len + child_names;
+}
+
+int store_op_write(struct store *s, struct view *v,
+		   const struct store_caller *c, const char *path,
+		   const void *value, size_t len, bool is_mkdir)
+{
+	struct tree_env *env = &s->env;
+	struct walk *w = &s->walk;
+	struct node *near, *chain = NULL, *last = NULL;
+	struct nperms *perms = NULL;
+	unsigned int missing;
+	int err;
+
+	err = tree_walk(env, *v->rootp, path, w);
+	if (err)
+		return err;
+	near = w->nodes[w->found];
+	missing = w->depth - w->found;
+
+	if (!v->skip_checks && !(access_of(c, near->perms) & PERM_WRITE))
+		return missing ? missing_error(c, near, PERM_WRITE) : -EACCES;
+	if (is_mkdir && !missing)
+		return write_touch(v, w, path);
+	err = write_touch(v, w, path);
+	if (err)
+		return err;
+
+	if (is_limited(c)) {
+		const struct quota_set *q = c->quota;
+		/* The target's new size; a new child also grows the parent. */
+		size_t target = missing ? record_size(near->perms->n, len, 0)
+					: node_size(near) - near->value_len + len;
+		size_t parent = missing ? node_size(near) +
+						  w->comp_len[w->found + 1] + 1u
+					: 0;
+		unsigned long nodes =
+			(unsigned long)(owned_by(s, v, c->domid) + missing);
+
+		if ((missing && quota_is_over(q, QUOTA_NODES, nodes)) ||
+		    quota_is_over(q, QUOTA_NODE_SIZE, target) ||
+		    quota_is_over(q, QUOTA_NODE_SIZE, parent))
+			return -ENOSPC;
+	}
+
+	err = tree_unshare(env, v->rootp, w, w->found);
+	if (err)
+		return err;
+
+	if (!missing) {
+		err = node_set_value(env, v->rootp, w, w->depth, value, len,
+				     next_gen(s));
+		if (err)
+			return err;
+		emit(s, v, path, false, false, w->nodes[w->depth]->perms, NULL);
+		return 0;
+	}
+
+	/* Build the missing chain detached, then link it in one step. */
+	near = w->nodes[w->found];
+	perms = inherit_perms(near->perms, c);
+	if (!perms)
+		return -ENOMEM;
+	err = node_reserve_kid(env, near);
+	for (unsigned int i = w->found + 1; !err && i <= w->depth; i++) {
+		bool is_target = i == w->depth;
+		struct node *n = node_new(env, w->comp[i], w->comp_len[i],
+					  is_target ? value : NULL,
+					  is_target ? len : 0, perms);
+
+		if (!n) {
+			err = -ENOMEM;
+			break;
+		}
+		n->gen = next_gen(s);
+		if (last) {
+			err = node_reserve_kid(env, last);
+			if (err) {
+				node_unref(env, n);
+				break;
+			}
+			node_add_kid(env, last, n);
+		} else {
+			chain = n;
+		}
+		last = n;
+	}
+	if (err) {
+		node_unref(env, chain);
+		nperms_unref(perms);
+		return err;
+	}
+	node_add_kid(env, near, chain);
+	near->gen = next_gen(s);
+	acct_add(s, v, perms->e[0].domid, (long)missing);
+	emit(s, v, path, false, false, perms, NULL);
+	nperms_unref(perms);
+	return 0;
+}
+
+/* ---- removal ---- */
+
+/*
+ * Account and report every node of the subtree at `top` (path `path`),
+ * children before parents, the top last and non-exact (Xen 4.17 reports a
+ * removed descendant only to watches on exactly its path).  Iterative,
+ * on the preallocated stack: it cannot fail.
+ */
+static void rm_subtree_effects(struct store *s, const struct view *v,
+			       struct node *top, const char *path)
+{
+	struct node **stack = s->rm_stack;
+	uint32_t *pos = s->rm_pos;
+	char *buf = s->rm_path;
+	size_t len = strlen(path);
+	unsigned int sp = 0;
+
+	memcpy(buf, path, len + 1);
+	stack[0] = top;
+	pos[0] = 0;
+	while (1) {
+		struct node *n = stack[sp];
+
+		if (pos[sp] < n->nkids && sp + 1 < RM_STACK_CAP &&
+		    len + 1 + n->kids[pos[sp]]->name_len <= XS_ABS_PATH_MAX) {
+			struct node *k = n->kids[pos[sp]++];
+
+			if (len > 1)
+				buf[len++] = '/';
+			memcpy(buf + len, node_name(k), k->name_len);
+			len += k->name_len;
+			buf[len] = '\0';
+			stack[++sp] = k;
+			pos[sp] = 0;
+			continue;
+		}
+		acct_add(s, v, node_owner(n), -1);
+		emit(s, v, buf, sp > 0, true, n->perms, NULL);
+		if (sp == 0)
+			break;
+		/* Back to the parent's path. */
+		len -= n->name_len;
+		if (len > 1)
+			len--;
+		buf[len] = '\0';
+		sp--;
+	}
+}
+
+int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
+		const char *path)
+{
+	struct tree_env *env = &s->env;
+	struct walk *w = &s->walk;
+	struct node *near, *parent, *victim;
+	int err;
+
+	err = tree_walk(env, *v->rootp, path, w);
+	if (err)
+		return err;
+	near = w->nodes[w->found];
+	if (v->txn) {
+		/* The node, and the parent whose child list it leaves. */
+		err = txn_touch(v->txn, path, strlen(path),
+				w->found == w->depth ? near->gen : 0);
+		if (!err && w->depth > 0)
+			err = txn_touch(v->txn, path,
+					prefix_len(w, path, w->depth - 1),
+					w->found >= w->depth - 1
+						? w->nodes[w->depth - 1]->gen
+						: 0);
+		if (err)
+			return err;
+	}
+	if (w->found < w->depth) {
+		if (!v->skip_checks &&
+		    !(access_of(c, near->perms) & PERM_WRITE))
+			return missing_error(c, near, PERM_WRITE);
+		/* Fine if the parent exists. */
+		return w->found == w->depth - 1 ? 0 : -ENOENT;
+	}
+	if (w->depth == 0)
+		return -EINVAL; /* the root stays */
+	if (!v->skip_checks && !(access_of(c, near->perms) & PERM_WRITE))
+		return -EACCES;
+
+	err = tree_unshare(env, v->rootp, w, w->depth - 1);
+	if (err)
+		return err;
+	parent = w->nodes[w->depth - 1];
+	victim = parent->kids[w->pos[w->depth]];
+	rm_subtree_effects(s, v, victim, path);
+	victim = node_remove_kid(env, parent, w->pos[w->depth]);
+	parent->gen = next_gen(s);
+	node_unref(env, victim);
+	return 0;
+}
+
+/* ---- permissions ---- */
+
+static int special_index(const char *path)
+{
+	for (int i = 0; i < 2; i++)
+		if (!strcmp(path, special_names[i]))
+			return i;
+	return -1;
+}
+
+int store_op_set_perms(struct store *s, struct view *v,
+		       const struct store_caller *c, const char *path,
+		       const struct perm_entry *e, unsigned int n)
+{
+	struct tree_env *env = &s->env;
+	struct walk *w = &s->walk;
+	struct nperms *perms, *old;
+	struct node *node;
+	int err;
+
+	if (n == 0)
+		return -EINVAL;
+	if (is_limited(c) && quota_is_over(c->quota, QUOTA_PERMS, n))
+		return -ENOSPC;
+	if (path_is_special(path)) {
+		int i = special_index(path);
+
+		if (i < 0)
+			return -EINVAL;
+		old = s->special_perms[i];
+		if (!v->skip_checks && (access_of(c, old) & PERM_BOTH) != PERM_BOTH)
+			return -EACCES;
+		perms = nperms_new(e, n);
+		if (!perms)
+			return -ENOMEM;
+		s->special_perms[i] = perms;
+		nperms_unref(old);
+		return 0;
+	}
+
+	err = tree_walk(env, *v->rootp, path, w);
+	if (err)
+		return err;
+	node = w->nodes[w->found];
+	if (v->txn) {
+		err = txn_touch(v->txn, path, strlen(path),
+				w->found == w->depth ? node->gen : 0);
+		if (err)
+			return err;
+	}
+	if (w->found < w->depth)
+		return v->skip_checks ? -ENOENT
+				      : missing_error(c, node, PERM_WRITE);
+	if (!v->skip_checks) {
+		unsigned int acc = access_of(c, node->perms);
+
+		if ((acc & (PERM_WRITE | PERM_OWNER)) !=
+		    (PERM_WRITE | PERM_OWNER))
+			return -EACCES;
+		if (!c->is_privileged && e[0].domid != node_owner(node))
+			return -EPERM;
+	}
+	err = tree_unshare(env, v->rootp, w, w->depth);
+	if (err)
+		return err;
+	perms = nperms_new(e, n);
+	if (!perms)
+		return -ENOMEM;
+	node = w->nodes[w->depth];
+	old = node->perms;
+	node->perms = perms;
+	node->gen = next_gen(s);
+	if (old->e[0].domid != perms->e[0].domid) {
+		acct_add(s, v, old->e[0].domid, -1);
+		acct_add(s, v, perms->e[0].domid, 1);
+	}
+	emit(s, v, path, false, false, perms, old);
+	nperms_unref(old);
+	return 0;
+}
+
+/* ---- public operations ---- */
+
+static struct view main_view(struct store *s, struct txn *t)
+{
+	struct view v = {&s->root, NULL, false, false};
+
+	if (t) {
+		v.rootp = &t->root;
+		v.txn = t;
+	}
+	return v;
+}
+
+/* Look up `path` for reading: the node, or the right error. */
+static int read_lookup(struct store *s, struct txn *t,
+		       const struct store_caller *c, const char *path,
+		       struct node **out)
+{
+	struct node *root = t ? t->root : s->root;
+	struct node *near;
+	struct node *n = tree_lookup(&s->env, root, path, &near);
+
+	if (t) {
+		int err = txn_touch(t, path, strlen(path), n ? n->gen : 0);
+
+		if (err)
+			return err;
+	}
+	if (!n)
+		return missing_error(c, near, PERM_READ);
+	if (!(access_of(c, n->perms) & PERM_READ))
+		return -EACCES;
+	*out = n;
+	return 0;
+}
+
+int store_read(struct store *s, struct txn *t, const struct store_caller *c,
+	       const char *path, const char **value, size_t *len)
+{
+	struct node *n;
+	int err = read_lookup(s, t, c, path, &n);
+
+	if (err)
+		return err;
+	*value = node_value(n);
+	*len = n->value_len;
+	return 0;
+}
+
+int store_directory_part(struct store *s, struct txn *t,
+			 const struct store_caller *c, const char *path,
+			 size_t offset, char *buf, size_t bufsz, size_t *len,
+			 uint64_t *gen, bool *is_complete)
+{
+	struct node *n;
+	size_t used = 0, at = 0;
+	uint32_t i = 0;
+	int err = read_lookup(s, t, c, path, &n);
+
+	if (err)
+		return err;
+	/* Skip whole names up to `offset`. */
+	for (; i < n->nkids && at < offset; i++)
+		at += n->kids[i]->name_len + 1u;
+	if (at != offset && !(offset == 0 && n->nkids == 0))
+		return -EINVAL;
+	for (; i < n->nkids; i++) {
+		const struct node *k = n->kids[i];
+
+		if (used + k->name_len + 1u > bufsz)
+			break;
+		memcpy(buf + used, node_name(k), k->name_len + 1u);
+		used += k->name_len + 1u;
+	}
+	*len = used;
+	if (gen)
+		*gen = n->gen;
+	if (is_complete)
+		*is_complete = i == n->nkids;
+	return 0;
+}
+
+int store_directory(struct store *s, struct txn *t,
+		    const struct store_caller *c, const char *path, char *buf,
+		    size_t bufsz, size_t *len, uint64_t *gen)
+{
+	bool is_complete;
+	int err = store_directory_part(s, t, c, path, 0, buf, bufsz, len, gen,
+				       &is_complete);
+
+	if (!err && !is_complete)
+		return -E2BIG;
+	return err;
+}
+
+int store_get_perms(struct store *s, struct txn *t,
+		    const struct store_caller *c, const char *path, char *buf,
+		    size_t bufsz, size_t *len)
+{
+	const struct nperms *p;
+	struct node *n;
+	size_t need;
+
+	if (path_is_special(path)) {
+		int i = special_index(path);
+
+		if (i < 0)
+			return -EINVAL;
+		p = s->special_perms[i];
+		if (!(access_of(c, p) & PERM_READ))
+			return -EACCES;
+	} else {
+		int err = read_lookup(s, t, c, path, &n);
+
+		if (err)
+			return err;
+		p = n->perms;
+	}
+	need = perm_format(p->e, p->n, buf, bufsz);
+	if (need > bufsz)
+		return -E2BIG;
+	*len = need;
+	return 0;
+}
+
+int store_write(struct store *s, struct txn *t, const struct store_caller *c,
+		const char *path, const void *value, size_t len)
+{
+	struct view v = main_view(s, t);
+	int err = store_op_write(s, &v, c, path, value, len, false);
+
+	if (!err && t)
+		txn_record(t, TXN_WRITE, path, value, len);
+	return err;
+}
+
+int store_mkdir(struct store *s, struct txn *t, const struct store_caller *c,
+		const char *path)
+{
+	struct view v = main_view(s, t);
+	int err = store_op_write(s, &v, c, path, NULL, 0, true);
+
+	if (!err && t)
+		txn_record(t, TXN_MKDIR, path, NULL, 0);
+	return err;
+}
+
+int store_rm(struct store *s, struct txn *t, const struct store_caller *c,
+	     const char *path)
+{
+	struct view v = main_view(s, t);
+	int err = store_op_rm(s, &v, c, path);
+
+	if (!err && t)
+		txn_record(t, TXN_RM, path, NULL, 0);
+	return err;
+}
+
+int store_set_perms(struct store *s, struct txn *t,
+		    const struct store_caller *c, const char *path,
+		    const struct perm_entry *e, unsigned int n)
+{
+	struct view v = main_view(s, t);
+	int err;
+
+	/* Special paths live outside the tree and outside transactions. */
+	if (path_is_special(path))
+		v = main_view(s, NULL);
+	err = store_op_set_perms(s, &v, c, path, e, n);
+	if (!err && t && !path_is_special(path))
+		txn_record(t, TXN_SET_PERMS, path, e, n * sizeof(*e));
+	return err;
+}
+
+/* ---- life cycle ---- */
+
+static int add_initial(struct store *s, const char *path)
+{
+	static const struct store_caller dom0 = {0, PERM_NO_TARGET, true, NULL};
+	struct view v = main_view(s, NULL);
+
+	return store_op_write(s, &v, &dom0, path, NULL, 0, true);
+}
+
+struct store *store_new(void)
+{
+	static const struct perm_entry n0 = {0, PERM_NONE};
+	struct store *s = xcalloc(1, sizeof(*s));
+	struct nperms *root_perms = NULL;
+
+	if (!s)
+		return NULL;
+	siphash_key_random(&s->env.key);
+	walk_init(&s->walk);
+	s->owned = xcalloc(NR_DOMIDS, sizeof(*s->owned));
+	s->rm_stack = xcalloc(RM_STACK_CAP, sizeof(*s->rm_stack));
+	s->rm_pos = xcalloc(RM_STACK_CAP, sizeof(*s->rm_pos));
+	s->rm_path = xmalloc(XS_ABS_PATH_MAX + 1);
+	root_perms = nperms_new(&n0, 1);
+	s->special_perms[0] = nperms_new(&n0, 1);
+	s->special_perms[1] = nperms_new(&n0, 1);
+	if (!s->owned || !s->rm_stack || !s->rm_pos || !s->rm_path ||
+	    !root_perms || !s->special_perms[0] || !s->special_perms[1])
+		goto fail;
+	s->root = node_new(&s->env, "", 0, NULL, 0, root_perms);
+	if (!s->root)
+		goto fail;
+	s->root->gen = next_gen(s);
+	s->owned[0] = 1;
+	nperms_unref(root_perms);
+	root_perms = NULL;
+	/* Xen 4.17's C xenstored starts with exactly these. */
+	if (add_initial(s, "/tool") || add_initial(s, "/tool/xenstored"))
+		goto fail;
+	return s;
+fail:
+	nperms_unref(root_perms);
+	store_free(s);
+	return NULL;
+}
+
+void store_free(struct store *s)
+{
+	if (!s)
+		return;
+	store_flush_events(s, false);
+	node_unref(&s->env, s->root);
+	nperms_unref(s->special_perms[0]);
+	nperms_unref(s->special_perms[1]);
+	walk_fini(&s->walk);
+	xfree(s->owned);
+	xfree(s->rm_stack);
+	xfree(s->rm_pos);
+	xfree(s->rm_path);
+	xfree(s->acct);
+	xfree(s);
+}
+
+void store_set_event_cb(struct store *s, store_event_cb *cb, void *opaque)
+{
+	s->event_cb = cb;
+	s->event_opaque = opaque;
+}
+
+void store_stats(const struct store *s, struct store_stats *st)
+{
+	uint64_t main_nodes = 0;
+
+	for (unsigned int d = 0; d < NR_DOMIDS; d++)
+		main_nodes += s->owned[d];
+	st->nodes = s->env.nr_nodes;
+	st->node_bytes = s->env.nr_bytes;
+	st->main_nodes = main_nodes;
+	st->generation = s->env.gen;
+	st->open_txns = s->open_txns;
+}

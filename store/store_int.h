@@ -1,0 +1,114 @@
+/*
+ * store_int.h - what store.c (operations) and txn.c (transactions) share.
+ * Not for use outside store/.
+ */
+#ifndef XSTORE_STORE_INT_H
+#define XSTORE_STORE_INT_H
+
+#include "store/store.h"
+#include "store/tree.h"
+#include "xstore/wire.h"
+
+#define NR_DOMIDS (XS_DOMID_MAX + 1u)
+
+/* One change buffered during a commit's replay, emitted on success. */
+struct evbuf {
+	struct evbuf *next;
+	bool is_exact;
+	bool is_removal;
+	struct nperms *perms;
+	struct nperms *old_perms;
+	char path[];
+};
+
+/* Owner accounting buffered during a commit's replay. */
+struct acct_delta {
+	uint16_t domid;
+	long delta;
+};
+
+/* Where an operation applies, and how. */
+struct view {
+	struct node **rootp;
+	struct txn *txn;   /* recording reads/writes; NULL on the main tree */
+	bool skip_checks;  /* commit replay: rights were checked already */
+	bool is_replay;    /* buffer events and accounting */
+};
+
+/* The recorded operations of a transaction, replayed at commit. */
+enum txn_op_kind { TXN_WRITE, TXN_MKDIR, TXN_RM, TXN_SET_PERMS };
+
+struct txn_op {
+	struct txn_op *next;
+	enum txn_op_kind kind;
+	size_t path_len;
+	size_t data_len;    /* value bytes, or perm entries */
+	char *path;         /* into buf */
+	void *data;         /* into buf */
+	char buf[];
+};
+
+/* A path the transaction touched, with the generation it saw (0: absent). */
+struct touched {
+	char *path;
+	uint64_t gen;
+	uint32_t hash;
+};
+
+struct txn {
+	const struct siphash_key *key; /* the store's, for the touched set */
+	struct node *base; /* snapshot at start (reference) */
+	struct node *root; /* the transaction's own version (reference) */
+	struct store_caller caller;
+	struct quota_set quota; /* copy: caller.quota points here */
+	bool has_quota;
+	long own_delta; /* nodes the caller gained, for the nodes quota */
+	struct touched *touched; /* open-addressing set */
+	uint32_t touched_cap;
+	uint32_t nr_touched;
+	struct txn_op *ops, *ops_tail;
+	unsigned int nr_ops;
+	int error; /* sticky -ENOMEM from recording: the commit fails */
+};
+
+struct store {
+	struct tree_env env;
+	struct node *root;
+	struct walk walk; /* scratch for one operation */
+	store_event_cb *event_cb;
+	void *event_opaque;
+	struct nperms *special_perms[2]; /* @introduceDomain, @releaseDomain */
+	uint32_t *owned;                 /* nodes per owning domain */
+	unsigned int open_txns;
+	/* Removal traversal: preallocated so that RM cannot fail half-way. */
+	struct node **rm_stack;
+	uint32_t *rm_pos;
+	char *rm_path;
+	/* Commit replay buffers. */
+	struct evbuf *ev_head, *ev_tail;
+	struct acct_delta *acct;
+	unsigned int nr_acct, acct_cap;
+	int replay_error;
+};
+
+/* store.c */
+int store_op_write(struct store *s, struct view *v,
+		   const struct store_caller *c, const char *path,
+		   const void *value, size_t len, bool is_mkdir);
+int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
+		const char *path);
+int store_op_set_perms(struct store *s, struct view *v,
+		       const struct store_caller *c, const char *path,
+		       const struct perm_entry *e, unsigned int n);
+void store_flush_events(struct store *s, bool emit);
+
+/* txn.c */
+/* txn_touch - record `len` bytes of `path` as seen at generation `gen`
+ * (first sighting wins).  0, -ENOSPC (transaction-nodes quota; this
+ * operation fails) or -ENOMEM (sticky: the commit will fail). */
+int txn_touch(struct txn *t, const char *path, size_t len, uint64_t gen);
+void txn_record(struct txn *t, enum txn_op_kind kind, const char *path,
+		const void *data, size_t data_len);
+void txn_free(struct store *s, struct txn *t);
+
+#endif

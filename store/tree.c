@@ -1,0 +1,449 @@
+/*
+ * tree.c - nodes of the persistent tree: allocation, sharing, the child
+ * index, path walks and copy-on-write.
+ *
+ * Invariants: a node reachable from a version with refs == 1 is owned by
+ * that version alone and may be changed in place; refs > 1 means shared,
+ * and tree_unshare must copy it first.  Children keep insertion order
+ * (DIRECTORY lists them so, as Xen does); directories above INDEX_MIN
+ * slots also carry an open-addressing index of positions, keyed with the
+ * store's secret so that guest-chosen names cannot collide on purpose.
+ * A node is one allocation (header, name, value); its children array and
+ * index are a second.  Freeing is iterative through next_dead.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "store/tree.h"
+
+#define INDEX_MIN 8u /* below this many slots, children are scanned */
+#define NODE_HDR_SIZE 24u /* Xen's record header, for node_size() */
+#define PERM_REC_SIZE 8u  /* Xen's struct xs_permissions */
+
+/* ---- permissions ---- */
+
+struct nperms *nperms_new(const struct perm_entry *e, unsigned int n)
+{
+	struct nperms *p = xmalloc(sizeof(*p) + n * sizeof(p->e[0]));
+
+	if (!p)
+		return NULL;
+	p->refs = 1;
+	p->n = (uint16_t)n;
+	memcpy(p->e, e, n * sizeof(p->e[0]));
+	return p;
+}
+
+void nperms_ref(struct nperms *p)
+{
+	p->refs++;
+}
+
+void nperms_unref(struct nperms *p)
+{
+	if (p && --p->refs == 0)
+		xfree(p);
+}
+
+bool nperms_equal(const struct nperms *a, const struct nperms *b)
+{
+	if (a == b)
+		return true;
+	if (a->n != b->n)
+		return false;
+	for (unsigned int i = 0; i < a->n; i++)
+		if (a->e[i].domid != b->e[i].domid ||
+		    a->e[i].access != b->e[i].access)
+			return false;
+	return true;
+}
+
+/* ---- nodes ---- */
+
+static size_t node_alloc_size(size_t name_len, size_t value_len)
+{
+	return sizeof(struct node) + name_len + 1 + value_len + 1;
+}
+
+static size_t kids_alloc_size(uint32_t cap)
+{
+	size_t sz = (size_t)cap * sizeof(struct node *);
+
+	if (cap > INDEX_MIN)
+		sz += 2 * (size_t)cap * sizeof(uint32_t);
+	return sz;
+}
+
+static inline uint32_t *kid_index(const struct node *n)
+{
+	return (uint32_t *)(n->kids + n->kids_cap);
+}
+
+struct node *node_new(struct tree_env *env, const char *name, size_t name_len,
+		      const void *value, size_t value_len, struct nperms *perms)
+{
+	size_t sz = node_alloc_size(name_len, value_len);
+	struct node *n = xmalloc(sz);
+
+	if (!n)
+		return NULL;
+	n->refs = 1;
+	n->nkids = 0;
+	n->kids_cap = 0;
+	n->value_len = (uint32_t)value_len;
+	n->gen = 0;
+	n->perms = perms;
+	nperms_ref(perms);
+	n->kids = NULL;
+	n->name_len = (uint16_t)name_len;
+	memcpy(n->data, name, name_len);
+	n->data[name_len] = '\0';
+	if (value_len)
+		memcpy(n->data + name_len + 1, value, value_len);
+	n->data[name_len + 1 + value_len] = '\0';
+	env->nr_nodes++;
+	env->nr_bytes += sz;
+	return n;
+}
+
+void node_ref(struct node *n)
+{
+	n->refs++;
+}
+
+/* Release what `n` itself owns; its children were handled by the caller. */
+static void node_release(struct tree_env *env, struct node *n)
+{
+	env->nr_nodes--;
+	env->nr_bytes -= node_alloc_size(n->name_len, n->value_len);
+	if (n->kids)
+		env->nr_bytes -= kids_alloc_size(n->kids_cap);
+	nperms_unref(n->perms);
+	xfree(n->kids);
+	xfree(n);
+}
+
+void node_unref(struct tree_env *env, struct node *n)
+{
+	struct node *dead;
+
+	if (!n || --n->refs > 0)
+		return;
+	n->next_dead = NULL;
+	dead = n;
+	while (dead) {
+		struct node *d = dead;
+
+		dead = d->next_dead;
+		for (uint32_t i = 0; i < d->nkids; i++) {
+			struct node *k = d->kids[i];
+
+			if (--k->refs == 0) {
+				k->next_dead = dead;
+				dead = k;
+			}
+		}
+		node_release(env, d);
+	}
+}
+
+/* ---- the child index ---- */
+
+static uint32_t kid_hash(const struct tree_env *env, const char *name,
+			 size_t len)
+{
+	return (uint32_t)siphash24(&env->key, name, len);
+}
+
+static void index_insert(const struct tree_env *env, struct node *n,
+			 uint32_t pos)
+{
+	uint32_t *idx = kid_index(n);
+	uint32_t mask = 2 * n->kids_cap - 1;
+	const struct node *k = n->kids[pos];
+	uint32_t h = kid_hash(env, node_name(k), k->name_len) & mask;
+
+	while (idx[h])
+		h = (h + 1) & mask;
+	idx[h] = pos + 1;
+}
+
+static void index_rebuild(const struct tree_env *env, struct node *n)
+{
+	if (n->kids_cap <= INDEX_MIN)
+		return;
+	memset(kid_index(n), 0, 2 * (size_t)n->kids_cap * sizeof(uint32_t));
+	for (uint32_t i = 0; i < n->nkids; i++)
+		index_insert(env, n, i);
+}
+
+long node_find_kid(const struct tree_env *env, const struct node *n,
+		   const char *name, size_t len)
+{
+	if (n->kids_cap <= INDEX_MIN) {
+		for (uint32_t i = 0; i < n->nkids; i++) {
+			const struct node *k = n->kids[i];
+
+			if (k->name_len == len && !memcmp(k->data, name, len))
+				return i;
+		}
+		return -1;
+	}
+
+	const uint32_t *idx = kid_index(n);
+	uint32_t mask = 2 * n->kids_cap - 1;
+	uint32_t h = kid_hash(env, name, len) & mask;
+
+	for (; idx[h]; h = (h + 1) & mask) {
+		const struct node *k = n->kids[idx[h] - 1];
+
+		if (k->name_len == len && !memcmp(k->data, name, len))
+			return idx[h] - 1;
+	}
+	return -1;
+}
+
+int node_reserve_kid(struct tree_env *env, struct node *n)
+{
+	uint32_t cap;
+	struct node **kids;
+
+	if (n->nkids < n->kids_cap)
+		return 0;
+	if (n->kids_cap >= (UINT32_MAX >> 4))
+		return -ENOMEM;
+	cap = n->kids_cap ? 2 * n->kids_cap : 4;
+	kids = xmalloc(kids_alloc_size(cap));
+	if (!kids)
+		return -ENOMEM;
+	if (n->nkids)
+		memcpy(kids, n->kids, n->nkids * sizeof(*kids));
+	env->nr_bytes +=
+		kids_alloc_size(cap) - (n->kids ? kids_alloc_size(n->kids_cap) : 0);
+	xfree(n->kids);
+	n->kids = kids;
+	n->kids_cap = cap;
+	index_rebuild(env, n);
+	return 0;
+}
+
+void node_add_kid(const struct tree_env *env, struct node *n, struct node *kid)
+{
+	uint32_t pos = n->nkids++;
+
+	n->kids[pos] = kid;
+	if (n->kids_cap > INDEX_MIN)
+		index_insert(env, n, pos);
+}
+
+struct node *node_remove_kid(const struct tree_env *env, struct node *n,
+			     uint32_t pos)
+{
+	struct node *kid = n->kids[pos];
+
+	memmove(n->kids + pos, n->kids + pos + 1,
+		(n->nkids - pos - 1) * sizeof(n->kids[0]));
+	n->nkids--;
+	index_rebuild(env, n);
+	return kid;
+}
+
+/* A copy of `n` with one reference, sharing its children. */
+static struct node *node_clone(struct tree_env *env, const struct node *n)
+{
+	struct node *c = node_new(env, node_name(n), n->name_len,
+				  node_value(n), n->value_len, n->perms);
+
+	if (!c)
+		return NULL;
+	c->gen = n->gen;
+	if (n->kids) {
+		c->kids = xmalloc(kids_alloc_size(n->kids_cap));
+		if (!c->kids) {
+			node_release(env, c);
+			return NULL;
+		}
+		memcpy(c->kids, n->kids, kids_alloc_size(n->kids_cap));
+		c->kids_cap = n->kids_cap;
+		c->nkids = n->nkids;
+		env->nr_bytes += kids_alloc_size(n->kids_cap);
+		for (uint32_t i = 0; i < c->nkids; i++)
+			c->kids[i]->refs++;
+	}
+	return c;
+}
+
+size_t node_size(const struct node *n)
+{
+	size_t sz = NODE_HDR_SIZE + n->perms->n * PERM_REC_SIZE + n->value_len;
+
+	for (uint32_t i = 0; i < n->nkids; i++)
+		sz += n->kids[i]->name_len + 1u;
+	return sz;
+}
+
+/* ---- walks ---- */
+
+int walk_init(struct walk *w)
+{
+	memset(w, 0, sizeof(*w));
+	return 0;
+}
+
+void walk_fini(struct walk *w)
+{
+	xfree(w->nodes);
+	xfree(w->pos);
+	xfree(w->comp);
+	xfree(w->comp_len);
+	memset(w, 0, sizeof(*w));
+}
+
+static int walk_grow(struct walk *w, unsigned int need)
+{
+	unsigned int cap = w->cap ? w->cap : 16;
+	struct node **nodes;
+	uint32_t *pos;
+	const char **comp;
+	uint16_t *comp_len;
+
+	while (cap < need)
+		cap *= 2;
+	nodes = xrealloc_array(w->nodes, cap, sizeof(*nodes));
+	if (!nodes)
+		return -ENOMEM;
+	w->nodes = nodes;
+	pos = xrealloc_array(w->pos, cap, sizeof(*pos));
+	if (!pos)
+		return -ENOMEM;
+	w->pos = pos;
+	comp = xrealloc_array(w->comp, cap, sizeof(*comp));
+	if (!comp)
+		return -ENOMEM;
+	w->comp = comp;
+	comp_len = xrealloc_array(w->comp_len, cap, sizeof(*comp_len));
+	if (!comp_len)
+		return -ENOMEM;
+	w->comp_len = comp_len;
+	w->cap = cap;
+	return 0;
+}
+
+int tree_walk(const struct tree_env *env, struct node *root, const char *path,
+	      struct walk *w)
+{
+	unsigned int d = 0;
+	const char *p = path + 1; /* skip the leading '/' */
+
+	/* Split into components; slot i+1 describes component i+1. */
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (d + 2 > w->cap && walk_grow(w, d + 2))
+			return -ENOMEM;
+		d++;
+		w->comp[d] = p;
+		w->comp_len[d] = (uint16_t)len;
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	if (w->cap < 2 && walk_grow(w, 2))
+		return -ENOMEM;
+	w->depth = d;
+	w->nodes[0] = root;
+	w->pos[0] = 0;
+	w->found = 0;
+	for (unsigned int i = 1; i <= d; i++) {
+		long pos = node_find_kid(env, w->nodes[i - 1], w->comp[i],
+					 w->comp_len[i]);
+
+		if (pos < 0)
+			break;
+		w->pos[i] = (uint32_t)pos;
+		w->nodes[i] = w->nodes[i - 1]->kids[pos];
+		w->found = i;
+	}
+	return 0;
+}
+
+struct node *tree_lookup(const struct tree_env *env, struct node *root,
+			 const char *path, struct node **nearest)
+{
+	struct node *n = root;
+	const char *p = path + 1;
+
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		long pos = node_find_kid(env, n, p, len);
+
+		if (pos < 0) {
+			if (nearest)
+				*nearest = n;
+			return NULL;
+		}
+		n = n->kids[pos];
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	if (nearest)
+		*nearest = n;
+	return n;
+}
+
+/* ---- copy-on-write ---- */
+
+static void relink(struct node **rootp, struct walk *w, unsigned int i,
+		   struct node *n)
+{
+	if (i == 0)
+		*rootp = n;
+	else
+		w->nodes[i - 1]->kids[w->pos[i]] = n;
+	w->nodes[i] = n;
+}
+
+int tree_unshare(struct tree_env *env, struct node **rootp, struct walk *w,
+		 unsigned int upto)
+{
+	for (unsigned int i = 0; i <= upto; i++) {
+		struct node *n = w->nodes[i];
+		struct node *c;
+
+		if (n->refs == 1)
+			continue;
+		c = node_clone(env, n);
+		if (!c)
+			return -ENOMEM;
+		/* The parent (already unshared) drops its reference. */
+		n->refs--;
+		relink(rootp, w, i, c);
+	}
+	return 0;
+}
+
+int node_set_value(struct tree_env *env, struct node **rootp, struct walk *w,
+		   unsigned int i, const void *value, size_t len, uint64_t gen)
+{
+	struct node *old = w->nodes[i];
+	struct node *n = node_new(env, node_name(old), old->name_len, value,
+				  len, old->perms);
+
+	if (!n)
+		return -ENOMEM;
+	n->gen = gen;
+	n->kids = old->kids;
+	n->nkids = old->nkids;
+	n->kids_cap = old->kids_cap;
+	old->kids = NULL;
+	old->nkids = 0;
+	old->kids_cap = 0;
+	relink(rootp, w, i, n);
+	/* old->kids is NULL now: the children's bytes stay counted once. */
+	node_release(env, old);
+	return 0;
+}

@@ -1,0 +1,174 @@
+/*
+ * tree.h - the node tree: a persistent (copy-on-write) tree of
+ * reference-counted nodes.  Internal to store/.
+ *
+ * A version of the whole store is a pointer to a root node.  Versions
+ * share every node they have in common, so a transaction's snapshot costs
+ * one reference, not a copy.  A node with one reference belongs to exactly
+ * one version and may be changed in place; a shared node is copied first
+ * (tree_unshare), which is how the main tree stays fast when no snapshot
+ * is open.  Nothing here recurses: the depth of a path is chosen by
+ * guests.
+ */
+#ifndef XSTORE_TREE_H
+#define XSTORE_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/siphash.h"
+#include "store/perm.h"
+
+/* A node's permissions: immutable once made, shared by reference. */
+struct nperms {
+	uint32_t refs;
+	uint16_t n; /* >= 1; e[0] is the owner */
+	struct perm_entry e[];
+};
+
+struct node {
+	uint32_t refs;
+	uint32_t nkids;
+	uint32_t kids_cap; /* slots in kids; the index follows them */
+	uint32_t value_len;
+	union {
+		uint64_t gen;          /* while alive: changes with content */
+		struct node *next_dead; /* while being freed */
+	};
+	struct nperms *perms;
+	struct node **kids; /* insertion order; owned, with its index */
+	uint16_t name_len;
+	char data[]; /* name, nul, value, nul */
+};
+
+/* Per-store context of tree operations. */
+struct tree_env {
+	struct siphash_key key; /* keys the child indexes */
+	uint64_t gen;           /* last generation handed out */
+	uint64_t nr_nodes;      /* nodes alive, all versions (memreport) */
+	uint64_t nr_bytes;      /* bytes of node memory (memreport) */
+};
+
+static inline const char *node_name(const struct node *n)
+{
+	return n->data;
+}
+
+static inline const char *node_value(const struct node *n)
+{
+	return n->data + n->name_len + 1;
+}
+
+/* node_owner - the domain charged for the node. */
+static inline unsigned int node_owner(const struct node *n)
+{
+	return n->perms->e[0].domid;
+}
+
+/* nperms_new - permissions with `n` entries copied from `e`; NULL: ENOMEM */
+struct nperms *nperms_new(const struct perm_entry *e, unsigned int n);
+void nperms_ref(struct nperms *p);
+void nperms_unref(struct nperms *p);
+bool nperms_equal(const struct nperms *a, const struct nperms *b);
+
+/*
+ * node_new - a detached node with one reference, no children.  `name`
+ * of `name_len` bytes, `value` of `value_len` bytes (copied), `perms`
+ * referenced.  NULL on ENOMEM.
+ */
+struct node *node_new(struct tree_env *env, const char *name, size_t name_len,
+		      const void *value, size_t value_len, struct nperms *perms);
+
+/* node_ref / node_unref - the last unref frees the node and, without
+ * recursion, every node only it held. */
+void node_ref(struct node *n);
+void node_unref(struct tree_env *env, struct node *n);
+
+/*
+ * node_find_kid - the position of child `name` (`len` bytes) of `n`, or
+ * -1.  O(1) expected for large directories (keyed hash index), a short
+ * scan for small ones.
+ */
+long node_find_kid(const struct tree_env *env, const struct node *n,
+		   const char *name, size_t len);
+
+/*
+ * tree_lookup - the node at absolute path `path` (validated) under
+ * `root`, or NULL.  `*depth_found` (if not NULL) gets the number of
+ * components that exist, and `*nearest` the deepest existing node on the
+ * way (the node itself when found).
+ */
+struct node *tree_lookup(const struct tree_env *env, struct node *root,
+			 const char *path, struct node **nearest);
+
+/*
+ * A walk records the chain of nodes from the root to a path's deepest
+ * existing node, so that a mutation can change them in place after
+ * tree_unshare.  nodes[0] is the root; pos[i] is the index of nodes[i]
+ * in nodes[i-1]'s children.  `comp`/`comp_len` give the start and length
+ * of each path component (component i+1 is nodes[i+1]'s name).
+ */
+struct walk {
+	unsigned int depth;  /* components in the path */
+	unsigned int found;  /* components that exist (nodes[0..found]) */
+	unsigned int cap;
+	struct node **nodes;
+	uint32_t *pos;
+	const char **comp;
+	uint16_t *comp_len;
+};
+
+/* walk_init / walk_fini - scratch space, reused across operations. */
+int walk_init(struct walk *w);
+void walk_fini(struct walk *w);
+
+/*
+ * tree_walk - fill `w` for absolute path `path` under `root`.  Returns 0
+ * or -ENOMEM (scratch growth).  w->found == w->depth means the node
+ * exists: w->nodes[w->depth].
+ */
+int tree_walk(const struct tree_env *env, struct node *root, const char *path,
+	      struct walk *w);
+
+/*
+ * tree_unshare - make nodes[0..upto] of a walk exclusively owned by the
+ * version `*rootp`, copying shared ones and relinking the copies (the
+ * root copy replaces *rootp).  Copies have the same content and
+ * generation, so a failure part-way leaves the tree's meaning unchanged.
+ * Returns 0 or -ENOMEM.
+ */
+int tree_unshare(struct tree_env *env, struct node **rootp, struct walk *w,
+		 unsigned int upto);
+
+/*
+ * node_set_value - give unshared node nodes[i] of a walk a new value:
+ * the node is replaced by a new allocation (relinked in its parent, or
+ * *rootp).  Its generation becomes `gen`.  0 or -ENOMEM (unchanged).
+ */
+int node_set_value(struct tree_env *env, struct node **rootp, struct walk *w,
+		   unsigned int i, const void *value, size_t len, uint64_t gen);
+
+/*
+ * node_reserve_kid - make room for one more child in unshared node `n`
+ * (so that node_add_kid cannot fail).  0 or -ENOMEM.
+ */
+int node_reserve_kid(struct tree_env *env, struct node *n);
+
+/* node_add_kid - append `kid` (reference taken over) to unshared `n`,
+ * which has room (node_reserve_kid). */
+void node_add_kid(const struct tree_env *env, struct node *n,
+		  struct node *kid);
+
+/*
+ * node_remove_kid - detach child at `pos` of unshared `n` and return it
+ * (the caller owns the reference).  Keeps the order of the rest.
+ */
+struct node *node_remove_kid(const struct tree_env *env, struct node *n,
+			     uint32_t pos);
+
+/* node_size - Xen's accounting size of a node (node-size quota): record
+ * header, permissions, value and child names. */
+size_t node_size(const struct node *n);
+
+#endif
