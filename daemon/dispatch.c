@@ -165,6 +165,7 @@ static int do_directory(struct req *r)
 
 static int do_directory_part(struct req *r)
 {
+	struct daemon *d = r->d;
 	unsigned long offset;
 	uint64_t gen;
 	size_t len, glen;
@@ -176,21 +177,24 @@ static int do_directory_part(struct req *r)
 	err = canon(r, r->argv[0], 0);
 	if (!err)
 		err = parse_uint(r->argv[1], UINT32_MAX, &offset);
+	/* A first look for the generation, whose length sets the room. */
+	if (!err)
+		err = store_directory_part(d->store, r->txn, &r->caller,
+					   d->path, offset, d->reply, 0, &len,
+					   &gen, &is_complete);
 	if (err)
 		return err;
-	glen = (size_t)snprintf(r->d->reply, 32, "%" PRIu64, (uint64_t)0) + 1;
-	/* Room for the generation (at most 20 digits) and the final nul. */
-	err = store_directory_part(r->d->store, r->txn, &r->caller, r->d->path,
-				   offset, r->d->reply + 21,
-				   XS_PAYLOAD_MAX - 21 - 1, &len, &gen,
+	glen = (size_t)snprintf(d->reply, 24, "%" PRIu64, gen) + 1;
+	/* Whole pieces while they fit, and a final nul if the end came. */
+	err = store_directory_part(d->store, r->txn, &r->caller, d->path,
+				   offset, d->reply + glen,
+				   XS_PAYLOAD_MAX - glen - 1, &len, &gen,
 				   &is_complete);
 	if (err)
 		return err;
-	glen = (size_t)snprintf(r->d->reply, 21, "%" PRIu64, gen) + 1;
-	memmove(r->d->reply + glen, r->d->reply + 21, len);
 	if (is_complete)
-		r->d->reply[glen + len++] = '\0';
-	reply(r, r->d->reply, glen + len);
+		d->reply[glen + len++] = '\0';
+	reply(r, d->reply, glen + len);
 	return 0;
 }
 
@@ -342,7 +346,11 @@ static void on_store_event(void *opaque, const struct store_event *ev)
 	struct daemon *d = opaque;
 	struct deliver_ctx x = {d, ev};
 
-	if (watch_fire(d->watches, ev->path, ev->is_exact, ev->is_removal,
+	/* Xen 4.17 reports a removal to watches on the removed nodes (each
+	 * its own, exact) and on the ancestors of the top one; a watch on a
+	 * path below that never existed gets nothing, since nothing it
+	 * watched changed (checked on Xen). */
+	if (watch_fire(d->watches, ev->path, ev->is_exact, false,
 		       deliver, &x))
 		log_warn("out of memory matching watches for %s", ev->path);
 }

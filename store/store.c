@@ -583,22 +583,32 @@ int store_directory_part(struct store *s, struct txn *t,
 
 	if (err)
 		return err;
-	/* Skip whole names up to `offset`. */
-	for (; i < n->nkids && at < offset; i++)
-		at += n->kids[i]->name_len + 1u;
-	if (at != offset && !(offset == 0 && n->nkids == 0))
-		return -EINVAL;
-	for (; i < n->nkids; i++) {
-		const struct node *k = n->kids[i];
-
-		if (used + k->name_len + 1u > bufsz)
-			break;
-		memcpy(buf + used, node_name(k), k->name_len + 1u);
-		used += k->name_len + 1u;
-	}
-	*len = used;
 	if (gen)
 		*gen = n->gen;
+	/*
+	 * The list is the bytes "name\0name\0..." and `offset` a byte
+	 * offset into it, which may fall inside a name (then the first
+	 * piece is that name's tail), as in Xen.
+	 */
+	for (; i < n->nkids; i++) {
+		size_t sz = n->kids[i]->name_len + 1u;
+
+		if (at + sz > offset)
+			break;
+		at += sz;
+	}
+	for (; i < n->nkids; i++) {
+		const struct node *k = n->kids[i];
+		size_t skip = offset > at ? offset - at : 0;
+		size_t sz = k->name_len + 1u - skip;
+
+		if (used + sz > bufsz)
+			break;
+		memcpy(buf + used, node_name(k) + skip, sz);
+		used += sz;
+		at += k->name_len + 1u;
+	}
+	*len = used;
 	if (is_complete)
 		*is_complete = i == n->nkids;
 	return 0;

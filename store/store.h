@@ -95,10 +95,11 @@ int store_directory(struct store *s, struct txn *t,
 		    size_t bufsz, size_t *len, uint64_t *gen);
 
 /*
- * store_directory_part - DIRECTORY_PART: as store_directory, from byte
- * `offset` of the full list, as many whole names as fit in `bufsz`;
- * *is_complete says whether the list's end was reached.  -EINVAL for an
- * offset beyond the list.
+ * store_directory_part - DIRECTORY_PART: the child list as bytes
+ * ("a\0bb\0"), from byte `offset` (which may fall inside a name: the
+ * first piece is then that name's tail), as many pieces as fit in
+ * `bufsz`; *is_complete says whether the list's end was reached (always,
+ * for an offset at or past the end).
  */
 int store_directory_part(struct store *s, struct txn *t,
 			 const struct store_caller *c, const char *path,
