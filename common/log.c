@@ -14,6 +14,8 @@ static FILE *sink;
 static char *sink_path;
 static int min_level = LOG_INFO;
 static bool trace_on;
+static FILE *trace_sink;
+static char *trace_path;
 
 static const char *const level_names[] = {
 	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
@@ -44,10 +46,49 @@ int log_open(const char *path, int level)
 	return 0;
 }
 
+static int open_append(const char *path, FILE **out)
+{
+	FILE *f = fopen(path, "a");
+
+	if (!f)
+		return -errno;
+	setvbuf(f, NULL, _IOLBF, 0);
+	*out = f;
+	return 0;
+}
+
+int log_open_trace(const char *path)
+{
+	FILE *f = NULL;
+	char *copy = NULL;
+	int err;
+
+	if (path) {
+		copy = strdup(path);
+		if (!copy)
+			return -ENOMEM;
+		err = open_append(path, &f);
+		if (err) {
+			free(copy);
+			return err;
+		}
+	}
+	if (trace_sink)
+		fclose(trace_sink);
+	free(trace_path);
+	trace_sink = f;
+	trace_path = copy;
+	return 0;
+}
+
 int log_reopen(void)
 {
-	FILE *f;
+	FILE *f = NULL;
 
+	if (trace_path && !open_append(trace_path, &f)) {
+		fclose(trace_sink);
+		trace_sink = f;
+	}
 	if (!sink_path)
 		return 0;
 	f = fopen(sink_path, "a");
@@ -62,6 +103,7 @@ int log_reopen(void)
 
 void log_close(void)
 {
+	log_open_trace(NULL);
 	if (sink)
 		fclose(sink);
 	sink = NULL;
@@ -94,9 +136,8 @@ bool log_is_trace(void)
 	return trace_on;
 }
 
-static void vlog(const char *tag, const char *fmt, va_list ap)
+static void vlog(FILE *f, const char *tag, const char *fmt, va_list ap)
 {
-	FILE *f = sink ? sink : stderr;
 	struct timespec ts;
 	struct tm tm;
 	char stamp[32];
@@ -118,7 +159,7 @@ void log_msg(int level, const char *fmt, ...)
 	if (level < 0 || level > LOG_DEBUG)
 		level = LOG_ERR;
 	va_start(ap, fmt);
-	vlog(level_names[level], fmt, ap);
+	vlog(sink ? sink : stderr, level_names[level], fmt, ap);
 	va_end(ap);
 }
 
@@ -129,6 +170,6 @@ void log_trace(const char *fmt, ...)
 	if (!trace_on)
 		return;
 	va_start(ap, fmt);
-	vlog("trace", fmt, ap);
+	vlog(trace_sink ? trace_sink : sink ? sink : stderr, "trace", fmt, ap);
 	va_end(ap);
 }

@@ -31,6 +31,12 @@ const char *log_path(void);
 void log_set_level(int level);
 int log_get_level(void);
 
+/*
+ * log_open_trace - send trace lines to their own file `path` (appended;
+ * NULL: back to the log sink).  Reopened by log_reopen.  0 or -errno.
+ */
+int log_open_trace(const char *path);
+
 /* log_set_trace - turn the request/reply trace on or off. */
 void log_set_trace(bool on);
 bool log_is_trace(void);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "xstore/wire.h"
 
@@ -32,6 +33,9 @@ struct transport_ops {
 	const char *name; /* "socket", "ring" */
 	long (*read)(struct conn *c, void *buf, size_t len);
 	long (*write)(struct conn *c, const void *buf, size_t len);
+	/* Optional (NULL: write is used): gather-write up to `iovcnt`
+	 * buffers in one go, same return convention as write. */
+	long (*writev)(struct conn *c, const struct iovec *iov, int iovcnt);
 	/* Ask for a LOOP_OUT-style wakeup when writing becomes possible. */
 	void (*want_write)(struct conn *c, bool on);
 	/* Stop or resume reading requests (back-pressure). */
@@ -55,57 +59,99 @@ struct conn {
 	void *transport; /* owned by ops */
 	int fd;          /* socket fd, or -1 */
 
-	unsigned int domid;   /* 0 for socket clients */
-	bool is_privileged;   /* dom0 / sockets */
-	bool is_readonly;     /* came in through socket_ro */
-	bool is_dead;         /* killed; freed at the safe point */
-	bool is_read_paused;  /* back-pressure: output over its bound */
+	unsigned int domid;  /* 0 for socket clients */
+	bool is_privileged;  /* dom0 / sockets */
+	bool is_readonly;    /* came in through socket_ro */
+	bool is_dead;        /* killed; freed at the safe point */
+	bool is_read_paused; /* back-pressure: output over its bound */
 
-	/* Input framing: header, then payload, into in_buf. */
-	char *in_buf;   /* XS_HDR_SIZE + XS_PAYLOAD_MAX + 1 bytes */
-	size_t in_used; /* bytes of the current message read so far */
+	/* Input framing: bytes as read, possibly several messages, parsed
+	 * from the front; what is left is always a part of one message. */
+	char *in_buf;   /* CONN_IN_BUF_SIZE + 1 bytes (room for the nul) */
+	size_t in_used; /* bytes buffered in in_buf */
 
 	/* Output queue: replies and watch events, in order. */
 	struct outmsg *out_head, *out_tail;
-	size_t out_off;     /* bytes of out_head already written */
-	size_t out_bytes;   /* bytes queued in all (headers included) */
-	size_t out_events;  /* watch events queued */
+	size_t out_off;        /* bytes of out_head already written */
+	size_t out_bytes;      /* bytes queued in all (headers included) */
+	size_t out_events;     /* watch events queued */
+	bool is_write_blocked; /* transport full: waiting for want_write */
+	bool is_flush_queued;  /* on the daemon's flush list */
+	struct conn *flush_next;
 
-	/* Per-connection protocol state (watches, transactions), owned by
-	 * dispatch; created by dispatch_conn_new, freed by dispatch_conn_gone. */
+	/* Loop timers (0 = none), owned by conn.c: expiry of undelivered
+	 * watch events, and the re-run of input after back-pressure ends. */
+	uint64_t expire_timer;
+	uint64_t kick_timer;
+	unsigned long events_dropped; /* over conn_events_max, not yet logged */
+
+	/* Per-connection protocol state (watches, transactions), owned
+	 * by dispatch: dispatch_conn_new makes it, dispatch_conn_gone
+	 * frees it. */
 	void *sess;
 };
 
 /*
- * conn_new - a connection over `ops`, put on the daemon's list and given
- * to dispatch.  `transport` and `fd` are kept as given (fd may be -1).
- * Returns NULL on allocation failure (the caller still owns transport).
+ * The input buffer: one read may bring several small requests, so a
+ * client that pipelines costs one read(2) per batch, not two per
+ * message.  At least one whole maximal message must fit.
  */
-struct conn *conn_new(struct daemon *d, enum conn_kind kind,
-		      const struct transport_ops *ops, void *transport, int fd);
+#define CONN_IN_BUF_SIZE 8192u
+_Static_assert(CONN_IN_BUF_SIZE >= XS_HDR_SIZE + XS_PAYLOAD_MAX,
+               "input buffer must hold a whole message");
 
 /*
- * conn_handle_input - read what the transport has, dispatching each whole
- * message in order.  A header announcing more than XS_PAYLOAD_MAX kills
- * the connection (as the protocol says).  Stops early when the output
- * queue is over its bound (back-pressure) or the connection dies.
+ * conn_new - a connection over `ops`, put on the daemon's list (at the
+ * tail, with the next id) and given to dispatch_conn_new.  `transport`
+ * and `fd` are kept as given (fd may be -1); ops->close releases them
+ * when the connection is freed.  The connection starts as domid 0,
+ * unprivileged, read-write: the caller sets domid, is_privileged and
+ * is_readonly right after, before any request can arrive (so
+ * dispatch_conn_new must not depend on them).  Returns NULL on
+ * allocation failure or if dispatch_conn_new fails; then nothing is
+ * left allocated and the caller still owns transport and fd.
+ */
+struct conn *conn_new(struct daemon *d, enum conn_kind kind,
+                      const struct transport_ops *ops, void *transport, int fd);
+
+/*
+ * conn_handle_input - dispatch the whole messages already buffered, then
+ * read once from the transport (as much as fits) and dispatch the whole
+ * messages that completed, in order.  A header announcing more than
+ * XS_PAYLOAD_MAX kills the connection (as the protocol says); a read
+ * error or end of stream kills it too.  Stops early when the output
+ * queue is over its bound (back-pressure) or the connection dies.  Call
+ * it when the transport has input; a no-op on a dead or paused
+ * connection.
  */
 void conn_handle_input(struct conn *c);
 
 /*
- * conn_handle_output - write what is queued until the transport is full.
+ * conn_handle_output - write what is queued until the transport is full
+ * (then ask for want_write and return), and lift back-pressure once the
+ * queue is below half of conn_out_max.  Call it when the transport says
+ * it can take more; conn_flush_all calls it for everything else.  A
+ * write error kills the connection.
  */
 void conn_handle_output(struct conn *c);
 
 /*
  * conn_send - queue one message: header fields plus `len` payload bytes
- * (copied).  Returns 0, -ENOMEM, or -ENOSPC when `is_event` and the
- * connection already holds its bound of undelivered events (the event is
- * dropped and logged).  Replies are never refused for the bound: reading
- * stops instead, so a client that never reads stops being served.
+ * (copied).  Nothing is written now: conn_flush_all writes every queue
+ * at the end of the turn, so replies and events of one turn go out in
+ * one writev.  Returns 0, -ENOMEM, -E2BIG when len > XS_PAYLOAD_MAX
+ * (clients drop a connection that sends such a message, so it is never
+ * sent; logged), or -ENOSPC when `is_event` and the connection already
+ * holds d->cfg.conn_events_max undelivered events (the event is dropped
+ * and logged, once per episode).  Replies are never refused for the
+ * bound: reading stops instead once more than d->cfg.conn_out_max bytes
+ * are queued, so a client that never reads stops being served.  Events
+ * still queued after d->cfg.watch_event_timeout_ms are discarded (never
+ * one partly written).  0 for either limit or the timeout = unlimited.
+ * On a dead connection the message is discarded and 0 returned.
  */
 int conn_send(struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
-	      const void *payload, size_t len, bool is_event);
+              const void *payload, size_t len, bool is_event);
 
 /*
  * conn_send_error - queue an ERROR reply carrying xs_errno_name(err)
@@ -119,5 +165,18 @@ void conn_kill(struct conn *c, const char *why);
 /* conn_free - unlink, tell dispatch, close the transport, free.  Only at
  * the safe point. */
 void conn_free(struct conn *c);
+
+/*
+ * conn_flush_all - write the queued output of every live connection
+ * whose transport is not known to be full.  For the turn hook: O(number
+ * of connections).
+ */
+void conn_flush_all(struct daemon *d);
+
+/*
+ * conn_reap - conn_free every connection marked dead.  For the turn hook
+ * (the safe point), after conn_flush_all (which may kill).
+ */
+void conn_reap(struct daemon *d);
 
 #endif

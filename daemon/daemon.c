@@ -26,6 +26,8 @@ void daemon_config_defaults(struct daemon_config *cfg)
 	/* Above this much queued output a connection's requests wait. */
 	cfg->conn_out_max = 256 * 1024;
 	cfg->conn_events_max = 4096;
+	cfg->priv_watches_max = 65536;
+	cfg->priv_txns_max = 1024;
 }
 
 int daemon_init(struct daemon *d, const struct daemon_config *cfg)

@@ -30,6 +30,10 @@ struct daemon_config {
 	unsigned int watch_event_timeout_ms; /* undelivered events expire */
 	size_t conn_out_max;   /* bytes queued per connection before reads stop */
 	unsigned int conn_events_max; /* undelivered events per connection */
+	/* Xen leaves the privileged domain unbounded; these keep one
+	 * runaway dom0 client from exhausting the daemon. */
+	unsigned int priv_watches_max; /* per privileged connection */
+	unsigned int priv_txns_max;    /* per privileged connection */
 };
 
 struct daemon {
@@ -38,6 +42,9 @@ struct daemon {
 	struct store *store;
 	struct watch_index *watches;
 	struct conn *conns, *conns_tail; /* oldest first */
+	/* Connections with output queued this turn: the end-of-turn flush
+	 * visits only these, so idle connections cost nothing per turn. */
+	struct conn *flush_head;
 	uint64_t next_conn_id;
 	unsigned int nr_conns;
 	int sock_fd;    /* rundir/socket, or -1 */

@@ -47,10 +47,6 @@ void reply(struct req *r, const void *data, size_t len)
 {
 	const struct xs_wire_hdr *h = r->hdr;
 
-	if (log_is_trace())
-		log_trace("conn %" PRIu64 " < %s req %u tx %u len %zu",
-			  r->c->id, xs_type_name(h->type), h->req_id,
-			  h->tx_id, len);
 	if (conn_send(r->c, h->type, h->req_id, h->tx_id, data, len, false))
 		conn_kill(r->c, "out of memory queuing a reply");
 }
@@ -62,9 +58,6 @@ void reply_str(struct req *r, const char *s)
 
 static void reply_error(struct req *r, int err)
 {
-	if (log_is_trace())
-		log_trace("conn %" PRIu64 " < ERROR %s req %u", r->c->id,
-			  xs_errno_name(err), r->hdr->req_id);
 	if (conn_send_error(r->c, r->hdr->req_id, r->hdr->tx_id, err))
 		conn_kill(r->c, "out of memory queuing an error");
 }
@@ -317,9 +310,6 @@ static void send_event(struct conn *c, const struct watch *w,
 	}
 	memcpy(buf, path, plen + 1);
 	memcpy(buf + plen + 1, w->token, tlen + 1);
-	if (log_is_trace())
-		log_trace("conn %" PRIu64 " < WATCH_EVENT %s %s", c->id, path,
-			  w->token);
 	/* -ENOSPC: over the event bound, dropped and logged by conn. */
 	conn_send(c, XS_WATCH_EVENT, 0, 0, buf, plen + tlen + 2, true);
 }
@@ -403,8 +393,9 @@ static int do_watch(struct req *r)
 		rel = strlen(r->d->path) - strlen(path);
 	if (watch_find(r->d->watches, r->c, r->d->path, token))
 		return -EEXIST;
-	if (!r->c->is_privileged &&
-	    quota_is_over(&r->d->cfg.quota, QUOTA_WATCHES, s->nr_watches + 1ul))
+	if (r->c->is_privileged ? s->nr_watches >= r->d->cfg.priv_watches_max
+				: quota_is_over(&r->d->cfg.quota, QUOTA_WATCHES,
+						s->nr_watches + 1ul))
 		return -E2BIG;
 	err = watch_add(r->d->watches, r->d->path, token,
 			has_depth ? (int)depth : -1, rel, r->c, &w);
@@ -478,9 +469,9 @@ static int do_txn_start(struct req *r)
 
 	if (r->txn)
 		return -EBUSY;
-	if (!r->c->is_privileged &&
-	    quota_is_over(&r->d->cfg.quota, QUOTA_TRANSACTIONS,
-			  s->nr_txns + 1ul))
+	if (r->c->is_privileged ? s->nr_txns >= r->d->cfg.priv_txns_max
+				: quota_is_over(&r->d->cfg.quota, QUOTA_TRANSACTIONS,
+						s->nr_txns + 1ul))
 		return -ENOSPC;
 	t = xmalloc(sizeof(*t));
 	if (!t)
@@ -675,14 +666,6 @@ void dispatch_request(struct daemon *d, struct conn *c,
 	const struct handler *h = NULL;
 	int err;
 
-	if (log_is_trace()) {
-		const char *name = xs_type_name(hdr->type);
-
-		log_trace("conn %" PRIu64 " > %s req %u tx %u len %u: %.*s",
-			  c->id, name ? name : "?", hdr->req_id, hdr->tx_id,
-			  hdr->len, (int)(hdr->len > 80 ? 80 : hdr->len),
-			  payload);
-	}
 	if (hdr->type < XS_TYPE_COUNT)
 		h = &handlers[hdr->type];
 	if (!h || !h->fn) {

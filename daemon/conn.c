@@ -1,0 +1,524 @@
+/*
+ * conn.c - framing of requests in, the output queue out, and the life of
+ * a connection from conn_new to conn_free.
+ *
+ * Input: bytes accumulate in in_buf; each whole message at its front is
+ * handed to dispatch_request with its payload nul-terminated in place.
+ * Output: a FIFO of struct outmsg, each a header and payload in one
+ * block, written by conn_flush_all at the end of a turn with writev.
+ * Bounds: reading stops while more than conn_out_max bytes are queued
+ * and resumes below half; undelivered events are capped in number and
+ * in age.  A message once partly written is always finished, or the
+ * stream would desynchronise.  Connections die by mark (conn_kill) and
+ * are freed only in conn_reap, at the loop's safe point.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "daemon/conn.h"
+#include "daemon/daemon.h"
+#include "daemon/dispatch.h"
+#include "daemon/loop.h"
+
+/* Messages gathered into one writev. */
+#define CONN_IOV_MAX 64
+
+/* One queued message.  Owned by its connection's queue. */
+struct outmsg {
+	struct outmsg *next;
+	uint64_t deadline; /* events: loop_now_ms() to discard at; else 0 */
+	size_t size;       /* header + payload */
+	bool is_event;
+	char data[]; /* struct xs_wire_hdr, then the payload */
+};
+
+static const char *const kind_names[] = {
+    [CONN_SOCKET] = "socket",
+    [CONN_RING] = "ring",
+};
+
+static void report_dropped(struct conn *c);
+static void flush_unlink(struct conn *c);
+
+static void kill_at(struct conn *c, int level, const char *why)
+{
+	if (c->is_dead)
+		return;
+	c->is_dead = true;
+	log_msg(level, "conn %llu (%s, dom%u): closed: %s",
+	        (unsigned long long)c->id, kind_names[c->kind], c->domid, why);
+}
+
+void conn_kill(struct conn *c, const char *why)
+{
+	kill_at(c, LOG_WARNING, why);
+}
+
+/*
+ * Trace one message: direction, connection, type, ids and the payload
+ * with nuls shown as '|' (as strings are separated on the wire) and
+ * other unprintable bytes escaped.  Long payloads are cut.
+ */
+static void trace_msg(const struct conn *c, const char *dir,
+                      const struct xs_wire_hdr *hdr, const char *payload)
+{
+	char text[320];
+	size_t o = 0;
+	uint32_t i;
+	const char *name = xs_type_name(hdr->type);
+
+	for (i = 0; i < hdr->len && o + 8 < sizeof(text); i++) {
+		unsigned char ch = (unsigned char)payload[i];
+
+		if (ch == '\0')
+			text[o++] = '|';
+		else if (ch < 0x20 || ch >= 0x7f || ch == '\\')
+			o += (size_t)snprintf(text + o, sizeof(text) - o,
+			                      "\\x%02x", ch);
+		else
+			text[o++] = (char)ch;
+	}
+	text[o] = '\0';
+	log_trace("%s conn %llu dom%u %s(%u) req %u tx %u len %u \"%s\"%s", dir,
+	          (unsigned long long)c->id, c->domid, name ? name : "?",
+	          hdr->type, hdr->req_id, hdr->tx_id, hdr->len, text,
+	          i < hdr->len ? "..." : "");
+}
+
+struct conn *conn_new(struct daemon *d, enum conn_kind kind,
+                      const struct transport_ops *ops, void *transport, int fd)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->in_buf = xmalloc(CONN_IN_BUF_SIZE + 1);
+	if (!c->in_buf)
+		goto err_free;
+	c->d = d;
+	c->id = d->next_conn_id++;
+	c->kind = kind;
+	c->ops = ops;
+	c->transport = transport;
+	c->fd = fd;
+	if (dispatch_conn_new(d, c) < 0)
+		goto err_buf;
+
+	c->prev = d->conns_tail;
+	if (d->conns_tail)
+		d->conns_tail->next = c;
+	else
+		d->conns = c;
+	d->conns_tail = c;
+	d->nr_conns++;
+	log_debug("conn %llu (%s): new", (unsigned long long)c->id,
+	          kind_names[kind]);
+	return c;
+
+err_buf:
+	xfree(c->in_buf);
+err_free:
+	xfree(c);
+	return NULL;
+}
+
+static void unlink_msg(struct conn *c, struct outmsg *prev, struct outmsg *m)
+{
+	if (prev)
+		prev->next = m->next;
+	else
+		c->out_head = m->next;
+	if (c->out_tail == m)
+		c->out_tail = prev;
+	c->out_bytes -= m->size;
+	if (m->is_event)
+		c->out_events--;
+	xfree(m);
+}
+
+void conn_free(struct conn *c)
+{
+	struct daemon *d = c->d;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		d->conns_tail = c->prev;
+	d->nr_conns--;
+
+	dispatch_conn_gone(d, c);
+	report_dropped(c);
+	if (c->expire_timer)
+		loop_timer_del(d->loop, c->expire_timer);
+	if (c->kick_timer)
+		loop_timer_del(d->loop, c->kick_timer);
+	while (c->out_head)
+		unlink_msg(c, NULL, c->out_head);
+	if (c->is_flush_queued)
+		flush_unlink(c);
+	c->ops->close(c);
+	log_debug("conn %llu: freed", (unsigned long long)c->id);
+	xfree(c->in_buf);
+	xfree(c);
+}
+
+void conn_reap(struct daemon *d)
+{
+	struct conn *c, *next;
+
+	for (c = d->conns; c; c = next) {
+		next = c->next;
+		if (c->is_dead)
+			conn_free(c);
+	}
+}
+
+/* ---- back-pressure ---- */
+
+static void set_read_paused(struct conn *c, bool paused)
+{
+	c->is_read_paused = paused;
+	c->ops->want_read(c, !paused);
+	log_debug("conn %llu: %s reading (%zu bytes queued)",
+	          (unsigned long long)c->id, paused ? "paused" : "resumed",
+	          c->out_bytes);
+}
+
+static void kick_cb(struct loop *l, void *arg)
+{
+	struct conn *c = arg;
+
+	c->kick_timer = 0;
+	conn_handle_input(c);
+}
+
+/*
+ * Lift back-pressure once the queue is below half its bound (hysteresis,
+ * so that a client reading slowly does not flip it every message).  The
+ * input already buffered (or, for a ring, left unread while paused) gets
+ * no new wakeup from the transport, so run it from the next turn rather
+ * than from here: this may be inside the turn hook, whose flush would
+ * then miss the replies.
+ */
+static void maybe_resume(struct conn *c)
+{
+	size_t max = c->d->cfg.conn_out_max;
+
+	if (!c->is_read_paused || c->is_dead || c->out_bytes > max / 2)
+		return;
+	set_read_paused(c, false);
+	if (!c->kick_timer)
+		c->kick_timer = loop_timer_add(c->d->loop, 0, kick_cb, c);
+}
+
+/* ---- input ---- */
+
+/* Dispatch every whole message at the front of in_buf. */
+static void process_input(struct conn *c)
+{
+	size_t off = 0;
+
+	while (!c->is_dead && !c->is_read_paused) {
+		struct xs_wire_hdr hdr;
+		char *payload;
+		char saved;
+
+		if (c->in_used - off < XS_HDR_SIZE)
+			break;
+		memcpy(&hdr, c->in_buf + off, sizeof(hdr));
+		if (hdr.len > XS_PAYLOAD_MAX) {
+			char why[96];
+
+			snprintf(why, sizeof(why),
+			         "message of %u payload bytes (max %u)",
+			         hdr.len, XS_PAYLOAD_MAX);
+			conn_kill(c, why);
+			break;
+		}
+		if (c->in_used - off < XS_HDR_SIZE + hdr.len)
+			break;
+		/*
+		 * Terminate the payload in place; the byte belongs to the
+		 * next message (or is the spare byte at the buffer's end)
+		 * and is put back once dispatch, which keeps no pointer
+		 * into the payload, returns.
+		 */
+		payload = c->in_buf + off + XS_HDR_SIZE;
+		saved = payload[hdr.len];
+		payload[hdr.len] = '\0';
+		if (log_is_trace())
+			trace_msg(c, "IN ", &hdr, payload);
+		dispatch_request(c->d, c, &hdr, payload);
+		payload[hdr.len] = saved;
+		off += XS_HDR_SIZE + hdr.len;
+	}
+	if (off) {
+		memmove(c->in_buf, c->in_buf + off, c->in_used - off);
+		c->in_used -= off;
+	}
+}
+
+void conn_handle_input(struct conn *c)
+{
+	long n;
+
+	if (c->is_dead || c->is_read_paused)
+		return;
+	/* Messages left buffered when reading was paused go first. */
+	process_input(c);
+	if (c->is_dead || c->is_read_paused)
+		return;
+	n = c->ops->read(c, c->in_buf + c->in_used,
+	                 CONN_IN_BUF_SIZE - c->in_used);
+	if (n < 0) {
+		if (n == -EPIPE || n == -ECONNRESET)
+			kill_at(c, LOG_DEBUG, "closed by peer");
+		else
+			kill_at(c, LOG_WARNING, strerror((int)-n));
+		return;
+	}
+	if (n == 0)
+		return;
+	c->in_used += (size_t)n;
+	process_input(c);
+}
+
+/* ---- output ---- */
+
+/* Drop `n` written bytes from the front of the queue. */
+static void consume(struct conn *c, size_t n)
+{
+	while (n > 0) {
+		struct outmsg *m = c->out_head;
+		size_t left = m->size - c->out_off;
+
+		if (n < left) {
+			c->out_off += n;
+			return;
+		}
+		n -= left;
+		c->out_off = 0;
+		unlink_msg(c, NULL, m);
+	}
+}
+
+static long write_some(struct conn *c, size_t *want)
+{
+	struct iovec iov[CONN_IOV_MAX];
+	struct outmsg *m = c->out_head;
+	int cnt = 0;
+
+	*want = 0;
+	if (!c->ops->writev) {
+		*want = m->size - c->out_off;
+		return c->ops->write(c, m->data + c->out_off, *want);
+	}
+	for (; m && cnt < CONN_IOV_MAX; m = m->next, cnt++) {
+		size_t skip = cnt == 0 ? c->out_off : 0;
+
+		iov[cnt].iov_base = m->data + skip;
+		iov[cnt].iov_len = m->size - skip;
+		*want += iov[cnt].iov_len;
+	}
+	return c->ops->writev(c, iov, cnt);
+}
+
+void conn_handle_output(struct conn *c)
+{
+	bool is_blocked = false;
+
+	if (c->is_dead)
+		return;
+	while (c->out_head) {
+		size_t want;
+		long n = write_some(c, &want);
+
+		if (n < 0) {
+			if (n == -EPIPE || n == -ECONNRESET)
+				kill_at(c, LOG_DEBUG, "closed by peer");
+			else
+				kill_at(c, LOG_WARNING, strerror((int)-n));
+			return;
+		}
+		consume(c, (size_t)n);
+		/* A short write means the transport is full: another try
+		 * now would only cost a system call. */
+		if ((size_t)n < want) {
+			is_blocked = true;
+			break;
+		}
+	}
+	if (is_blocked != c->is_write_blocked) {
+		c->is_write_blocked = is_blocked;
+		c->ops->want_write(c, is_blocked);
+	}
+	maybe_resume(c);
+}
+
+void conn_flush_all(struct daemon *d)
+{
+	struct conn *c = d->flush_head;
+
+	d->flush_head = NULL;
+	while (c) {
+		struct conn *next = c->flush_next;
+
+		c->flush_next = NULL;
+		c->is_flush_queued = false;
+		if (!c->is_dead && c->out_head && !c->is_write_blocked)
+			conn_handle_output(c);
+		c = next;
+	}
+}
+
+static void flush_unlink(struct conn *c)
+{
+	struct conn **pp = &c->d->flush_head;
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->flush_next;
+	if (*pp)
+		*pp = c->flush_next;
+	c->is_flush_queued = false;
+}
+
+/*
+ * Discard the events that have waited too long, as Xen 4.17 does with
+ * its watch-event timeout: a client that stops reading must not pin
+ * memory with events nobody will consume.  Deadlines grow along the
+ * queue, so the walk stops at the first event still in time, whose
+ * deadline re-arms the timer.
+ */
+static void expire_cb(struct loop *l, void *arg)
+{
+	struct conn *c = arg;
+	struct outmsg *prev = NULL, *m = c->out_head, *next;
+	uint64_t now = loop_now_ms();
+	unsigned int dropped = 0;
+
+	c->expire_timer = 0;
+	for (; m; m = next) {
+		next = m->next;
+		if (!m->is_event || (m == c->out_head && c->out_off > 0)) {
+			prev = m;
+			continue;
+		}
+		if (m->deadline > now) {
+			c->expire_timer =
+			    loop_timer_add(l, m->deadline - now, expire_cb, c);
+			break;
+		}
+		unlink_msg(c, prev, m);
+		dropped++;
+	}
+	if (dropped) {
+		log_warn("conn %llu (dom%u): discarded %u watch events "
+		         "undelivered for %u ms",
+		         (unsigned long long)c->id, c->domid, dropped,
+		         c->d->cfg.watch_event_timeout_ms);
+		maybe_resume(c);
+	}
+}
+
+/* Log the end of an episode of events dropped over the bound. */
+static void report_dropped(struct conn *c)
+{
+	if (!c->events_dropped)
+		return;
+	log_warn("conn %llu (dom%u): %lu watch events were dropped over the "
+	         "limit of %u",
+	         (unsigned long long)c->id, c->domid, c->events_dropped,
+	         c->d->cfg.conn_events_max);
+	c->events_dropped = 0;
+}
+
+/* Refuse an event over the bound; log once per episode of drops. */
+static bool is_event_refused(struct conn *c)
+{
+	unsigned int max = c->d->cfg.conn_events_max;
+
+	if (max == 0 || c->out_events < max) {
+		report_dropped(c);
+		return false;
+	}
+	if (c->events_dropped++ == 0)
+		log_warn("conn %llu (dom%u): %u watch events undelivered: "
+		         "dropping new events",
+		         (unsigned long long)c->id, c->domid, max);
+	return true;
+}
+
+int conn_send(struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
+              const void *payload, size_t len, bool is_event)
+{
+	const struct daemon_config *cfg = &c->d->cfg;
+	struct xs_wire_hdr hdr = {type, req_id, tx_id, (uint32_t)len};
+	struct outmsg *m;
+
+	if (len > XS_PAYLOAD_MAX) {
+		log_err("conn %llu: refusing to send %s of %zu bytes",
+		        (unsigned long long)c->id,
+		        xs_type_name(type) ? xs_type_name(type) : "?", len);
+		return -E2BIG;
+	}
+	if (c->is_dead)
+		return 0;
+	if (is_event && is_event_refused(c))
+		return -ENOSPC;
+	m = xmalloc(sizeof(*m) + XS_HDR_SIZE + len);
+	if (!m)
+		return -ENOMEM;
+	m->next = NULL;
+	m->size = XS_HDR_SIZE + len;
+	m->is_event = is_event;
+	m->deadline = 0;
+	memcpy(m->data, &hdr, XS_HDR_SIZE);
+	if (len)
+		memcpy(m->data + XS_HDR_SIZE, payload, len);
+
+	if (c->out_tail)
+		c->out_tail->next = m;
+	else
+		c->out_head = m;
+	c->out_tail = m;
+	c->out_bytes += m->size;
+	if (!c->is_flush_queued) {
+		c->is_flush_queued = true;
+		c->flush_next = c->d->flush_head;
+		c->d->flush_head = c;
+	}
+	if (is_event) {
+		c->out_events++;
+		if (cfg->watch_event_timeout_ms) {
+			m->deadline =
+			    loop_now_ms() + cfg->watch_event_timeout_ms;
+			/* No timer: no older event waits, this one is
+			 * the earliest deadline. */
+			if (!c->expire_timer)
+				c->expire_timer = loop_timer_add(
+				    c->d->loop, cfg->watch_event_timeout_ms,
+				    expire_cb, c);
+		}
+	}
+	if (log_is_trace())
+		trace_msg(c, "OUT", &hdr, m->data + XS_HDR_SIZE);
+	if (cfg->conn_out_max && c->out_bytes > cfg->conn_out_max &&
+	    !c->is_read_paused)
+		set_read_paused(c, true);
+	return 0;
+}
+
+int conn_send_error(struct conn *c, uint32_t req_id, uint32_t tx_id, int err)
+{
+	const char *name = xs_errno_name(err);
+
+	return conn_send(c, XS_ERROR, req_id, tx_id, name, strlen(name) + 1,
+	                 false);
+}

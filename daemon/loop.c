@@ -1,0 +1,439 @@
+/*
+ * loop.c - the event loop: epoll for fds, a binary min-heap for one-shot
+ * timers, and a hook run at the end of every turn.
+ *
+ * A turn is: wait (epoll_wait, bounded by the earliest timer), run the fd
+ * callbacks of the events returned, run the timers that are due, run the
+ * turn hook.  Level-triggered, so a callback may leave work for the next
+ * turn.  Invariants: fds[fd].cb != NULL iff fd is in the epoll set;
+ * heap[] is ordered by (when, seq) and every live timer record knows its
+ * heap index.  Nothing here reads the clock except loop_now_ms().
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/xalloc.h"
+#include "daemon/loop.h"
+
+#define LOOP_MAX_EVENTS 128
+
+/*
+ * One registered fd.  `gen` changes on every loop_add, and each epoll
+ * event carries the generation it was armed with, so an event still in
+ * this turn's batch for an fd that was deleted (and maybe reused by a
+ * new connection) is recognised as stale and skipped.
+ */
+struct loop_fd {
+	loop_fd_cb *cb;
+	void *arg;
+	unsigned int events;
+	uint32_t gen;
+};
+
+/*
+ * Timer records live in a slot table so that a timer id can find its
+ * record in O(1): id = (generation << 32) | (slot + 1).  The generation
+ * makes a stale id (timer already fired or cancelled, slot reused)
+ * harmless.  The heap holds slot numbers.
+ */
+struct loop_timer {
+	uint64_t when; /* loop_now_ms() deadline */
+	uint64_t seq;  /* order of creation: ties fire oldest first */
+	loop_timer_cb *cb;
+	void *arg;
+	uint32_t gen;
+	uint32_t heap_idx; /* index in heap[], or UINT32_MAX when free */
+	uint32_t next_free;
+};
+
+struct loop {
+	int epfd;
+	bool is_stopping;
+
+	struct loop_fd *fds; /* indexed by fd */
+	size_t nr_fds;       /* allocated entries */
+
+	struct loop_timer *timers; /* slot table */
+	uint32_t nr_timers;        /* allocated slots */
+	uint32_t free_timer;       /* head of free slots, UINT32_MAX: none */
+	uint32_t *heap;            /* slot numbers, min-heap by (when, seq) */
+	uint32_t heap_len;
+	uint64_t next_seq;
+
+	loop_timer_cb *turn_cb;
+	void *turn_arg;
+};
+
+uint64_t loop_now_ms(void)
+{
+	struct timespec ts;
+
+	/* CLOCK_MONOTONIC cannot fail with a valid pointer. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+struct loop *loop_new(void)
+{
+	struct loop *l = xcalloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0) {
+		xfree(l);
+		return NULL;
+	}
+	l->free_timer = UINT32_MAX;
+	l->next_seq = 1;
+	return l;
+}
+
+void loop_free(struct loop *l)
+{
+	if (!l)
+		return;
+	close(l->epfd);
+	xfree(l->fds);
+	xfree(l->timers);
+	xfree(l->heap);
+	xfree(l);
+}
+
+static uint32_t to_epoll(unsigned int events)
+{
+	uint32_t ev = 0;
+
+	if (events & LOOP_IN)
+		ev |= EPOLLIN;
+	if (events & LOOP_OUT)
+		ev |= EPOLLOUT;
+	return ev;
+}
+
+static unsigned int from_epoll(uint32_t ev)
+{
+	unsigned int events = 0;
+
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLPRI))
+		events |= LOOP_IN;
+	if (ev & EPOLLOUT)
+		events |= LOOP_OUT;
+	if (ev & (EPOLLERR | EPOLLHUP))
+		events |= LOOP_ERR;
+	return events;
+}
+
+static int fd_slot_reserve(struct loop *l, int fd)
+{
+	size_t n;
+	struct loop_fd *fds;
+
+	if ((size_t)fd < l->nr_fds)
+		return 0;
+	n = l->nr_fds ? l->nr_fds : 64;
+	while (n <= (size_t)fd)
+		n *= 2;
+	fds = xrealloc_array(l->fds, n, sizeof(*fds));
+	if (!fds)
+		return -ENOMEM;
+	memset(fds + l->nr_fds, 0, (n - l->nr_fds) * sizeof(*fds));
+	l->fds = fds;
+	l->nr_fds = n;
+	return 0;
+}
+
+static int epoll_set(struct loop *l, int op, int fd)
+{
+	struct loop_fd *f = &l->fds[fd];
+	struct epoll_event ev = {
+	    .events = to_epoll(f->events),
+	    .data.u64 = ((uint64_t)f->gen << 32) | (uint32_t)fd,
+	};
+
+	if (epoll_ctl(l->epfd, op, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+int loop_add(struct loop *l, int fd, unsigned int events, loop_fd_cb *cb,
+             void *arg)
+{
+	struct loop_fd *f;
+	int err;
+
+	if (fd < 0 || !cb)
+		return -EINVAL;
+	err = fd_slot_reserve(l, fd);
+	if (err)
+		return err;
+	f = &l->fds[fd];
+	if (f->cb)
+		return -EEXIST;
+	f->cb = cb;
+	f->arg = arg;
+	f->events = events & (LOOP_IN | LOOP_OUT);
+	f->gen++;
+	err = epoll_set(l, EPOLL_CTL_ADD, fd);
+	if (err)
+		f->cb = NULL;
+	return err;
+}
+
+int loop_mod(struct loop *l, int fd, unsigned int events)
+{
+	struct loop_fd *f;
+
+	if (fd < 0 || (size_t)fd >= l->nr_fds || !l->fds[fd].cb)
+		return -ENOENT;
+	f = &l->fds[fd];
+	events &= LOOP_IN | LOOP_OUT;
+	if (f->events == events)
+		return 0;
+	f->events = events;
+	return epoll_set(l, EPOLL_CTL_MOD, fd);
+}
+
+void loop_del(struct loop *l, int fd)
+{
+	if (fd < 0 || (size_t)fd >= l->nr_fds || !l->fds[fd].cb)
+		return;
+	/* May fail if the fd is already closed; the kernel dropped it then. */
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+	l->fds[fd].cb = NULL;
+	l->fds[fd].arg = NULL;
+	l->fds[fd].events = 0;
+}
+
+/* ---- timers ---- */
+
+static bool timer_before(const struct loop *l, uint32_t a, uint32_t b)
+{
+	const struct loop_timer *ta = &l->timers[a], *tb = &l->timers[b];
+
+	return ta->when < tb->when ||
+	       (ta->when == tb->when && ta->seq < tb->seq);
+}
+
+static void heap_place(struct loop *l, uint32_t idx, uint32_t slot)
+{
+	l->heap[idx] = slot;
+	l->timers[slot].heap_idx = idx;
+}
+
+static void heap_up(struct loop *l, uint32_t idx)
+{
+	uint32_t slot = l->heap[idx];
+
+	while (idx > 0) {
+		uint32_t parent = (idx - 1) / 2;
+
+		if (!timer_before(l, slot, l->heap[parent]))
+			break;
+		heap_place(l, idx, l->heap[parent]);
+		idx = parent;
+	}
+	heap_place(l, idx, slot);
+}
+
+static void heap_down(struct loop *l, uint32_t idx)
+{
+	uint32_t slot = l->heap[idx];
+
+	for (;;) {
+		uint32_t child = 2 * idx + 1;
+
+		if (child >= l->heap_len)
+			break;
+		if (child + 1 < l->heap_len &&
+		    timer_before(l, l->heap[child + 1], l->heap[child]))
+			child++;
+		if (!timer_before(l, l->heap[child], slot))
+			break;
+		heap_place(l, idx, l->heap[child]);
+		idx = child;
+	}
+	heap_place(l, idx, slot);
+}
+
+/* Take slot out of the heap and put it on the free list. */
+static void timer_release(struct loop *l, uint32_t slot)
+{
+	struct loop_timer *t = &l->timers[slot];
+	uint32_t idx = t->heap_idx;
+	uint32_t last = l->heap[--l->heap_len];
+
+	if (idx != l->heap_len) {
+		heap_place(l, idx, last);
+		heap_down(l, idx);
+		heap_up(l, l->timers[last].heap_idx);
+	}
+	t->heap_idx = UINT32_MAX;
+	t->cb = NULL;
+	t->arg = NULL;
+	t->gen++; /* old ids for this slot go stale */
+	t->next_free = l->free_timer;
+	l->free_timer = slot;
+}
+
+static int timer_grow(struct loop *l)
+{
+	uint32_t n = l->nr_timers ? l->nr_timers * 2 : 16;
+	struct loop_timer *timers;
+	uint32_t *heap;
+
+	if (l->nr_timers >= UINT32_MAX / 4)
+		return -ENOMEM;
+	heap = xrealloc_array(l->heap, n, sizeof(*heap));
+	if (!heap)
+		return -ENOMEM;
+	l->heap = heap;
+	timers = xrealloc_array(l->timers, n, sizeof(*timers));
+	if (!timers)
+		return -ENOMEM;
+	l->timers = timers;
+	/* Thread the new slots onto the free list, lowest first. */
+	for (uint32_t i = n; i-- > l->nr_timers;) {
+		memset(&timers[i], 0, sizeof(timers[i]));
+		timers[i].heap_idx = UINT32_MAX;
+		timers[i].next_free = l->free_timer;
+		l->free_timer = i;
+	}
+	l->nr_timers = n;
+	return 0;
+}
+
+uint64_t loop_timer_add(struct loop *l, uint64_t msec, loop_timer_cb *cb,
+                        void *arg)
+{
+	struct loop_timer *t;
+	uint32_t slot;
+	uint64_t now = loop_now_ms();
+
+	if (!cb)
+		return 0;
+	if (l->free_timer == UINT32_MAX && timer_grow(l) < 0)
+		return 0;
+	slot = l->free_timer;
+	t = &l->timers[slot];
+	l->free_timer = t->next_free;
+	t->when = msec > UINT64_MAX - now ? UINT64_MAX : now + msec;
+	t->seq = l->next_seq++;
+	t->cb = cb;
+	t->arg = arg;
+	heap_place(l, l->heap_len++, slot);
+	heap_up(l, t->heap_idx);
+	return ((uint64_t)t->gen << 32) | ((uint64_t)slot + 1);
+}
+
+void loop_timer_del(struct loop *l, uint64_t id)
+{
+	uint64_t slot1 = id & 0xffffffffu;
+	uint32_t slot;
+
+	if (slot1 == 0 || slot1 > l->nr_timers)
+		return;
+	slot = (uint32_t)(slot1 - 1);
+	if (l->timers[slot].gen != (uint32_t)(id >> 32) ||
+	    l->timers[slot].heap_idx == UINT32_MAX)
+		return;
+	timer_release(l, slot);
+}
+
+/* Milliseconds epoll may sleep: until the earliest timer, or forever. */
+static int wait_timeout(const struct loop *l)
+{
+	uint64_t now, when;
+
+	if (l->heap_len == 0)
+		return -1;
+	when = l->timers[l->heap[0]].when;
+	now = loop_now_ms();
+	if (when <= now)
+		return 0;
+	return when - now > INT_MAX ? INT_MAX : (int)(when - now);
+}
+
+/*
+ * Fire the timers due now.  A timer added by a callback here (even with
+ * msec 0) has a seq at or past `seq_limit` and waits for the next turn,
+ * so a timer re-arming itself cannot starve the fds.  Ordering by
+ * (when, seq) means that once such a timer is at the top, no older due
+ * timer remains below it.
+ */
+static void run_timers(struct loop *l)
+{
+	uint64_t now = loop_now_ms();
+	uint64_t seq_limit = l->next_seq;
+
+	while (l->heap_len > 0) {
+		uint32_t slot = l->heap[0];
+		struct loop_timer *t = &l->timers[slot];
+		loop_timer_cb *cb = t->cb;
+		void *arg = t->arg;
+
+		if (t->when > now || t->seq >= seq_limit)
+			break;
+		/* Release first: the callback may add timers (and grow the
+		 * table, moving `t`) or try to cancel its own id. */
+		timer_release(l, slot);
+		cb(l, arg);
+	}
+}
+
+void loop_set_turn_hook(struct loop *l, loop_timer_cb *cb, void *arg)
+{
+	l->turn_cb = cb;
+	l->turn_arg = arg;
+}
+
+static void run_fd_events(struct loop *l, const struct epoll_event *evs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int fd = (int)(uint32_t)evs[i].data.u64;
+		uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
+		struct loop_fd *f;
+
+		/* fds[] may be reallocated by a callback: index each time. */
+		if ((size_t)fd >= l->nr_fds)
+			continue;
+		f = &l->fds[fd];
+		if (!f->cb || f->gen != gen)
+			continue; /* deleted (or replaced) earlier this turn */
+		f->cb(l, fd, from_epoll(evs[i].events), f->arg);
+	}
+}
+
+int loop_run(struct loop *l)
+{
+	struct epoll_event evs[LOOP_MAX_EVENTS];
+	int ret = 0;
+
+	while (!l->is_stopping) {
+		int n =
+		    epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, wait_timeout(l));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			break;
+		}
+		run_fd_events(l, evs, n);
+		run_timers(l);
+		if (l->turn_cb)
+			l->turn_cb(l, l->turn_arg);
+	}
+	l->is_stopping = false; /* the loop may be run again */
+	return ret;
+}
+
+void loop_stop(struct loop *l)
+{
+	l->is_stopping = true;
+}

@@ -1,0 +1,441 @@
+/*
+ * sock.c - the unix-socket transport: listening on <rundir>/socket and
+ * <rundir>/socket_ro, accepting, and moving bytes for the connections.
+ *
+ * Owns the listening fds (d->sock_fd, d->sock_ro_fd, -1 when closed), the
+ * socket files, and per connection a struct sock_conn holding the fd's
+ * loop interest.  Every fd is non-blocking and close-on-exec; writes use
+ * MSG_NOSIGNAL so a vanished peer is an error, never a signal.  It knows
+ * bytes only: framing is conn.c's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "daemon/conn.h"
+#include "daemon/daemon.h"
+#include "daemon/loop.h"
+#include "daemon/sock.h"
+
+/*
+ * Room for bursts of tools connecting at once (scripts run many
+ * xenstore-* in parallel); Xen's backlog of 1 makes them queue in
+ * connect().  The kernel caps it at net.core.somaxconn.
+ */
+#define SOCK_BACKLOG 128
+
+/* Connections accepted per wakeup, so a connect storm cannot starve the
+ * clients already served. */
+#define SOCK_ACCEPT_BATCH 32
+
+/* After running out of fds, wait this long before accepting again
+ * (and logging again: at most two warnings a second)
+ * (level-triggered epoll would otherwise spin on the pending connect). */
+#define SOCK_ACCEPT_RETRY_MS 500
+
+struct sock_conn {
+	unsigned int events; /* LOOP_IN | LOOP_OUT now asked of the loop */
+};
+
+/* ---- the transport ---- */
+
+static long sock_read(struct conn *c, void *buf, size_t len)
+{
+	ssize_t n = recv(c->fd, buf, len, MSG_DONTWAIT);
+
+	if (n > 0)
+		return n;
+	if (n == 0)
+		return -EPIPE; /* orderly shutdown by the peer */
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return 0;
+	return -errno;
+}
+
+static long sock_write(struct conn *c, const void *buf, size_t len)
+{
+	ssize_t n = send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return 0;
+	return -errno;
+}
+
+static long sock_writev(struct conn *c, const struct iovec *iov, int iovcnt)
+{
+	struct msghdr msg = {
+	    .msg_iov = (struct iovec *)iov,
+	    .msg_iovlen = (size_t)iovcnt,
+	};
+	ssize_t n = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return 0;
+	return -errno;
+}
+
+static void sock_want(struct conn *c, unsigned int bit, bool on)
+{
+	struct sock_conn *sc = c->transport;
+	unsigned int events = on ? sc->events | bit : sc->events & ~bit;
+	int err;
+
+	if (events == sc->events)
+		return;
+	sc->events = events;
+	err = loop_mod(c->d->loop, c->fd, events);
+	if (err < 0 && err != -ENOENT)
+		conn_kill(c, "cannot change the fd's events");
+}
+
+static void sock_want_write(struct conn *c, bool on)
+{
+	sock_want(c, LOOP_OUT, on);
+}
+
+static void sock_want_read(struct conn *c, bool on)
+{
+	sock_want(c, LOOP_IN, on);
+}
+
+static void sock_conn_close(struct conn *c)
+{
+	loop_del(c->d->loop, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	xfree(c->transport);
+	c->transport = NULL;
+}
+
+static const struct transport_ops sock_ops = {
+    .name = "socket",
+    .read = sock_read,
+    .write = sock_write,
+    .writev = sock_writev,
+    .want_write = sock_want_write,
+    .want_read = sock_want_read,
+    .close = sock_conn_close,
+};
+
+static void sock_conn_cb(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	struct conn *c = arg;
+
+	if (events & LOOP_OUT)
+		conn_handle_output(c);
+	if (c->is_dead)
+		return;
+	/*
+	 * Read before acting on a hang-up: the peer may have sent requests
+	 * and closed, and those still count.  The read then sees the end.
+	 * While reading is paused the hang-up alone is reported; nothing
+	 * queued can be delivered then, so the connection goes.
+	 */
+	if (events & (LOOP_IN | LOOP_ERR)) {
+		if (!c->is_read_paused)
+			conn_handle_input(c);
+		else if (events & LOOP_ERR)
+			conn_kill(c, "hang-up while output was pending");
+	}
+}
+
+/* ---- accepting ---- */
+
+static void accept_resume_cb(struct loop *l, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->sock_fd >= 0)
+		loop_mod(l, d->sock_fd, LOOP_IN);
+	if (d->sock_ro_fd >= 0)
+		loop_mod(l, d->sock_ro_fd, LOOP_IN);
+}
+
+/* Out of fds or memory: stop accepting for a moment. */
+static void accept_backoff(struct daemon *d, int fd, int err)
+{
+	log_warn("accept on %s: %s; pausing accepts for %d ms",
+	         fd == d->sock_ro_fd ? SOCK_RO_NAME : SOCK_NAME, strerror(err),
+	         SOCK_ACCEPT_RETRY_MS);
+	loop_mod(d->loop, fd, 0);
+	if (!loop_timer_add(d->loop, SOCK_ACCEPT_RETRY_MS, accept_resume_cb, d))
+		loop_mod(d->loop, fd, LOOP_IN); /* better spin than stall */
+}
+
+static void accept_one(struct daemon *d, int cfd, bool is_readonly)
+{
+	struct sock_conn *sc = xcalloc(1, sizeof(*sc));
+	struct conn *c;
+
+	if (!sc)
+		goto err_close;
+	c = conn_new(d, CONN_SOCKET, &sock_ops, sc, cfd);
+	if (!c)
+		goto err_free;
+	c->domid = 0;
+	c->is_privileged = true;
+	c->is_readonly = is_readonly;
+	sc->events = LOOP_IN;
+	if (loop_add(d->loop, cfd, LOOP_IN, sock_conn_cb, c) < 0)
+		conn_kill(c, "cannot watch its fd"); /* freed at the reap */
+	return;
+
+err_free:
+	xfree(sc);
+err_close:
+	log_warn("dropping a new %s connection: out of memory",
+	         is_readonly ? SOCK_RO_NAME : SOCK_NAME);
+	close(cfd);
+}
+
+static void sock_accept_cb(struct loop *l, int fd, unsigned int events,
+                           void *arg)
+{
+	struct daemon *d = arg;
+	bool is_readonly = fd == d->sock_ro_fd;
+
+	for (int i = 0; i < SOCK_ACCEPT_BATCH; i++) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (cfd < 0) {
+			int err = errno;
+
+			if (err == EINTR || err == ECONNABORTED)
+				continue;
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+			    err == ENOMEM)
+				accept_backoff(d, fd, err);
+			else if (err != EAGAIN && err != EWOULDBLOCK)
+				log_err("accept: %s", strerror(err));
+			return;
+		}
+		accept_one(d, cfd, is_readonly);
+	}
+}
+
+/* ---- listening ---- */
+
+/* mkdir -p `dir` with `mode` for what it creates. */
+static int mkdir_p(const char *dir, mode_t mode)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+	struct stat st;
+
+	if (len == 0 || len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+
+		*p = '\0';
+		if (mkdir(path, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int sock_path(const struct daemon *d, const char *name,
+                     struct sockaddr_un *sun)
+{
+	int n;
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	n = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s",
+	             d->cfg.rundir, name);
+	if (n < 0 || (size_t)n >= sizeof(sun->sun_path))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * Make way for our socket at `sun`: nothing there is fine; a socket no
+ * one answers on is a leftover of a daemon that died, and goes; a live
+ * one, or anything that is not a socket, is refused.
+ */
+static int clear_stale(const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int probe, err;
+
+	if (lstat(sun->sun_path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		err = errno;
+		log_err("cannot check %s: %s", sun->sun_path, strerror(err));
+		return -err;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_err("%s exists and is not a socket; not replacing it",
+		        sun->sun_path);
+		return -EEXIST;
+	}
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (probe < 0) {
+		err = errno;
+		log_err("socket: %s", strerror(err));
+		return -err;
+	}
+	/* Non-blocking: a live daemon with a full backlog answers EAGAIN. */
+	err = connect(probe, (const struct sockaddr *)sun, sizeof(*sun)) < 0
+	          ? errno
+	          : 0;
+	close(probe);
+	if (err == 0 || err == EAGAIN || err == EINPROGRESS) {
+		log_err("%s is in use by a running daemon", sun->sun_path);
+		return -EADDRINUSE;
+	}
+	if (err != ECONNREFUSED) {
+		log_err("cannot check %s: %s", sun->sun_path, strerror(err));
+		return -err;
+	}
+	if (unlink(sun->sun_path) < 0 && errno != ENOENT) {
+		err = errno;
+		log_err("cannot remove stale %s: %s", sun->sun_path,
+		        strerror(err));
+		return -err;
+	}
+	log_info("replaced stale socket %s", sun->sun_path);
+	return 0;
+}
+
+static int listen_one(struct daemon *d, const char *name, mode_t mode,
+                      int *out_fd)
+{
+	struct sockaddr_un sun;
+	mode_t old_mask;
+	int fd, err;
+
+	err = sock_path(d, name, &sun);
+	if (err) {
+		log_err("socket path %s/%s is too long (max %zu bytes)",
+		        d->cfg.rundir, name, sizeof(sun.sun_path) - 1);
+		return err;
+	}
+	err = clear_stale(&sun);
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		log_err("socket: %s", strerror(-err));
+		return err;
+	}
+	/*
+	 * The socket file is created by bind with the umask's mode; make it
+	 * owner-only until the chmod, so it is never looser than `mode`.
+	 * The daemon has one thread, so the umask change is not racy.
+	 */
+	old_mask = umask(077);
+	err = bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ? -errno : 0;
+	umask(old_mask);
+	if (err) {
+		log_err("cannot bind %s: %s", sun.sun_path, strerror(-err));
+		goto err_close;
+	}
+	if (chmod(sun.sun_path, mode) < 0) {
+		err = -errno;
+		log_err("cannot chmod %s: %s", sun.sun_path, strerror(-err));
+		goto err_unlink;
+	}
+	if (listen(fd, SOCK_BACKLOG) < 0) {
+		err = -errno;
+		log_err("cannot listen on %s: %s", sun.sun_path,
+		        strerror(-err));
+		goto err_unlink;
+	}
+	err = loop_add(d->loop, fd, LOOP_IN, sock_accept_cb, d);
+	if (err) {
+		log_err("cannot watch %s: %s", sun.sun_path, strerror(-err));
+		goto err_unlink;
+	}
+	*out_fd = fd;
+	return 0;
+
+err_unlink:
+	unlink(sun.sun_path);
+err_close:
+	close(fd);
+	return err;
+}
+
+int sock_listen(struct daemon *d)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int err;
+
+	d->sock_fd = -1;
+	d->sock_ro_fd = -1;
+	/* Check the longer name now, not after creating directories. */
+	if (sock_path(d, SOCK_RO_NAME, &sun) < 0) {
+		log_err("socket path %s/%s is too long (max %zu bytes)",
+		        d->cfg.rundir, SOCK_RO_NAME, sizeof(sun.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	err = mkdir_p(d->cfg.rundir, 0755);
+	if (err) {
+		log_err("cannot create run directory %s: %s", d->cfg.rundir,
+		        strerror(-err));
+		return err;
+	}
+	if (stat(d->cfg.rundir, &st) == 0 && st.st_uid != geteuid())
+		log_warn("run directory %s belongs to uid %u, not to us (%u)",
+		         d->cfg.rundir, (unsigned int)st.st_uid,
+		         (unsigned int)geteuid());
+	if (access(d->cfg.rundir, W_OK | X_OK) < 0) {
+		err = -errno;
+		log_err("cannot create sockets in %s: %s", d->cfg.rundir,
+		        strerror(-err));
+		return err;
+	}
+	err = listen_one(d, SOCK_NAME, 0600, &d->sock_fd);
+	if (err)
+		return err;
+	err = listen_one(d, SOCK_RO_NAME, 0660, &d->sock_ro_fd);
+	if (err) {
+		sock_close(d);
+		return err;
+	}
+	return 0;
+}
+
+static void close_one(struct daemon *d, int *fd, const char *name)
+{
+	struct sockaddr_un sun;
+
+	if (*fd < 0)
+		return;
+	loop_del(d->loop, *fd);
+	close(*fd);
+	*fd = -1;
+	if (sock_path(d, name, &sun) == 0 && unlink(sun.sun_path) < 0 &&
+	    errno != ENOENT)
+		log_warn("cannot remove %s: %s", sun.sun_path, strerror(errno));
+}
+
+void sock_close(struct daemon *d)
+{
+	close_one(d, &d->sock_fd, SOCK_NAME);
+	close_one(d, &d->sock_ro_fd, SOCK_RO_NAME);
+}

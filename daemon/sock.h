@@ -1,0 +1,36 @@
+/*
+ * sock.h - the unix-socket transport: the daemon's two listening sockets
+ * in its run directory and the connections accepted on them.
+ *
+ * Every socket client is domain 0 and privileged (as in Xen); those that
+ * came through socket_ro are read-only.  Single-threaded, like the loop.
+ */
+#ifndef XSTORE_SOCK_H
+#define XSTORE_SOCK_H
+
+struct daemon;
+
+/* File names inside the run directory. */
+#define SOCK_NAME    "socket"    /* read-write, mode 0600 */
+#define SOCK_RO_NAME "socket_ro" /* read-only, mode 0660 */
+
+/*
+ * sock_listen - create d->cfg.rundir if missing (mkdir -p, mode 0755),
+ * bind and listen on its socket and socket_ro, and watch both on
+ * d->loop; the fds go to d->sock_fd and d->sock_ro_fd.  An existing
+ * socket file is replaced if nothing answers on it (stale), and refused
+ * with -EADDRINUSE if a daemon answers; a non-socket file there is never
+ * removed (-EEXIST).  Every error is logged with the path and cause.
+ * Returns 0 or -errno; on error nothing is left open or created but the
+ * run directory.
+ */
+int sock_listen(struct daemon *d);
+
+/*
+ * sock_close - stop listening: unwatch and close both listening fds and
+ * unlink their socket files.  Idempotent.  Accepted connections are not
+ * touched (they are freed with the daemon's connection list).
+ */
+void sock_close(struct daemon *d);
+
+#endif
