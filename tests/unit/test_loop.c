@@ -1,0 +1,429 @@
+/*
+ * test_loop.c - the event loop (daemon/loop.c): timer order and
+ * cancellation, fd callbacks over pipes, deletion from callbacks, the
+ * turn hook, and allocation failure.  Time is only ever checked as a
+ * lower bound (a timer never fires early), never as a speed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/xalloc.h"
+#include "daemon/loop.h"
+#include "tests/support/check.h"
+
+/* A record of what fired, in order. */
+struct trace {
+	int ids[2048];
+	size_t n;
+	unsigned int turns;
+	struct loop *l;
+	uint64_t cancel; /* timer to cancel when the first one fires */
+	int stop_after;  /* loop_stop once this many have fired */
+};
+
+static struct trace tr;
+
+struct tctx {
+	int id;
+	uint64_t due;    /* loop_now_ms() it was set for, at the earliest */
+	uint64_t due_hi; /* at the latest (the clock ticks while adding) */
+};
+
+static bool early; /* a timer fired before its time */
+
+static void timer_cb(struct loop *l, void *arg)
+{
+	struct tctx *t = arg;
+
+	if (loop_now_ms() < t->due)
+		early = true;
+	tr.ids[tr.n++] = t->id;
+	if (tr.cancel) {
+		loop_timer_del(l, tr.cancel);
+		tr.cancel = 0;
+	}
+	if (tr.stop_after && (int)tr.n >= tr.stop_after)
+		loop_stop(l);
+}
+
+static void turn_cb(struct loop *l, void *arg)
+{
+	tr.turns++;
+}
+
+static void stop_cb(struct loop *l, void *arg)
+{
+	loop_stop(l);
+}
+
+static void reset(struct loop *l)
+{
+	memset(&tr, 0, sizeof(tr));
+	tr.l = l;
+	early = false;
+}
+
+static void test_new_free(void)
+{
+	struct loop *l = loop_new();
+	uint64_t a = loop_now_ms(), b;
+
+	CHECK(l != NULL);
+	b = loop_now_ms();
+	CHECK(b >= a);
+	/* Stopping before running returns at once. */
+	loop_stop(l);
+	CHECK_EQ_INT(loop_run(l), 0);
+	loop_free(l);
+	loop_free(NULL);
+}
+
+static void test_timer_order(void)
+{
+	struct loop *l = loop_new();
+	struct tctx t[5];
+	static const uint64_t ms[5] = {30, 10, 20, 10, 0};
+	uint64_t now = loop_now_ms();
+
+	CHECK(l != NULL);
+	reset(l);
+	for (int i = 0; i < 5; i++) {
+		t[i].id = i;
+		t[i].due = now + ms[i];
+		t[i].due_hi = 0;
+		CHECK(loop_timer_add(l, ms[i], timer_cb, &t[i]) != 0);
+	}
+	tr.stop_after = 5;
+	CHECK_EQ_INT(loop_run(l), 0);
+	/* By deadline; the two 10 ms timers in the order they were added. */
+	CHECK_EQ_UINT(tr.n, 5);
+	CHECK_EQ_INT(tr.ids[0], 4);
+	CHECK_EQ_INT(tr.ids[1], 1);
+	CHECK_EQ_INT(tr.ids[2], 3);
+	CHECK_EQ_INT(tr.ids[3], 2);
+	CHECK_EQ_INT(tr.ids[4], 0);
+	CHECK(!early);
+	loop_free(l);
+}
+
+static void test_timer_cancel(void)
+{
+	struct loop *l = loop_new();
+	struct tctx a = {.id = 1}, b = {.id = 2}, c = {.id = 3};
+	uint64_t ida, idb, idc;
+
+	CHECK(l != NULL);
+	reset(l);
+	ida = loop_timer_add(l, 0, timer_cb, &a);
+	idb = loop_timer_add(l, 0, timer_cb, &b);
+	idc = loop_timer_add(l, 5, timer_cb, &c);
+	CHECK(ida && idb && idc && ida != idb && idb != idc);
+	/* a fires first and cancels b, due in the same turn. */
+	tr.cancel = idb;
+	loop_timer_add(l, 50, stop_cb, NULL);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(tr.n, 2);
+	CHECK_EQ_INT(tr.ids[0], 1);
+	CHECK_EQ_INT(tr.ids[1], 3);
+	/* Stale ids (fired, cancelled, never issued) are harmless. */
+	loop_timer_del(l, ida);
+	loop_timer_del(l, idb);
+	loop_timer_del(l, 0);
+	loop_timer_del(l, ~(uint64_t)0);
+	/* A slot reused by a new timer is not cancelled by the old id. */
+	reset(l);
+	idc = loop_timer_add(l, 0, timer_cb, &c);
+	loop_timer_del(l, ida);
+	tr.stop_after = 1;
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(tr.n, 1);
+	loop_free(l);
+}
+
+/* A 0 ms timer that re-arms itself must not starve the turn. */
+static void rearm_cb(struct loop *l, void *arg)
+{
+	int *left = arg;
+
+	tr.ids[tr.n++] = (int)tr.turns;
+	if (--*left > 0)
+		CHECK(loop_timer_add(l, 0, rearm_cb, left) != 0);
+	else
+		loop_stop(l);
+}
+
+static void test_timer_rearm_next_turn(void)
+{
+	struct loop *l = loop_new();
+	int left = 5;
+
+	CHECK(l != NULL);
+	reset(l);
+	loop_set_turn_hook(l, turn_cb, NULL);
+	CHECK(loop_timer_add(l, 0, rearm_cb, &left) != 0);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(tr.n, 5);
+	/* One firing per turn, and the hook ran after each. */
+	for (size_t i = 0; i < tr.n; i++)
+		CHECK_EQ_INT(tr.ids[i], (int)i);
+	CHECK_EQ_UINT(tr.turns, 5);
+	loop_free(l);
+}
+
+/* Many timers, half cancelled: the rest fire once each, in order. */
+static void test_timer_heap(void)
+{
+	enum { N = 1000 };
+	struct loop *l = loop_new();
+	static struct tctx t[N];
+	static uint64_t ids[N];
+	static bool cancelled[N];
+	size_t expect = 0;
+
+	CHECK(l != NULL);
+	reset(l);
+	srand(7);
+	for (int i = 0; i < N; i++) {
+		uint64_t ms = (uint64_t)(rand() % 20);
+
+		t[i].id = i;
+		t[i].due = loop_now_ms() + ms;
+		ids[i] = loop_timer_add(l, ms, timer_cb, &t[i]);
+		t[i].due_hi = loop_now_ms() + ms;
+		CHECK(ids[i] != 0);
+	}
+	for (int i = 0; i < N; i++) {
+		cancelled[i] = rand() % 2;
+		if (cancelled[i])
+			loop_timer_del(l, ids[i]);
+		else
+			expect++;
+	}
+	tr.stop_after = (int)expect;
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(tr.n, expect);
+	CHECK(!early);
+	for (size_t i = 0; i < tr.n; i++) {
+		int id = tr.ids[i];
+
+		CHECK(!cancelled[id]);
+		cancelled[id] = true; /* fires once */
+		/* Fired in deadline order, as far as the clock lets us
+		 * know the deadlines. */
+		if (i > 0)
+			CHECK(t[tr.ids[i - 1]].due <= t[id].due_hi);
+	}
+	loop_free(l);
+}
+
+/* ---- fds ---- */
+
+struct fdctx {
+	struct loop *l;
+	int rfd[2], wfd[2]; /* two pipes */
+	unsigned int calls[2];
+	unsigned int last_events;
+	bool del_other; /* first callback deletes the other pipe */
+};
+
+static void pipe_cb(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	struct fdctx *x = arg;
+	int which = fd == x->rfd[0] ? 0 : 1;
+	char buf[16];
+
+	x->calls[which]++;
+	x->last_events = events;
+	if (read(fd, buf, sizeof(buf)) < 0)
+		return;
+	if (x->del_other) {
+		/* The first to run deletes and closes the other; its event,
+		 * already in this turn's batch, must not be delivered. */
+		int other = 1 - which;
+
+		loop_del(l, x->rfd[other]);
+		close(x->rfd[other]);
+		x->rfd[other] = -1;
+		x->del_other = false;
+	}
+	loop_stop(l);
+}
+
+static bool open_pipes(struct fdctx *x)
+{
+	for (int i = 0; i < 2; i++) {
+		int p[2];
+
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+			return false;
+		x->rfd[i] = p[0];
+		x->wfd[i] = p[1];
+	}
+	return true;
+}
+
+static void close_pipes(struct fdctx *x)
+{
+	for (int i = 0; i < 2; i++) {
+		if (x->rfd[i] >= 0)
+			close(x->rfd[i]);
+		close(x->wfd[i]);
+	}
+}
+
+static void test_fd_in(void)
+{
+	struct loop *l = loop_new();
+	struct fdctx x = {0};
+
+	CHECK(l != NULL);
+	CHECK(open_pipes(&x));
+	CHECK_EQ_INT(loop_add(l, x.rfd[0], LOOP_IN, pipe_cb, &x), 0);
+	CHECK_EQ_INT(loop_add(l, x.rfd[0], LOOP_IN, pipe_cb, &x), -EEXIST);
+	CHECK_EQ_INT(loop_add(l, -1, LOOP_IN, pipe_cb, &x), -EINVAL);
+	CHECK_EQ_INT(loop_mod(l, x.rfd[1], LOOP_IN), -ENOENT);
+	CHECK_EQ_INT(write(x.wfd[0], "a", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(x.calls[0], 1);
+	CHECK_EQ_UINT(x.last_events, LOOP_IN);
+	/* Interest off: data waits, a timer ends the run instead. */
+	CHECK_EQ_INT(loop_mod(l, x.rfd[0], 0), 0);
+	CHECK_EQ_INT(write(x.wfd[0], "b", 1), 1);
+	loop_timer_add(l, 10, stop_cb, NULL);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(x.calls[0], 1);
+	/* Interest back on: the waiting byte is reported. */
+	CHECK_EQ_INT(loop_mod(l, x.rfd[0], LOOP_IN), 0);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(x.calls[0], 2);
+	/* Hang-up (writer closed) is reported as LOOP_ERR with LOOP_IN. */
+	close(x.wfd[0]);
+	x.wfd[0] = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK(x.last_events & LOOP_ERR);
+	loop_del(l, x.rfd[0]);
+	loop_del(l, x.rfd[0]); /* twice: harmless */
+	close_pipes(&x);
+	loop_free(l);
+}
+
+static void out_cb(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	unsigned int *got = arg;
+
+	*got = events;
+	loop_del(l, fd); /* from inside its own callback */
+	loop_stop(l);
+}
+
+static void test_fd_out(void)
+{
+	struct loop *l = loop_new();
+	int p[2];
+	unsigned int got = 0;
+
+	CHECK(l != NULL);
+	CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+	CHECK_EQ_INT(loop_add(l, p[1], LOOP_OUT, out_cb, &got), 0);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(got, LOOP_OUT);
+	/* Deleted: may be added again, with another callback. */
+	CHECK_EQ_INT(loop_add(l, p[1], LOOP_OUT, out_cb, &got), 0);
+	loop_del(l, p[1]);
+	close(p[0]);
+	close(p[1]);
+	loop_free(l);
+}
+
+/* An event for an fd deleted earlier in the same turn is not delivered. */
+static void test_fd_del_in_batch(void)
+{
+	struct loop *l = loop_new();
+	struct fdctx x = {0};
+
+	CHECK(l != NULL);
+	CHECK(open_pipes(&x));
+	x.del_other = true;
+	CHECK_EQ_INT(loop_add(l, x.rfd[0], LOOP_IN, pipe_cb, &x), 0);
+	CHECK_EQ_INT(loop_add(l, x.rfd[1], LOOP_IN, pipe_cb, &x), 0);
+	/* Both readable before the wait: both events in one batch. */
+	CHECK_EQ_INT(write(x.wfd[0], "a", 1), 1);
+	CHECK_EQ_INT(write(x.wfd[1], "b", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(x.calls[0] + x.calls[1], 1);
+	for (int i = 0; i < 2; i++) {
+		if (x.rfd[i] >= 0)
+			loop_del(l, x.rfd[i]);
+	}
+	close_pipes(&x);
+	loop_free(l);
+}
+
+static void test_turn_hook(void)
+{
+	struct loop *l = loop_new();
+
+	CHECK(l != NULL);
+	reset(l);
+	loop_set_turn_hook(l, turn_cb, NULL);
+	loop_timer_add(l, 0, stop_cb, NULL);
+	CHECK_EQ_INT(loop_run(l), 0);
+	/* The hook runs at the end of the turn that stopped the loop. */
+	CHECK_EQ_UINT(tr.turns, 1);
+	/* The loop can be run again. */
+	loop_timer_add(l, 1, stop_cb, NULL);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK(tr.turns >= 2);
+	loop_free(l);
+}
+
+static void test_alloc_failure(void)
+{
+	struct loop *l;
+	struct tctx t = {.id = 1};
+	int p[2];
+
+	xalloc_fail_after(0);
+	l = loop_new();
+	xalloc_fail_after(-1);
+	CHECK(l == NULL);
+
+	l = loop_new();
+	CHECK(l != NULL);
+	/* The first timer grows the table: make that fail. */
+	xalloc_fail_after(0);
+	CHECK_EQ_UINT(loop_timer_add(l, 0, timer_cb, &t), 0);
+	xalloc_fail_after(1); /* the second allocation of the growth */
+	CHECK_EQ_UINT(loop_timer_add(l, 0, timer_cb, &t), 0);
+	xalloc_fail_after(-1);
+	/* Nothing half-made: the next add works and fires. */
+	reset(l);
+	tr.stop_after = 1;
+	CHECK(loop_timer_add(l, 0, timer_cb, &t) != 0);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(tr.n, 1);
+
+	/* The fd table grows on first use. */
+	CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+	xalloc_fail_after(0);
+	CHECK_EQ_INT(loop_add(l, p[0], LOOP_IN, pipe_cb, NULL), -ENOMEM);
+	xalloc_fail_after(-1);
+	CHECK_EQ_INT(loop_add(l, p[0], LOOP_IN, pipe_cb, NULL), 0);
+	loop_del(l, p[0]);
+	close(p[0]);
+	close(p[1]);
+	loop_free(l);
+}
+
+static const struct check_test tests[] = {
+    CHECK_TEST(test_new_free),     CHECK_TEST(test_timer_order),
+    CHECK_TEST(test_timer_cancel), CHECK_TEST(test_timer_rearm_next_turn),
+    CHECK_TEST(test_timer_heap),   CHECK_TEST(test_fd_in),
+    CHECK_TEST(test_fd_out),       CHECK_TEST(test_fd_del_in_batch),
+    CHECK_TEST(test_turn_hook),    CHECK_TEST(test_alloc_failure),
+};
+
+CHECK_MAIN(tests)
