@@ -18,7 +18,7 @@ static FILE *trace_sink;
 static char *trace_path;
 
 static const char *const level_names[] = {
-	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
+    "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
 };
 
 int log_open(const char *path, int level)

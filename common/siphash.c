@@ -82,6 +82,7 @@ void siphash_key_random(struct siphash_key *key)
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	key->k0 = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+	key->k0 =
+	    (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
 	key->k1 = (uint64_t)ts.tv_sec * 0xc2b2ae3d27d4eb4fULL ^ (uintptr_t)key;
 }

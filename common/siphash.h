@@ -16,8 +16,7 @@ struct siphash_key {
 };
 
 /* siphash24 - the 64-bit SipHash-2-4 of `len` bytes at `data`. */
-uint64_t siphash24(const struct siphash_key *key, const void *data,
-		   size_t len);
+uint64_t siphash24(const struct siphash_key *key, const void *data, size_t len);
 
 /*
  * siphash_key_random - fill `key` from getrandom(2); falls back to a mix of

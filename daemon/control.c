@@ -14,7 +14,6 @@
 #include "daemon/dispatch_int.h"
 #include "store/watch.h"
 
-
 /* A bounded text builder over d->reply. */
 struct text {
 	char *buf;
@@ -23,7 +22,7 @@ struct text {
 };
 
 static void text_add(struct text *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void text_add(struct text *t, const char *fmt, ...)
 {
@@ -63,19 +62,19 @@ static const struct {
 	enum quota_id id;
 	const char *what;
 } quota_rows[] = {
-	{QUOTA_NODES, "Nodes per domain"},
-	{QUOTA_WATCHES, "Watches per domain"},
-	{QUOTA_TRANSACTIONS, "Transactions per domain"},
-	{QUOTA_OUTSTANDING, "Outstanding requests per domain"},
-	{QUOTA_TXN_NODES, "Max. number of accessed nodes per transaction"},
-	{QUOTA_MEMORY, "Total Xenstore memory per domain (error level)"},
-	{QUOTA_NODE_SIZE, "Max. size of a node"},
-	{QUOTA_PATH_MAX, "Max. length of a node path"},
-	{QUOTA_PERMS, "Max. number of permissions per node"},
+    {QUOTA_NODES, "Nodes per domain"},
+    {QUOTA_WATCHES, "Watches per domain"},
+    {QUOTA_TRANSACTIONS, "Transactions per domain"},
+    {QUOTA_OUTSTANDING, "Outstanding requests per domain"},
+    {QUOTA_TXN_NODES, "Max. number of accessed nodes per transaction"},
+    {QUOTA_MEMORY, "Total Xenstore memory per domain (error level)"},
+    {QUOTA_NODE_SIZE, "Max. size of a node"},
+    {QUOTA_PATH_MAX, "Max. length of a node path"},
+    {QUOTA_PERMS, "Max. number of permissions per node"},
 };
 
 static int quota_set_arg(struct quota_set *q, const char *name,
-			 const char *value)
+                         const char *value)
 {
 	unsigned long v;
 	int id = quota_find(name);
@@ -105,7 +104,7 @@ static int ctl_quota_domain(struct req *r, const char *arg)
 	}
 	text_add(&t, "Domain %lu:\n", domid);
 	text_add(&t, "%-16s: %8lu\n", "nodes",
-		 store_domain_nodes(r->d->store, (unsigned int)domid));
+	         store_domain_nodes(r->d->store, (unsigned int)domid));
 	text_add(&t, "%-16s: %8lu\n", "watches", watches);
 	text_add(&t, "%-16s: %8lu\n", "transactions", txns);
 	text_add(&t, "%-16s: %8lu\n", "outstanding", 0ul);
@@ -114,7 +113,8 @@ static int ctl_quota_domain(struct req *r, const char *arg)
 
 static int ctl_quota(struct req *r, bool is_soft)
 {
-	struct quota_set *q = is_soft ? &r->d->cfg.quota_soft : &r->d->cfg.quota;
+	struct quota_set *q =
+	    is_soft ? &r->d->cfg.quota_soft : &r->d->cfg.quota;
 	struct text t = text_of(r);
 
 	if (r->argc == 4 && !strcmp(r->argv[1], "set")) {
@@ -129,15 +129,17 @@ static int ctl_quota(struct req *r, bool is_soft)
 	if (r->argc != 1)
 		return -EINVAL;
 	text_add(&t, "Quota settings:\n");
-	for (size_t i = 0; i < sizeof(quota_rows) / sizeof(quota_rows[0]); i++) {
+	for (size_t i = 0; i < sizeof(quota_rows) / sizeof(quota_rows[0]);
+	     i++) {
 		enum quota_id id = quota_rows[i].id;
 
 		if (is_soft && !q->v[id])
 			continue;
-		text_add(&t, "%-17s: %8lu %s\n", quota_name(id), q->v[id],
-			 id == QUOTA_MEMORY && is_soft
-				 ? "Total Xenstore memory per domain (warning level)"
-				 : quota_rows[i].what);
+		text_add(
+		    &t, "%-17s: %8lu %s\n", quota_name(id), q->v[id],
+		    id == QUOTA_MEMORY && is_soft
+		        ? "Total Xenstore memory per domain (warning level)"
+		        : quota_rows[i].what);
 	}
 	return text_reply(r, &t);
 }
@@ -149,10 +151,11 @@ static int ctl_log(struct req *r)
 	if (r->argc == 1) {
 		struct text t = text_of(r);
 
-		text_add(&t, "Log switches: on off +trace -trace +debug "
-			     "-debug\ntrace is %s, level %s\n",
-			 log_is_trace() ? "on" : "off",
-			 log_get_level() >= LOG_DEBUG ? "debug" : "info");
+		text_add(&t,
+		         "Log switches: on off +trace -trace +debug "
+		         "-debug\ntrace is %s, level %s\n",
+		         log_is_trace() ? "on" : "off",
+		         log_get_level() >= LOG_DEBUG ? "debug" : "info");
 		return text_reply(r, &t);
 	}
 	if (r->argc != 2)
@@ -208,11 +211,11 @@ static int ctl_memreport(struct req *r)
 			log_info(__VA_ARGS__);                                 \
 	} while (0)
 	MEMLINE("memreport: %" PRIu64 " nodes in the tree, %" PRIu64
-		" alive in all versions, %" PRIu64 " bytes",
-		st.main_nodes, st.nodes, st.node_bytes);
+	        " alive in all versions, %" PRIu64 " bytes",
+	        st.main_nodes, st.nodes, st.node_bytes);
 	MEMLINE("memreport: %u connections, %lu watches, %u transactions, "
-		"generation %" PRIu64,
-		r->d->nr_conns, watches, st.open_txns, st.generation);
+	        "generation %" PRIu64,
+	        r->d->nr_conns, watches, st.open_txns, st.generation);
 #undef MEMLINE
 	if (f)
 		fclose(f);
@@ -251,14 +254,14 @@ static const struct {
 	const char *args;
 	int (*fn)(struct req *r);
 } commands[] = {
-	{"check", "", ctl_check},
-	{"log", "[on|off|+trace|-trace|+debug|-debug]", ctl_log},
-	{"logfile", "<file>", ctl_logfile},
-	{"memreport", "[<file>]", ctl_memreport},
-	{"print", "<string>", ctl_print},
-	{"quota", "[set <name> <val>|<domid>]", NULL},
-	{"quota-soft", "[set <name> <val>]", NULL},
-	{"help", "", ctl_help},
+    {"check", "", ctl_check},
+    {"log", "[on|off|+trace|-trace|+debug|-debug]", ctl_log},
+    {"logfile", "<file>", ctl_logfile},
+    {"memreport", "[<file>]", ctl_memreport},
+    {"print", "<string>", ctl_print},
+    {"quota", "[set <name> <val>|<domid>]", NULL},
+    {"quota-soft", "[set <name> <val>]", NULL},
+    {"help", "", ctl_help},
 };
 
 static int ctl_help(struct req *r)
@@ -305,7 +308,7 @@ int quota_get_request(struct req *r)
 
 		for (int i = 0; i < QUOTA_COUNT; i++)
 			text_add(&t, "%s%s", i ? " " : "",
-				 quota_name((enum quota_id)i));
+			         quota_name((enum quota_id)i));
 		return text_reply(r, &t);
 	}
 	if (!r->is_terminated || (r->argc != 1 && r->argc != 2))

@@ -14,7 +14,6 @@
 #include "store/store.h"
 #include "store/watch.h"
 
-
 void daemon_config_defaults(struct daemon_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));

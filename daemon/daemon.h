@@ -28,7 +28,7 @@ struct daemon_config {
 	struct quota_set quota;      /* hard, for unprivileged domains */
 	struct quota_set quota_soft; /* warn only */
 	unsigned int watch_event_timeout_ms; /* undelivered events expire */
-	size_t conn_out_max;   /* bytes queued per connection before reads stop */
+	size_t conn_out_max; /* bytes queued per connection before reads stop */
 	unsigned int conn_events_max; /* undelivered events per connection */
 	/* Xen leaves the privileged domain unbounded; these keep one
 	 * runaway dom0 client from exhausting the daemon. */

@@ -115,7 +115,7 @@ static size_t path_max(const struct req *r)
 static int canon(struct req *r, const char *arg, unsigned int flags)
 {
 	return path_canon(r->d->path, sizeof(r->d->path), arg, r->c->domid,
-			  flags | PATH_ALLOW_RELATIVE, path_max(r));
+	                  flags | PATH_ALLOW_RELATIVE, path_max(r));
 }
 
 static int one_path(struct req *r, unsigned int flags)
@@ -136,7 +136,7 @@ static int do_read(struct req *r)
 
 	if (!err)
 		err = store_read(r->d->store, r->txn, &r->caller, r->d->path,
-				 &value, &len);
+		                 &value, &len);
 	if (!err)
 		reply(r, value, len);
 	return err;
@@ -148,9 +148,9 @@ static int do_directory(struct req *r)
 	int err = one_path(r, 0);
 
 	if (!err)
-		err = store_directory(r->d->store, r->txn, &r->caller,
-				      r->d->path, r->d->reply, XS_PAYLOAD_MAX,
-				      &len, NULL);
+		err =
+		    store_directory(r->d->store, r->txn, &r->caller, r->d->path,
+		                    r->d->reply, XS_PAYLOAD_MAX, &len, NULL);
 	if (!err)
 		reply(r, r->d->reply, len);
 	return err;
@@ -173,16 +173,15 @@ static int do_directory_part(struct req *r)
 	/* A first look for the generation, whose length sets the room. */
 	if (!err)
 		err = store_directory_part(d->store, r->txn, &r->caller,
-					   d->path, offset, d->reply, 0, &len,
-					   &gen, &is_complete);
+		                           d->path, offset, d->reply, 0, &len,
+		                           &gen, &is_complete);
 	if (err)
 		return err;
 	glen = (size_t)snprintf(d->reply, 24, "%" PRIu64, gen) + 1;
 	/* Whole pieces while they fit, and a final nul if the end came. */
-	err = store_directory_part(d->store, r->txn, &r->caller, d->path,
-				   offset, d->reply + glen,
-				   XS_PAYLOAD_MAX - glen - 1, &len, &gen,
-				   &is_complete);
+	err = store_directory_part(
+	    d->store, r->txn, &r->caller, d->path, offset, d->reply + glen,
+	    XS_PAYLOAD_MAX - glen - 1, &len, &gen, &is_complete);
 	if (err)
 		return err;
 	if (is_complete)
@@ -197,9 +196,9 @@ static int do_get_perms(struct req *r)
 	int err = one_path(r, PATH_ALLOW_SPECIAL);
 
 	if (!err)
-		err = store_get_perms(r->d->store, r->txn, &r->caller,
-				      r->d->path, r->d->reply, XS_PAYLOAD_MAX,
-				      &len);
+		err =
+		    store_get_perms(r->d->store, r->txn, &r->caller, r->d->path,
+		                    r->d->reply, XS_PAYLOAD_MAX, &len);
 	if (!err)
 		reply(r, r->d->reply, len);
 	return err;
@@ -217,7 +216,7 @@ static int do_write(struct req *r)
 		return err;
 	plen = strlen(r->argv[0]) + 1;
 	err = store_write(r->d->store, r->txn, &r->caller, r->d->path,
-			  r->payload + plen, r->hdr->len - plen);
+	                  r->payload + plen, r->hdr->len - plen);
 	if (!err)
 		reply_str(r, "OK");
 	return err;
@@ -271,7 +270,7 @@ static int do_set_perms(struct req *r)
 	err = perm_parse(r->payload + plen, r->hdr->len - plen, n, e);
 	if (!err)
 		err = store_set_perms(r->d->store, r->txn, &r->caller,
-				      r->d->path, e, n);
+		                      r->d->path, e, n);
 	xfree(e);
 	if (!err)
 		reply_str(r, "OK");
@@ -286,7 +285,7 @@ struct deliver_ctx {
 };
 
 static void conn_caller(const struct daemon *d, const struct conn *c,
-			struct store_caller *out)
+                        struct store_caller *out)
 {
 	out->domid = c->domid;
 	out->target = PERM_NO_TARGET;
@@ -294,8 +293,7 @@ static void conn_caller(const struct daemon *d, const struct conn *c,
 	out->quota = c->is_privileged ? NULL : &d->cfg.quota;
 }
 
-static void send_event(struct conn *c, const struct watch *w,
-		       const char *path)
+static void send_event(struct conn *c, const struct watch *w, const char *path)
 {
 	char buf[XS_PAYLOAD_MAX];
 	size_t plen, tlen = strlen(w->token);
@@ -304,8 +302,9 @@ static void send_event(struct conn *c, const struct watch *w,
 		path += w->rel_prefix;
 	plen = strlen(path);
 	if (plen + tlen + 2 > sizeof(buf)) {
-		log_warn("conn %" PRIu64 ": watch event for %s too long, dropped",
-			 c->id, path);
+		log_warn("conn %" PRIu64
+		         ": watch event for %s too long, dropped",
+		         c->id, path);
 		return;
 	}
 	memcpy(buf, path, plen + 1);
@@ -340,8 +339,7 @@ static void on_store_event(void *opaque, const struct store_event *ev)
 	 * its own, exact) and on the ancestors of the top one; a watch on a
 	 * path below that never existed gets nothing, since nothing it
 	 * watched changed (checked on Xen). */
-	if (watch_fire(d->watches, ev->path, ev->is_exact, false,
-		       deliver, &x))
+	if (watch_fire(d->watches, ev->path, ev->is_exact, false, deliver, &x))
 		log_warn("out of memory matching watches for %s", ev->path);
 }
 
@@ -394,11 +392,11 @@ static int do_watch(struct req *r)
 	if (watch_find(r->d->watches, r->c, r->d->path, token))
 		return -EEXIST;
 	if (r->c->is_privileged ? s->nr_watches >= r->d->cfg.priv_watches_max
-				: quota_is_over(&r->d->cfg.quota, QUOTA_WATCHES,
-						s->nr_watches + 1ul))
+	                        : quota_is_over(&r->d->cfg.quota, QUOTA_WATCHES,
+	                                        s->nr_watches + 1ul))
 		return -E2BIG;
 	err = watch_add(r->d->watches, r->d->path, token,
-			has_depth ? (int)depth : -1, rel, r->c, &w);
+	                has_depth ? (int)depth : -1, rel, r->c, &w);
 	if (err)
 		return err;
 	w->owner_next = s->watches;
@@ -442,7 +440,7 @@ static struct sess_txn *sess_find_txn(struct sess *s, uint32_t id)
 
 /* End and forget transaction `id`; returns store_txn_end's result. */
 static int sess_end_txn(struct daemon *d, struct sess *s, uint32_t id,
-			bool commit)
+                        bool commit)
 {
 	struct sess_txn **pp = &s->txns;
 	int err;
@@ -469,9 +467,10 @@ static int do_txn_start(struct req *r)
 
 	if (r->txn)
 		return -EBUSY;
-	if (r->c->is_privileged ? s->nr_txns >= r->d->cfg.priv_txns_max
-				: quota_is_over(&r->d->cfg.quota, QUOTA_TRANSACTIONS,
-						s->nr_txns + 1ul))
+	if (r->c->is_privileged
+	        ? s->nr_txns >= r->d->cfg.priv_txns_max
+	        : quota_is_over(&r->d->cfg.quota, QUOTA_TRANSACTIONS,
+	                        s->nr_txns + 1ul))
 		return -ENOSPC;
 	t = xmalloc(sizeof(*t));
 	if (!t)
@@ -633,34 +632,34 @@ static const struct handler {
 	int (*fn)(struct req *r);
 	unsigned int flags;
 } handlers[XS_TYPE_COUNT] = {
-	[XS_CONTROL] = {control_request, F_NOTID | F_PRIV | F_WRITE},
-	[XS_DIRECTORY] = {do_directory, 0},
-	[XS_READ] = {do_read, 0},
-	[XS_GET_PERMS] = {do_get_perms, 0},
-	[XS_WATCH] = {do_watch, F_NOTID},
-	[XS_UNWATCH] = {do_unwatch, F_NOTID},
-	[XS_TRANSACTION_START] = {do_txn_start, 0},
-	[XS_TRANSACTION_END] = {do_txn_end, 0},
-	[XS_INTRODUCE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
-	[XS_RELEASE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
-	[XS_GET_DOMAIN_PATH] = {do_get_domain_path, F_NOTID},
-	[XS_WRITE] = {do_write, F_WRITE},
-	[XS_MKDIR] = {do_mkdir, F_WRITE},
-	[XS_RM] = {do_rm, F_WRITE},
-	[XS_SET_PERMS] = {do_set_perms, F_WRITE},
-	[XS_IS_DOMAIN_INTRODUCED] = {do_is_domain_introduced, F_NOTID},
-	[XS_RESUME] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
-	[XS_SET_TARGET] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
-	[XS_RESET_WATCHES] = {do_reset_watches, F_NOTID},
-	[XS_DIRECTORY_PART] = {do_directory_part, 0},
-	[XS_GET_FEATURE] = {do_get_feature, F_NOTID},
-	[XS_SET_FEATURE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
-	[XS_GET_QUOTA] = {quota_get_request, F_NOTID | F_PRIV},
-	[XS_SET_QUOTA] = {quota_set_request, F_NOTID | F_PRIV | F_WRITE},
+    [XS_CONTROL] = {control_request, F_NOTID | F_PRIV | F_WRITE},
+    [XS_DIRECTORY] = {do_directory, 0},
+    [XS_READ] = {do_read, 0},
+    [XS_GET_PERMS] = {do_get_perms, 0},
+    [XS_WATCH] = {do_watch, F_NOTID},
+    [XS_UNWATCH] = {do_unwatch, F_NOTID},
+    [XS_TRANSACTION_START] = {do_txn_start, 0},
+    [XS_TRANSACTION_END] = {do_txn_end, 0},
+    [XS_INTRODUCE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+    [XS_RELEASE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+    [XS_GET_DOMAIN_PATH] = {do_get_domain_path, F_NOTID},
+    [XS_WRITE] = {do_write, F_WRITE},
+    [XS_MKDIR] = {do_mkdir, F_WRITE},
+    [XS_RM] = {do_rm, F_WRITE},
+    [XS_SET_PERMS] = {do_set_perms, F_WRITE},
+    [XS_IS_DOMAIN_INTRODUCED] = {do_is_domain_introduced, F_NOTID},
+    [XS_RESUME] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+    [XS_SET_TARGET] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+    [XS_RESET_WATCHES] = {do_reset_watches, F_NOTID},
+    [XS_DIRECTORY_PART] = {do_directory_part, 0},
+    [XS_GET_FEATURE] = {do_get_feature, F_NOTID},
+    [XS_SET_FEATURE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+    [XS_GET_QUOTA] = {quota_get_request, F_NOTID | F_PRIV},
+    [XS_SET_QUOTA] = {quota_set_request, F_NOTID | F_PRIV | F_WRITE},
 };
 
 void dispatch_request(struct daemon *d, struct conn *c,
-		      const struct xs_wire_hdr *hdr, const char *payload)
+                      const struct xs_wire_hdr *hdr, const char *payload)
 {
 	struct req r = {.d = d, .c = c, .hdr = hdr, .payload = payload};
 	const struct handler *h = NULL;

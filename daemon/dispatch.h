@@ -26,7 +26,7 @@ void dispatch_conn_gone(struct daemon *d, struct conn *c);
  * any connection.
  */
 void dispatch_request(struct daemon *d, struct conn *c,
-		      const struct xs_wire_hdr *hdr, const char *payload);
+                      const struct xs_wire_hdr *hdr, const char *payload);
 
 /* dispatch_set_store_events - route the store's change events to the
  * watch index and on to connections (daemon_init calls it). */

@@ -22,9 +22,9 @@ struct req {
 	const char *payload; /* hdr->len bytes, then a nul */
 	struct txn *txn;     /* the request's transaction, or NULL */
 	struct store_caller caller;
-	unsigned int argc;   /* nul-terminated strings in the payload */
+	unsigned int argc; /* nul-terminated strings in the payload */
 	const char *argv[MAX_ARGS];
-	bool is_terminated;  /* the payload ends with a nul */
+	bool is_terminated; /* the payload ends with a nul */
 };
 
 /* reply - queue the reply to `r` with `len` bytes of `data`. */

@@ -19,8 +19,7 @@ struct loop;
 #define LOOP_OUT 0x2u
 #define LOOP_ERR 0x4u /* error or hang-up, always reported */
 
-typedef void loop_fd_cb(struct loop *l, int fd, unsigned int events,
-			void *arg);
+typedef void loop_fd_cb(struct loop *l, int fd, unsigned int events, void *arg);
 typedef void loop_timer_cb(struct loop *l, void *arg);
 
 /* loop_new - a loop with no fds.  NULL on failure (errno not used). */
@@ -34,7 +33,7 @@ void loop_free(struct loop *l);
  * One registration per fd.  Returns 0 or -errno.
  */
 int loop_add(struct loop *l, int fd, unsigned int events, loop_fd_cb *cb,
-	     void *arg);
+             void *arg);
 
 /* loop_mod - change the events of a registered fd.  0 or -errno. */
 int loop_mod(struct loop *l, int fd, unsigned int events);
@@ -47,7 +46,7 @@ void loop_del(struct loop *l, int fd);
  * a non-zero timer id, or 0 when out of memory.
  */
 uint64_t loop_timer_add(struct loop *l, uint64_t msec, loop_timer_cb *cb,
-			void *arg);
+                        void *arg);
 
 /* loop_timer_del - cancel a timer that has not fired (no-op otherwise). */
 void loop_timer_del(struct loop *l, uint64_t id);

@@ -620,7 +620,8 @@ static int logging_setup(const struct daemon_config *cfg, struct opts *o)
 	if (o->trace_file) {
 		err = log_open_trace(o->trace_file);
 		if (err) {
-			fprintf(stderr, "xstored: cannot open trace file %s: %s\n",
+			fprintf(stderr,
+			        "xstored: cannot open trace file %s: %s\n",
 			        o->trace_file, strerror(-err));
 			return err;
 		}

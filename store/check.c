@@ -11,7 +11,7 @@
 #include "store/store_int.h"
 
 static int fail(char *why, size_t whysz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *why, size_t whysz, const char *fmt, ...)
 {
@@ -25,34 +25,34 @@ static int fail(char *why, size_t whysz, const char *fmt, ...)
 }
 
 static int check_node(const struct store *s, const struct node *n,
-		      uint32_t *owned, char *why, size_t whysz)
+                      uint32_t *owned, char *why, size_t whysz)
 {
 	if (n->refs == 0)
 		return fail(why, whysz, "node '%s' has no reference",
-			    node_name(n));
+		            node_name(n));
 	if (!n->perms || n->perms->n == 0 || n->perms->refs == 0)
 		return fail(why, whysz, "node '%s' has bad permissions",
-			    node_name(n));
+		            node_name(n));
 	if (n->nkids > n->kids_cap)
 		return fail(why, whysz, "node '%s' has %u children in %u slots",
-			    node_name(n), n->nkids, n->kids_cap);
+		            node_name(n), n->nkids, n->kids_cap);
 	if (node_value(n)[n->value_len] != '\0')
 		return fail(why, whysz, "value of '%s' lost its nul",
-			    node_name(n));
+		            node_name(n));
 	for (uint32_t i = 0; i < n->nkids; i++) {
 		const struct node *k = n->kids[i];
 
 		if (k->name_len == 0)
 			return fail(why, whysz, "empty child name under '%s'",
-				    node_name(n));
+			            node_name(n));
 		if (node_find_kid(&s->env, n, node_name(k), k->name_len) !=
 		    (long)i)
 			return fail(why, whysz,
-				    "child '%s' of '%s' not found at %u",
-				    node_name(k), node_name(n), i);
+			            "child '%s' of '%s' not found at %u",
+			            node_name(k), node_name(n), i);
 		if (k->gen > s->env.gen)
 			return fail(why, whysz, "child '%s' from the future",
-				    node_name(k));
+			            node_name(k));
 	}
 	owned[node_owner(n)]++;
 	return 0;
@@ -84,7 +84,7 @@ int store_check(const struct store *s, char *why, size_t whysz)
 		if (!err && sp + n->nkids > cap) {
 			size_t ncap = 2 * (sp + n->nkids);
 			const struct node **ns =
-				xrealloc_array(stack, ncap, sizeof(*ns));
+			    xrealloc_array(stack, ncap, sizeof(*ns));
 
 			if (!ns) {
 				err = -ENOMEM;
@@ -99,8 +99,8 @@ int store_check(const struct store *s, char *why, size_t whysz)
 	for (unsigned int d = 0; !err && d < NR_DOMIDS; d++)
 		if (owned[d] != s->owned[d])
 			err = fail(why, whysz,
-				   "domain %u owns %u nodes, accounted %u", d,
-				   owned[d], s->owned[d]);
+			           "domain %u owns %u nodes, accounted %u", d,
+			           owned[d], s->owned[d]);
 	xfree(stack);
 	xfree(owned);
 	return err;

@@ -7,15 +7,15 @@
 #include "store/quota.h"
 
 static const char *const names[QUOTA_COUNT] = {
-	[QUOTA_NODES] = "nodes",
-	[QUOTA_NODE_SIZE] = "node-size",
-	[QUOTA_WATCHES] = "watches",
-	[QUOTA_TRANSACTIONS] = "transactions",
-	[QUOTA_TXN_NODES] = "transaction-nodes",
-	[QUOTA_PERMS] = "permissions",
-	[QUOTA_PATH_MAX] = "path-max",
-	[QUOTA_MEMORY] = "memory",
-	[QUOTA_OUTSTANDING] = "outstanding",
+    [QUOTA_NODES] = "nodes",
+    [QUOTA_NODE_SIZE] = "node-size",
+    [QUOTA_WATCHES] = "watches",
+    [QUOTA_TRANSACTIONS] = "transactions",
+    [QUOTA_TXN_NODES] = "transaction-nodes",
+    [QUOTA_PERMS] = "permissions",
+    [QUOTA_PATH_MAX] = "path-max",
+    [QUOTA_MEMORY] = "memory",
+    [QUOTA_OUTSTANDING] = "outstanding",
 };
 
 const char *quota_name(enum quota_id id)

@@ -12,15 +12,15 @@
 #include <stdbool.h>
 
 enum quota_id {
-	QUOTA_NODES,        /* "nodes": nodes a domain owns (1000) */
-	QUOTA_NODE_SIZE,    /* "node-size": value + perms + child names (2048) */
-	QUOTA_WATCHES,      /* "watches": per domain (128) */
+	QUOTA_NODES,     /* "nodes": nodes a domain owns (1000) */
+	QUOTA_NODE_SIZE, /* "node-size": value + perms + child names (2048) */
+	QUOTA_WATCHES,   /* "watches": per domain (128) */
 	QUOTA_TRANSACTIONS, /* "transactions": open at once (10) */
 	QUOTA_TXN_NODES,    /* "transaction-nodes": touched per txn (1024) */
-	QUOTA_PERMS,        /* "permissions": entries per node beyond owner (5) */
-	QUOTA_PATH_MAX,     /* "path-max": relative path length (2048) */
-	QUOTA_MEMORY,       /* "memory": bytes per domain (2 MiB) */
-	QUOTA_OUTSTANDING,  /* "outstanding": requests in flight (20) */
+	QUOTA_PERMS,    /* "permissions": entries per node beyond owner (5) */
+	QUOTA_PATH_MAX, /* "path-max": relative path length (2048) */
+	QUOTA_MEMORY,   /* "memory": bytes per domain (2 MiB) */
+	QUOTA_OUTSTANDING, /* "outstanding": requests in flight (20) */
 	QUOTA_COUNT,
 };
 
@@ -44,7 +44,7 @@ void quota_soft_defaults(struct quota_set *q);
  * quota_is_over - would `value` exceed quota `id` of `q`?  (0 = unlimited.)
  */
 static inline bool quota_is_over(const struct quota_set *q, enum quota_id id,
-				 unsigned long value)
+                                 unsigned long value)
 {
 	return q->v[id] != 0 && value > q->v[id];
 }

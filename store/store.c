@@ -23,12 +23,12 @@
 #define RM_STACK_CAP (XS_ABS_PATH_MAX / 2 + 2)
 
 static const char *const special_names[2] = {"@introduceDomain",
-					     "@releaseDomain"};
+                                             "@releaseDomain"};
 
 /* ---- rights ---- */
 
 static unsigned int access_of(const struct store_caller *c,
-			      const struct nperms *p)
+                              const struct nperms *p)
 {
 	return perm_access(p->e, p->n, c->domid, c->target, c->is_privileged);
 }
@@ -44,7 +44,7 @@ bool store_can_read(const struct store_caller *c, const struct nperms *p)
  * that existence does not leak.
  */
 static int missing_error(const struct store_caller *c,
-			 const struct node *nearest, unsigned int want)
+                         const struct node *nearest, unsigned int want)
 {
 	return (access_of(c, nearest->perms) & want) ? -ENOENT : -EACCES;
 }
@@ -57,7 +57,7 @@ static bool is_limited(const struct store_caller *c)
 /* ---- accounting ---- */
 
 static void acct_add(struct store *s, const struct view *v, unsigned int domid,
-		     long delta)
+                     long delta)
 {
 	if (v->txn) {
 		if (domid == v->txn->caller.domid)
@@ -76,8 +76,7 @@ static void acct_add(struct store *s, const struct view *v, unsigned int domid,
 	}
 	if (s->nr_acct == s->acct_cap) {
 		unsigned int cap = s->acct_cap ? 2 * s->acct_cap : 8;
-		struct acct_delta *a =
-			xrealloc_array(s->acct, cap, sizeof(*a));
+		struct acct_delta *a = xrealloc_array(s->acct, cap, sizeof(*a));
 
 		if (!a) {
 			s->replay_error = -ENOMEM;
@@ -93,7 +92,7 @@ static void acct_add(struct store *s, const struct view *v, unsigned int domid,
 
 /* Nodes `c` owns as the operation sees them (main plus its transaction). */
 static long owned_by(const struct store *s, const struct view *v,
-		     unsigned int domid)
+                     unsigned int domid)
 {
 	long n = (long)s->owned[domid];
 
@@ -113,8 +112,8 @@ unsigned long store_domain_nodes(const struct store *s, unsigned int domid)
 /* ---- events ---- */
 
 static void emit(struct store *s, const struct view *v, const char *path,
-		 bool is_exact, bool is_removal, struct nperms *perms,
-		 struct nperms *old_perms)
+                 bool is_exact, bool is_removal, struct nperms *perms,
+                 struct nperms *old_perms)
 {
 	struct store_event ev = {path, is_exact, is_removal, perms, old_perms};
 	struct evbuf *e;
@@ -175,8 +174,8 @@ void store_flush_events(struct store *s, bool is_emit)
 		}
 		if (is_emit && !is_dup && s->event_cb) {
 			struct store_event ev = {e->path, e->is_exact,
-						 e->is_removal, e->perms,
-						 e->old_perms};
+			                         e->is_removal, e->perms,
+			                         e->old_perms};
 
 			s->event_cb(s->event_opaque, &ev);
 		}
@@ -195,8 +194,7 @@ static uint64_t next_gen(struct store *s)
 }
 
 /* Length of `path` up to the end of walk component i. */
-static size_t prefix_len(const struct walk *w, const char *path,
-			 unsigned int i)
+static size_t prefix_len(const struct walk *w, const char *path, unsigned int i)
 {
 	if (i == 0)
 		return 1;
@@ -209,7 +207,7 @@ static size_t prefix_len(const struct walk *w, const char *path,
  * Returns a new reference, or NULL on ENOMEM.
  */
 static struct nperms *inherit_perms(struct nperms *parent,
-				    const struct store_caller *c)
+                                    const struct store_caller *c)
 {
 	struct nperms *p;
 
@@ -233,7 +231,7 @@ static int write_touch(struct view *v, const struct walk *w, const char *path)
 		return 0;
 	/* The deepest existing node: its value or its child list. */
 	err = txn_touch(t, path, prefix_len(w, path, w->found),
-			w->nodes[w->found]->gen);
+	                w->nodes[w->found]->gen);
 	for (unsigned int i = w->found + 1; !err && i <= w->depth; i++)
 		err = txn_touch(t, path, prefix_len(w, path, i), 0);
 	return err;
@@ -241,14 +239,14 @@ static int write_touch(struct view *v, const struct walk *w, const char *path)
 
 /* Xen's size of a node with `nperms` entries, a value and child names. */
 static size_t record_size(unsigned int nperms, size_t value_len,
-			  size_t child_names)
+                          size_t child_names)
 {
 	return 24u + 8u * nperms + value_len + child_names;
 }
 
 int store_op_write(struct store *s, struct view *v,
-		   const struct store_caller *c, const char *path,
-		   const void *value, size_t len, bool is_mkdir)
+                   const struct store_caller *c, const char *path,
+                   const void *value, size_t len, bool is_mkdir)
 {
 	struct tree_env *env = &s->env;
 	struct walk *w = &s->walk;
@@ -274,13 +272,14 @@ int store_op_write(struct store *s, struct view *v,
 	if (is_limited(c)) {
 		const struct quota_set *q = c->quota;
 		/* The target's new size; a new child also grows the parent. */
-		size_t target = missing ? record_size(near->perms->n, len, 0)
-					: node_size(near) - near->value_len + len;
-		size_t parent = missing ? node_size(near) +
-						  w->comp_len[w->found + 1] + 1u
-					: 0;
+		size_t target = missing
+		                    ? record_size(near->perms->n, len, 0)
+		                    : node_size(near) - near->value_len + len;
+		size_t parent =
+		    missing ? node_size(near) + w->comp_len[w->found + 1] + 1u
+		            : 0;
 		unsigned long nodes =
-			(unsigned long)(owned_by(s, v, c->domid) + missing);
+		    (unsigned long)(owned_by(s, v, c->domid) + missing);
 
 		if ((missing && quota_is_over(q, QUOTA_NODES, nodes)) ||
 		    quota_is_over(q, QUOTA_NODE_SIZE, target) ||
@@ -294,7 +293,7 @@ int store_op_write(struct store *s, struct view *v,
 
 	if (!missing) {
 		err = node_set_value(env, v->rootp, w, w->depth, value, len,
-				     next_gen(s));
+		                     next_gen(s));
 		if (err)
 			return err;
 		emit(s, v, path, false, false, w->nodes[w->depth]->perms, NULL);
@@ -310,8 +309,8 @@ int store_op_write(struct store *s, struct view *v,
 	for (unsigned int i = w->found + 1; !err && i <= w->depth; i++) {
 		bool is_target = i == w->depth;
 		struct node *n = node_new(env, w->comp[i], w->comp_len[i],
-					  is_target ? value : NULL,
-					  is_target ? len : 0, perms);
+		                          is_target ? value : NULL,
+		                          is_target ? len : 0, perms);
 
 		if (!n) {
 			err = -ENOMEM;
@@ -352,7 +351,7 @@ int store_op_write(struct store *s, struct view *v,
  * on the preallocated stack: it cannot fail.
  */
 static void rm_subtree_effects(struct store *s, const struct view *v,
-			       struct node *top, const char *path)
+                               struct node *top, const char *path)
 {
 	struct node **stack = s->rm_stack;
 	uint32_t *pos = s->rm_pos;
@@ -393,7 +392,7 @@ static void rm_subtree_effects(struct store *s, const struct view *v,
 }
 
 int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
-		const char *path)
+                const char *path)
 {
 	struct tree_env *env = &s->env;
 	struct walk *w = &s->walk;
@@ -407,13 +406,13 @@ int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
 	if (v->txn) {
 		/* The node, and the parent whose child list it leaves. */
 		err = txn_touch(v->txn, path, strlen(path),
-				w->found == w->depth ? near->gen : 0);
+		                w->found == w->depth ? near->gen : 0);
 		if (!err && w->depth > 0)
 			err = txn_touch(v->txn, path,
-					prefix_len(w, path, w->depth - 1),
-					w->found >= w->depth - 1
-						? w->nodes[w->depth - 1]->gen
-						: 0);
+			                prefix_len(w, path, w->depth - 1),
+			                w->found >= w->depth - 1
+			                    ? w->nodes[w->depth - 1]->gen
+			                    : 0);
 		if (err)
 			return err;
 	}
@@ -452,8 +451,8 @@ static int special_index(const char *path)
 }
 
 int store_op_set_perms(struct store *s, struct view *v,
-		       const struct store_caller *c, const char *path,
-		       const struct perm_entry *e, unsigned int n)
+                       const struct store_caller *c, const char *path,
+                       const struct perm_entry *e, unsigned int n)
 {
 	struct tree_env *env = &s->env;
 	struct walk *w = &s->walk;
@@ -471,7 +470,8 @@ int store_op_set_perms(struct store *s, struct view *v,
 		if (i < 0)
 			return -EINVAL;
 		old = s->special_perms[i];
-		if (!v->skip_checks && (access_of(c, old) & PERM_BOTH) != PERM_BOTH)
+		if (!v->skip_checks &&
+		    (access_of(c, old) & PERM_BOTH) != PERM_BOTH)
 			return -EACCES;
 		perms = nperms_new(e, n);
 		if (!perms)
@@ -487,13 +487,13 @@ int store_op_set_perms(struct store *s, struct view *v,
 	node = w->nodes[w->found];
 	if (v->txn) {
 		err = txn_touch(v->txn, path, strlen(path),
-				w->found == w->depth ? node->gen : 0);
+		                w->found == w->depth ? node->gen : 0);
 		if (err)
 			return err;
 	}
 	if (w->found < w->depth)
 		return v->skip_checks ? -ENOENT
-				      : missing_error(c, node, PERM_WRITE);
+		                      : missing_error(c, node, PERM_WRITE);
 	if (!v->skip_checks) {
 		unsigned int acc = access_of(c, node->perms);
 
@@ -537,8 +537,8 @@ static struct view main_view(struct store *s, struct txn *t)
 
 /* Look up `path` for reading: the node, or the right error. */
 static int read_lookup(struct store *s, struct txn *t,
-		       const struct store_caller *c, const char *path,
-		       struct node **out)
+                       const struct store_caller *c, const char *path,
+                       struct node **out)
 {
 	struct node *root = t ? t->root : s->root;
 	struct node *near;
@@ -559,7 +559,7 @@ static int read_lookup(struct store *s, struct txn *t,
 }
 
 int store_read(struct store *s, struct txn *t, const struct store_caller *c,
-	       const char *path, const char **value, size_t *len)
+               const char *path, const char **value, size_t *len)
 {
 	struct node *n;
 	int err = read_lookup(s, t, c, path, &n);
@@ -572,9 +572,9 @@ int store_read(struct store *s, struct txn *t, const struct store_caller *c,
 }
 
 int store_directory_part(struct store *s, struct txn *t,
-			 const struct store_caller *c, const char *path,
-			 size_t offset, char *buf, size_t bufsz, size_t *len,
-			 uint64_t *gen, bool *is_complete)
+                         const struct store_caller *c, const char *path,
+                         size_t offset, char *buf, size_t bufsz, size_t *len,
+                         uint64_t *gen, bool *is_complete)
 {
 	struct node *n;
 	size_t used = 0, at = 0;
@@ -615,12 +615,12 @@ int store_directory_part(struct store *s, struct txn *t,
 }
 
 int store_directory(struct store *s, struct txn *t,
-		    const struct store_caller *c, const char *path, char *buf,
-		    size_t bufsz, size_t *len, uint64_t *gen)
+                    const struct store_caller *c, const char *path, char *buf,
+                    size_t bufsz, size_t *len, uint64_t *gen)
 {
 	bool is_complete;
 	int err = store_directory_part(s, t, c, path, 0, buf, bufsz, len, gen,
-				       &is_complete);
+	                               &is_complete);
 
 	if (!err && !is_complete)
 		return -E2BIG;
@@ -628,8 +628,8 @@ int store_directory(struct store *s, struct txn *t,
 }
 
 int store_get_perms(struct store *s, struct txn *t,
-		    const struct store_caller *c, const char *path, char *buf,
-		    size_t bufsz, size_t *len)
+                    const struct store_caller *c, const char *path, char *buf,
+                    size_t bufsz, size_t *len)
 {
 	const struct nperms *p;
 	struct node *n;
@@ -658,7 +658,7 @@ int store_get_perms(struct store *s, struct txn *t,
 }
 
 int store_write(struct store *s, struct txn *t, const struct store_caller *c,
-		const char *path, const void *value, size_t len)
+                const char *path, const void *value, size_t len)
 {
 	struct view v = main_view(s, t);
 	int err = store_op_write(s, &v, c, path, value, len, false);
@@ -669,7 +669,7 @@ int store_write(struct store *s, struct txn *t, const struct store_caller *c,
 }
 
 int store_mkdir(struct store *s, struct txn *t, const struct store_caller *c,
-		const char *path)
+                const char *path)
 {
 	struct view v = main_view(s, t);
 	int err = store_op_write(s, &v, c, path, NULL, 0, true);
@@ -680,7 +680,7 @@ int store_mkdir(struct store *s, struct txn *t, const struct store_caller *c,
 }
 
 int store_rm(struct store *s, struct txn *t, const struct store_caller *c,
-	     const char *path)
+             const char *path)
 {
 	struct view v = main_view(s, t);
 	int err = store_op_rm(s, &v, c, path);
@@ -691,8 +691,8 @@ int store_rm(struct store *s, struct txn *t, const struct store_caller *c,
 }
 
 int store_set_perms(struct store *s, struct txn *t,
-		    const struct store_caller *c, const char *path,
-		    const struct perm_entry *e, unsigned int n)
+                    const struct store_caller *c, const char *path,
+                    const struct perm_entry *e, unsigned int n)
 {
 	struct view v = main_view(s, t);
 	int err;

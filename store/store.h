@@ -83,7 +83,7 @@ void store_set_event_cb(struct store *s, store_event_cb *cb, void *opaque);
  * `t` is NULL or an open transaction of the caller.
  */
 int store_read(struct store *s, struct txn *t, const struct store_caller *c,
-	       const char *path, const char **value, size_t *len);
+               const char *path, const char **value, size_t *len);
 
 /*
  * store_directory - the child names of `path`, each followed by a nul,
@@ -91,8 +91,8 @@ int store_read(struct store *s, struct txn *t, const struct store_caller *c,
  * (if not NULL) the node's generation.  -E2BIG if they do not fit.
  */
 int store_directory(struct store *s, struct txn *t,
-		    const struct store_caller *c, const char *path, char *buf,
-		    size_t bufsz, size_t *len, uint64_t *gen);
+                    const struct store_caller *c, const char *path, char *buf,
+                    size_t bufsz, size_t *len, uint64_t *gen);
 
 /*
  * store_directory_part - DIRECTORY_PART: the child list as bytes
@@ -102,43 +102,43 @@ int store_directory(struct store *s, struct txn *t,
  * for an offset at or past the end).
  */
 int store_directory_part(struct store *s, struct txn *t,
-			 const struct store_caller *c, const char *path,
-			 size_t offset, char *buf, size_t bufsz, size_t *len,
-			 uint64_t *gen, bool *is_complete);
+                         const struct store_caller *c, const char *path,
+                         size_t offset, char *buf, size_t bufsz, size_t *len,
+                         uint64_t *gen, bool *is_complete);
 
 /*
  * store_get_perms - the permissions of `path` (or of a special path
  * "@introduceDomain"/"@releaseDomain") in wire form into `buf`.
  */
 int store_get_perms(struct store *s, struct txn *t,
-		    const struct store_caller *c, const char *path, char *buf,
-		    size_t bufsz, size_t *len);
+                    const struct store_caller *c, const char *path, char *buf,
+                    size_t bufsz, size_t *len);
 
 /* store_write - set the value of `path`, creating missing ancestors. */
 int store_write(struct store *s, struct txn *t, const struct store_caller *c,
-		const char *path, const void *value, size_t len);
+                const char *path, const void *value, size_t len);
 
 /* store_mkdir - create `path` (and ancestors) if missing. */
 int store_mkdir(struct store *s, struct txn *t, const struct store_caller *c,
-		const char *path);
+                const char *path);
 
 /* store_rm - remove `path` and everything below it.  A missing node is
  * fine if its parent exists. */
 int store_rm(struct store *s, struct txn *t, const struct store_caller *c,
-	     const char *path);
+             const char *path);
 
 /* store_set_perms - replace the permissions of `path` (or a special
  * path) with `n` >= 1 entries. */
 int store_set_perms(struct store *s, struct txn *t,
-		    const struct store_caller *c, const char *path,
-		    const struct perm_entry *e, unsigned int n);
+                    const struct store_caller *c, const char *path,
+                    const struct perm_entry *e, unsigned int n);
 
 /*
  * store_txn_start - open a transaction: a snapshot of the store as it
  * is now.  *out gets it (caller owns; end it with store_txn_end).
  */
 int store_txn_start(struct store *s, const struct store_caller *c,
-		    struct txn **out);
+                    struct txn **out);
 
 /*
  * store_txn_end - commit (`commit` true) or abort, and free `t`.  Commit
@@ -162,10 +162,10 @@ unsigned long store_domain_nodes(const struct store *s, unsigned int domid);
 
 /* Statistics for CONTROL memreport. */
 struct store_stats {
-	uint64_t nodes;        /* alive, all versions */
-	uint64_t node_bytes;   /* bytes in nodes and child arrays */
-	uint64_t main_nodes;   /* nodes in the current tree */
-	uint64_t generation;   /* last generation handed out */
+	uint64_t nodes;      /* alive, all versions */
+	uint64_t node_bytes; /* bytes in nodes and child arrays */
+	uint64_t main_nodes; /* nodes in the current tree */
+	uint64_t generation; /* last generation handed out */
 	unsigned int open_txns;
 };
 void store_stats(const struct store *s, struct store_stats *st);

@@ -30,9 +30,9 @@ struct acct_delta {
 /* Where an operation applies, and how. */
 struct view {
 	struct node **rootp;
-	struct txn *txn;   /* recording reads/writes; NULL on the main tree */
-	bool skip_checks;  /* commit replay: rights were checked already */
-	bool is_replay;    /* buffer events and accounting */
+	struct txn *txn;  /* recording reads/writes; NULL on the main tree */
+	bool skip_checks; /* commit replay: rights were checked already */
+	bool is_replay;   /* buffer events and accounting */
 };
 
 /* The recorded operations of a transaction, replayed at commit. */
@@ -42,9 +42,9 @@ struct txn_op {
 	struct txn_op *next;
 	enum txn_op_kind kind;
 	size_t path_len;
-	size_t data_len;    /* value bytes, or perm entries */
-	char *path;         /* into buf */
-	void *data;         /* into buf */
+	size_t data_len; /* value bytes, or perm entries */
+	char *path;      /* into buf */
+	void *data;      /* into buf */
 	char buf[];
 };
 
@@ -57,7 +57,7 @@ struct touched {
 
 struct txn {
 	const struct siphash_key *key; /* the store's, for the touched set */
-	struct node *base; /* snapshot at start (reference) */
+	struct node *base;             /* snapshot at start (reference) */
 	struct node *root; /* the transaction's own version (reference) */
 	struct store_caller caller;
 	struct quota_set quota; /* copy: caller.quota points here */
@@ -93,13 +93,13 @@ struct store {
 
 /* store.c */
 int store_op_write(struct store *s, struct view *v,
-		   const struct store_caller *c, const char *path,
-		   const void *value, size_t len, bool is_mkdir);
+                   const struct store_caller *c, const char *path,
+                   const void *value, size_t len, bool is_mkdir);
 int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
-		const char *path);
+                const char *path);
 int store_op_set_perms(struct store *s, struct view *v,
-		       const struct store_caller *c, const char *path,
-		       const struct perm_entry *e, unsigned int n);
+                       const struct store_caller *c, const char *path,
+                       const struct perm_entry *e, unsigned int n);
 void store_flush_events(struct store *s, bool emit);
 
 /* txn.c */
@@ -108,7 +108,7 @@ void store_flush_events(struct store *s, bool emit);
  * operation fails) or -ENOMEM (sticky: the commit will fail). */
 int txn_touch(struct txn *t, const char *path, size_t len, uint64_t gen);
 void txn_record(struct txn *t, enum txn_op_kind kind, const char *path,
-		const void *data, size_t data_len);
+                const void *data, size_t data_len);
 void txn_free(struct store *s, struct txn *t);
 
 #endif

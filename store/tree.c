@@ -17,7 +17,7 @@
 #include "common/xalloc.h"
 #include "store/tree.h"
 
-#define INDEX_MIN 8u /* below this many slots, children are scanned */
+#define INDEX_MIN     8u  /* below this many slots, children are scanned */
 #define NODE_HDR_SIZE 24u /* Xen's record header, for node_size() */
 #define PERM_REC_SIZE 8u  /* Xen's struct xs_permissions */
 
@@ -81,7 +81,7 @@ static inline uint32_t *kid_index(const struct node *n)
 }
 
 struct node *node_new(struct tree_env *env, const char *name, size_t name_len,
-		      const void *value, size_t value_len, struct nperms *perms)
+                      const void *value, size_t value_len, struct nperms *perms)
 {
 	size_t sz = node_alloc_size(name_len, value_len);
 	struct node *n = xmalloc(sz);
@@ -151,13 +151,13 @@ void node_unref(struct tree_env *env, struct node *n)
 /* ---- the child index ---- */
 
 static uint32_t kid_hash(const struct tree_env *env, const char *name,
-			 size_t len)
+                         size_t len)
 {
 	return (uint32_t)siphash24(&env->key, name, len);
 }
 
 static void index_insert(const struct tree_env *env, struct node *n,
-			 uint32_t pos)
+                         uint32_t pos)
 {
 	uint32_t *idx = kid_index(n);
 	uint32_t mask = 2 * n->kids_cap - 1;
@@ -179,7 +179,7 @@ static void index_rebuild(const struct tree_env *env, struct node *n)
 }
 
 long node_find_kid(const struct tree_env *env, const struct node *n,
-		   const char *name, size_t len)
+                   const char *name, size_t len)
 {
 	if (n->kids_cap <= INDEX_MIN) {
 		for (uint32_t i = 0; i < n->nkids; i++) {
@@ -220,7 +220,7 @@ int node_reserve_kid(struct tree_env *env, struct node *n)
 	if (n->nkids)
 		memcpy(kids, n->kids, n->nkids * sizeof(*kids));
 	env->nr_bytes +=
-		kids_alloc_size(cap) - (n->kids ? kids_alloc_size(n->kids_cap) : 0);
+	    kids_alloc_size(cap) - (n->kids ? kids_alloc_size(n->kids_cap) : 0);
 	xfree(n->kids);
 	n->kids = kids;
 	n->kids_cap = cap;
@@ -238,12 +238,12 @@ void node_add_kid(const struct tree_env *env, struct node *n, struct node *kid)
 }
 
 struct node *node_remove_kid(const struct tree_env *env, struct node *n,
-			     uint32_t pos)
+                             uint32_t pos)
 {
 	struct node *kid = n->kids[pos];
 
 	memmove(n->kids + pos, n->kids + pos + 1,
-		(n->nkids - pos - 1) * sizeof(n->kids[0]));
+	        (n->nkids - pos - 1) * sizeof(n->kids[0]));
 	n->nkids--;
 	index_rebuild(env, n);
 	return kid;
@@ -252,8 +252,8 @@ struct node *node_remove_kid(const struct tree_env *env, struct node *n,
 /* A copy of `n` with one reference, sharing its children. */
 static struct node *node_clone(struct tree_env *env, const struct node *n)
 {
-	struct node *c = node_new(env, node_name(n), n->name_len,
-				  node_value(n), n->value_len, n->perms);
+	struct node *c = node_new(env, node_name(n), n->name_len, node_value(n),
+	                          n->value_len, n->perms);
 
 	if (!c)
 		return NULL;
@@ -331,7 +331,7 @@ static int walk_grow(struct walk *w, unsigned int need)
 }
 
 int tree_walk(const struct tree_env *env, struct node *root, const char *path,
-	      struct walk *w)
+              struct walk *w)
 {
 	unsigned int d = 0;
 	const char *p = path + 1; /* skip the leading '/' */
@@ -358,7 +358,7 @@ int tree_walk(const struct tree_env *env, struct node *root, const char *path,
 	w->found = 0;
 	for (unsigned int i = 1; i <= d; i++) {
 		long pos = node_find_kid(env, w->nodes[i - 1], w->comp[i],
-					 w->comp_len[i]);
+		                         w->comp_len[i]);
 
 		if (pos < 0)
 			break;
@@ -370,7 +370,7 @@ int tree_walk(const struct tree_env *env, struct node *root, const char *path,
 }
 
 struct node *tree_lookup(const struct tree_env *env, struct node *root,
-			 const char *path, struct node **nearest)
+                         const char *path, struct node **nearest)
 {
 	struct node *n = root;
 	const char *p = path + 1;
@@ -398,7 +398,7 @@ struct node *tree_lookup(const struct tree_env *env, struct node *root,
 /* ---- copy-on-write ---- */
 
 static void relink(struct node **rootp, struct walk *w, unsigned int i,
-		   struct node *n)
+                   struct node *n)
 {
 	if (i == 0)
 		*rootp = n;
@@ -408,7 +408,7 @@ static void relink(struct node **rootp, struct walk *w, unsigned int i,
 }
 
 int tree_unshare(struct tree_env *env, struct node **rootp, struct walk *w,
-		 unsigned int upto)
+                 unsigned int upto)
 {
 	for (unsigned int i = 0; i <= upto; i++) {
 		struct node *n = w->nodes[i];
@@ -427,11 +427,11 @@ int tree_unshare(struct tree_env *env, struct node **rootp, struct walk *w,
 }
 
 int node_set_value(struct tree_env *env, struct node **rootp, struct walk *w,
-		   unsigned int i, const void *value, size_t len, uint64_t gen)
+                   unsigned int i, const void *value, size_t len, uint64_t gen)
 {
 	struct node *old = w->nodes[i];
 	struct node *n = node_new(env, node_name(old), old->name_len, value,
-				  len, old->perms);
+	                          len, old->perms);
 
 	if (!n)
 		return -ENOMEM;

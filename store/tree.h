@@ -33,7 +33,7 @@ struct node {
 	uint32_t kids_cap; /* slots in kids; the index follows them */
 	uint32_t value_len;
 	union {
-		uint64_t gen;          /* while alive: changes with content */
+		uint64_t gen;           /* while alive: changes with content */
 		struct node *next_dead; /* while being freed */
 	};
 	struct nperms *perms;
@@ -78,7 +78,8 @@ bool nperms_equal(const struct nperms *a, const struct nperms *b);
  * referenced.  NULL on ENOMEM.
  */
 struct node *node_new(struct tree_env *env, const char *name, size_t name_len,
-		      const void *value, size_t value_len, struct nperms *perms);
+                      const void *value, size_t value_len,
+                      struct nperms *perms);
 
 /* node_ref / node_unref - the last unref frees the node and, without
  * recursion, every node only it held. */
@@ -91,7 +92,7 @@ void node_unref(struct tree_env *env, struct node *n);
  * scan for small ones.
  */
 long node_find_kid(const struct tree_env *env, const struct node *n,
-		   const char *name, size_t len);
+                   const char *name, size_t len);
 
 /*
  * tree_lookup - the node at absolute path `path` (validated) under
@@ -100,7 +101,7 @@ long node_find_kid(const struct tree_env *env, const struct node *n,
  * way (the node itself when found).
  */
 struct node *tree_lookup(const struct tree_env *env, struct node *root,
-			 const char *path, struct node **nearest);
+                         const char *path, struct node **nearest);
 
 /*
  * A walk records the chain of nodes from the root to a path's deepest
@@ -110,8 +111,8 @@ struct node *tree_lookup(const struct tree_env *env, struct node *root,
  * of each path component (component i+1 is nodes[i+1]'s name).
  */
 struct walk {
-	unsigned int depth;  /* components in the path */
-	unsigned int found;  /* components that exist (nodes[0..found]) */
+	unsigned int depth; /* components in the path */
+	unsigned int found; /* components that exist (nodes[0..found]) */
 	unsigned int cap;
 	struct node **nodes;
 	uint32_t *pos;
@@ -129,7 +130,7 @@ void walk_fini(struct walk *w);
  * exists: w->nodes[w->depth].
  */
 int tree_walk(const struct tree_env *env, struct node *root, const char *path,
-	      struct walk *w);
+              struct walk *w);
 
 /*
  * tree_unshare - make nodes[0..upto] of a walk exclusively owned by the
@@ -139,7 +140,7 @@ int tree_walk(const struct tree_env *env, struct node *root, const char *path,
  * Returns 0 or -ENOMEM.
  */
 int tree_unshare(struct tree_env *env, struct node **rootp, struct walk *w,
-		 unsigned int upto);
+                 unsigned int upto);
 
 /*
  * node_set_value - give unshared node nodes[i] of a walk a new value:
@@ -147,7 +148,7 @@ int tree_unshare(struct tree_env *env, struct node **rootp, struct walk *w,
  * *rootp).  Its generation becomes `gen`.  0 or -ENOMEM (unchanged).
  */
 int node_set_value(struct tree_env *env, struct node **rootp, struct walk *w,
-		   unsigned int i, const void *value, size_t len, uint64_t gen);
+                   unsigned int i, const void *value, size_t len, uint64_t gen);
 
 /*
  * node_reserve_kid - make room for one more child in unshared node `n`
@@ -157,15 +158,14 @@ int node_reserve_kid(struct tree_env *env, struct node *n);
 
 /* node_add_kid - append `kid` (reference taken over) to unshared `n`,
  * which has room (node_reserve_kid). */
-void node_add_kid(const struct tree_env *env, struct node *n,
-		  struct node *kid);
+void node_add_kid(const struct tree_env *env, struct node *n, struct node *kid);
 
 /*
  * node_remove_kid - detach child at `pos` of unshared `n` and return it
  * (the caller owns the reference).  Keeps the order of the rest.
  */
 struct node *node_remove_kid(const struct tree_env *env, struct node *n,
-			     uint32_t pos);
+                             uint32_t pos);
 
 /* node_size - Xen's accounting size of a node (node-size quota): record
  * header, permissions, value and child names. */

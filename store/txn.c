@@ -51,7 +51,8 @@ static int touched_grow(struct txn *t)
 
 		if (!e->hash)
 			continue;
-		for (h = e->hash & (cap - 1); tab[h].hash; h = (h + 1) & (cap - 1))
+		for (h = e->hash & (cap - 1); tab[h].hash;
+		     h = (h + 1) & (cap - 1))
 			;
 		tab[h] = *e;
 	}
@@ -111,7 +112,7 @@ unsigned int store_txn_touched(const struct txn *t)
 /* ---- the operation log ---- */
 
 void txn_record(struct txn *t, enum txn_op_kind kind, const char *path,
-		const void *data, size_t data_len)
+                const void *data, size_t data_len)
 {
 	size_t path_len = strlen(path);
 	struct txn_op *op;
@@ -143,7 +144,7 @@ void txn_record(struct txn *t, enum txn_op_kind kind, const char *path,
 /* ---- life cycle ---- */
 
 int store_txn_start(struct store *s, const struct store_caller *c,
-		    struct txn **out)
+                    struct txn **out)
 {
 	struct txn *t = xcalloc(1, sizeof(*t));
 
@@ -205,22 +206,22 @@ static int txn_validate(struct store *s, const struct txn *t)
 }
 
 static int replay_op(struct store *s, struct view *v, const struct txn *t,
-		     const struct txn_op *op)
+                     const struct txn_op *op)
 {
 	const struct store_caller *c = &t->caller;
 
 	switch (op->kind) {
 	case TXN_WRITE:
-		return store_op_write(s, v, c, op->path, op->data,
-				      op->data_len, false);
+		return store_op_write(s, v, c, op->path, op->data, op->data_len,
+		                      false);
 	case TXN_MKDIR:
 		return store_op_write(s, v, c, op->path, NULL, 0, true);
 	case TXN_RM:
 		return store_op_rm(s, v, c, op->path);
 	case TXN_SET_PERMS:
-		return store_op_set_perms(s, v, c, op->path, op->data,
-					  (unsigned int)(op->data_len /
-							 sizeof(struct perm_entry)));
+		return store_op_set_perms(
+		    s, v, c, op->path, op->data,
+		    (unsigned int)(op->data_len / sizeof(struct perm_entry)));
 	}
 	return -EINVAL;
 }
@@ -255,8 +256,8 @@ static int txn_replay(struct store *s, const struct txn *t)
 	s->root = newroot;
 	for (unsigned int i = 0; i < s->nr_acct; i++)
 		s->owned[s->acct[i].domid] =
-			(uint32_t)((long)s->owned[s->acct[i].domid] +
-				   s->acct[i].delta);
+		    (uint32_t)((long)s->owned[s->acct[i].domid] +
+		               s->acct[i].delta);
 	s->nr_acct = 0;
 	store_flush_events(s, true);
 	return 0;

@@ -42,7 +42,7 @@ struct watch_index {
 	struct match {
 		struct watch *w;
 		const char *path; /* event path or the watch's own path */
-	} *matches;
+	} * matches;
 	size_t nr_matches, matches_cap;
 	struct wnode **stack;
 	size_t stack_cap;
@@ -51,13 +51,13 @@ struct watch_index {
 /* ---- the path table ---- */
 
 static uint32_t hash_path(const struct watch_index *idx, const char *p,
-			  size_t len)
+                          size_t len)
 {
 	return (uint32_t)siphash24(&idx->key, p, len);
 }
 
 static struct wnode *wnode_find(const struct watch_index *idx, const char *p,
-				size_t len)
+                                size_t len)
 {
 	uint32_t h;
 	size_t mask = idx->cap - 1;
@@ -156,7 +156,7 @@ static size_t next_prefix(const char *p, size_t len)
 /* ---- wnodes ---- */
 
 static struct wnode *wnode_new(struct watch_index *idx, const char *p,
-			       size_t len, struct wnode *parent)
+                               size_t len, struct wnode *parent)
 {
 	struct wnode *n;
 
@@ -231,7 +231,7 @@ void watch_index_free(struct watch_index *idx)
 }
 
 int watch_add(struct watch_index *idx, const char *path, const char *token,
-	      int depth, size_t rel_prefix, void *owner, struct watch **out)
+              int depth, size_t rel_prefix, void *owner, struct watch **out)
 {
 	size_t plen = strlen(path), tlen = strlen(token);
 	struct wnode *parent = NULL, *n = NULL;
@@ -241,7 +241,8 @@ int watch_add(struct watch_index *idx, const char *path, const char *token,
 	if (!w)
 		return -ENOMEM;
 	/* Find or make the wnode of every prefix. */
-	for (size_t len = first_prefix(path); len; len = next_prefix(path, len)) {
+	for (size_t len = first_prefix(path); len;
+	     len = next_prefix(path, len)) {
 		n = wnode_find(idx, path, len);
 		if (!n)
 			n = wnode_new(idx, path, len, parent);
@@ -293,7 +294,7 @@ void watch_del(struct watch_index *idx, struct watch *w)
 }
 
 struct watch *watch_find(const struct watch_index *idx, const void *owner,
-			 const char *path, const char *token)
+                         const char *path, const char *token)
 {
 	const struct wnode *n = wnode_find(idx, path, strlen(path));
 
@@ -308,8 +309,7 @@ unsigned long watch_count(const struct watch_index *idx)
 	return idx->nr_watches;
 }
 
-static int add_match(struct watch_index *idx, struct watch *w,
-		     const char *path)
+static int add_match(struct watch_index *idx, struct watch *w, const char *path)
 {
 	if (idx->nr_matches == idx->matches_cap) {
 		size_t cap = idx->matches_cap ? 2 * idx->matches_cap : 16;
@@ -343,7 +343,7 @@ static int match_below(struct watch_index *idx, struct wnode *top)
 		if (sp == idx->stack_cap) {
 			size_t cap = idx->stack_cap ? 2 * idx->stack_cap : 32;
 			struct wnode **s =
-				xrealloc_array(idx->stack, cap, sizeof(*s));
+			    xrealloc_array(idx->stack, cap, sizeof(*s));
 
 			if (!s)
 				return -ENOMEM;
@@ -360,8 +360,8 @@ static int match_below(struct watch_index *idx, struct wnode *top)
 		for (struct wnode *k = n->kid; k && !err; k = k->next_sib) {
 			if (sp == idx->stack_cap) {
 				size_t cap = 2 * idx->stack_cap;
-				struct wnode **s = xrealloc_array(
-					idx->stack, cap, sizeof(*s));
+				struct wnode **s =
+				    xrealloc_array(idx->stack, cap, sizeof(*s));
 
 				if (!s)
 					return -ENOMEM;
@@ -375,7 +375,7 @@ static int match_below(struct watch_index *idx, struct wnode *top)
 }
 
 int watch_fire(struct watch_index *idx, const char *path, bool is_exact,
-	       bool is_removal, watch_match_cb *cb, void *opaque)
+               bool is_removal, watch_match_cb *cb, void *opaque)
 {
 	unsigned int depth = path_depth(path);
 	struct wnode *n = NULL;
@@ -384,7 +384,8 @@ int watch_fire(struct watch_index *idx, const char *path, bool is_exact,
 	idx->nr_matches = 0;
 	if (is_exact) {
 		n = wnode_find(idx, path, strlen(path));
-		for (struct watch *w = n ? n->head : NULL; w && !err; w = w->next)
+		for (struct watch *w = n ? n->head : NULL; w && !err;
+		     w = w->next)
 			err = add_match(idx, w, path);
 	} else {
 		for (size_t len = first_prefix(path); len && !err;
@@ -393,8 +394,8 @@ int watch_fire(struct watch_index *idx, const char *path, bool is_exact,
 			if (!n)
 				break;
 			for (struct watch *w = n->head; w && !err; w = w->next)
-				if (w->depth < 0 ||
-				    depth - w->path_depth <= (unsigned int)w->depth)
+				if (w->depth < 0 || depth - w->path_depth <=
+				                        (unsigned int)w->depth)
 					err = add_match(idx, w, path);
 			if (path[len] == '\0' && is_removal && !err)
 				err = match_below(idx, n);

@@ -23,13 +23,13 @@ struct watch {
 	/* Links for the owner's own list; the index never touches them. */
 	struct watch *owner_next, *owner_prev;
 	void *owner;
-	uint64_t seq;      /* registration order, for delivery order */
-	int depth;         /* -1: no limit */
+	uint64_t seq;            /* registration order, for delivery order */
+	int depth;               /* -1: no limit */
 	unsigned int path_depth; /* components of path */
 	size_t rel_prefix; /* bytes to strip from event paths (relative) */
 	const char *path;  /* absolute (or special) watched path */
 	const char *token;
-	char buf[];        /* path and token */
+	char buf[]; /* path and token */
 };
 
 /*
@@ -39,7 +39,7 @@ struct watch {
  * watches.
  */
 typedef void watch_match_cb(void *opaque, struct watch *w,
-			    const char *event_path);
+                            const char *event_path);
 
 /* watch_index_new - an empty index; NULL on ENOMEM.  Caller owns it. */
 struct watch_index *watch_index_new(void);
@@ -53,14 +53,14 @@ void watch_index_free(struct watch_index *idx);
  * *out gets the watch (owned by the index).  0 or -ENOMEM.
  */
 int watch_add(struct watch_index *idx, const char *path, const char *token,
-	      int depth, size_t rel_prefix, void *owner, struct watch **out);
+              int depth, size_t rel_prefix, void *owner, struct watch **out);
 
 /* watch_del - unregister and free `w`. */
 void watch_del(struct watch_index *idx, struct watch *w);
 
 /* watch_find - `owner`'s watch on `path` with `token`, or NULL. */
 struct watch *watch_find(const struct watch_index *idx, const void *owner,
-			 const char *path, const char *token);
+                         const char *path, const char *token);
 
 /*
  * watch_fire - report an event on `path`.  `is_exact`: only watches on
@@ -70,7 +70,7 @@ struct watch *watch_find(const struct watch_index *idx, const void *owner,
  * (matches found before the failure were still reported).
  */
 int watch_fire(struct watch_index *idx, const char *path, bool is_exact,
-	       bool is_removal, watch_match_cb *cb, void *opaque);
+               bool is_removal, watch_match_cb *cb, void *opaque);
 
 /* watch_count - watches registered in all. */
 unsigned long watch_count(const struct watch_index *idx);

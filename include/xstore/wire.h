@@ -62,40 +62,40 @@ struct xs_wire_hdr {
 	uint32_t len;
 };
 
-#define XS_HDR_SIZE        16u
-#define XS_PAYLOAD_MAX     4096u /* both directions */
-#define XS_ABS_PATH_MAX    3072u /* absolute paths, without the nul */
-#define XS_REL_PATH_MAX    2048u /* relative paths, without the nul */
-#define XS_DOMID_MAX       65535u
+#define XS_HDR_SIZE            16u
+#define XS_PAYLOAD_MAX         4096u /* both directions */
+#define XS_ABS_PATH_MAX        3072u /* absolute paths, without the nul */
+#define XS_REL_PATH_MAX        2048u /* relative paths, without the nul */
+#define XS_DOMID_MAX           65535u
 #define XS_DOMID_FIRST_SPECIAL 0x7ff0u /* DOMID_FIRST_RESERVED in Xen */
 
 /* The shared ring page (xenstore-ring.txt). */
-#define XS_RING_SIZE        1024u
-#define XS_RING_OFF_REQ     0u
-#define XS_RING_OFF_RSP     1024u
-#define XS_RING_OFF_REQ_CONS 2048u
-#define XS_RING_OFF_REQ_PROD 2052u
-#define XS_RING_OFF_RSP_CONS 2056u
-#define XS_RING_OFF_RSP_PROD 2060u
-#define XS_RING_OFF_FEATURES 2064u
+#define XS_RING_SIZE           1024u
+#define XS_RING_OFF_REQ        0u
+#define XS_RING_OFF_RSP        1024u
+#define XS_RING_OFF_REQ_CONS   2048u
+#define XS_RING_OFF_REQ_PROD   2052u
+#define XS_RING_OFF_RSP_CONS   2056u
+#define XS_RING_OFF_RSP_PROD   2060u
+#define XS_RING_OFF_FEATURES   2064u
 #define XS_RING_OFF_CONNECTION 2068u
-#define XS_RING_OFF_ERROR   2072u
-#define XS_RING_PAGE_SIZE   4096u
+#define XS_RING_OFF_ERROR      2072u
+#define XS_RING_PAGE_SIZE      4096u
 
 /* Server feature bits advertised in the ring page. */
-#define XS_FEATURE_RECONNECTION  (1u << 0)
-#define XS_FEATURE_ERROR         (1u << 1)
-#define XS_FEATURE_WATCHDEPTH    (1u << 2)
+#define XS_FEATURE_RECONNECTION (1u << 0)
+#define XS_FEATURE_ERROR        (1u << 1)
+#define XS_FEATURE_WATCHDEPTH   (1u << 2)
 
 /* Connection state values. */
-#define XS_CONNECTED  0u
-#define XS_RECONNECT  1u
+#define XS_CONNECTED 0u
+#define XS_RECONNECT 1u
 
 /* Connection error indicator values. */
-#define XS_ERROR_NONE      0u
-#define XS_ERROR_COMM      1u
-#define XS_ERROR_RINGIDX   2u
-#define XS_ERROR_PROTO     3u
+#define XS_ERROR_NONE    0u
+#define XS_ERROR_COMM    1u
+#define XS_ERROR_RINGIDX 2u
+#define XS_ERROR_PROTO   3u
 
 /*
  * xs_type_name - the protocol name of a message type ("READ", ...).
