@@ -577,7 +577,8 @@ static int do_domain_op(struct req *r)
 		err = parse_uint(r->argv[0], XS_DOMID_MAX, &v);
 		if (!err)
 			err = parse_uint(r->argv[1], XS_DOMID_MAX, &v);
-		break;
+		/* No domain has been introduced to be a target's user. */
+		return err ? err : -ENOENT;
 	case XS_SET_FEATURE:
 		if (r->argc != 2 || !r->is_terminated)
 			return -EINVAL;
@@ -587,10 +588,10 @@ static int do_domain_op(struct req *r)
 		if (!err)
 			err = -ENOENT; /* no such (introduced) domain */
 		return err;
-	default:
+	default: /* RELEASE, RESUME */
 		err = one_domid(r, &v);
 		if (!err)
-			err = -ENOENT;
+			err = v == 0 ? -EINVAL : -ENOENT; /* dom0 stays, as in Xen */
 		return err;
 	}
 	return err ? err : -ENOSYS;

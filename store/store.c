@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/xalloc.h"
@@ -126,6 +127,17 @@ static void emit(struct store *s, const struct view *v, const char *path,
 			s->event_cb(s->event_opaque, &ev);
 		return;
 	}
+	if (s->nr_ev == s->ev_cap) {
+		unsigned int cap = s->ev_cap ? 2 * s->ev_cap : 16;
+		struct evbuf **vec = xrealloc_array(s->ev_vec, cap, sizeof(*vec));
+
+		if (!vec) {
+			s->replay_error = -ENOMEM;
+			return;
+		}
+		s->ev_vec = vec;
+		s->ev_cap = cap;
+	}
 	len = strlen(path);
 	e = xmalloc(sizeof(*e) + len + 1);
 	if (!e) {
@@ -133,6 +145,8 @@ static void emit(struct store *s, const struct view *v, const char *path,
 		return;
 	}
 	e->next = NULL;
+	e->seq = s->nr_ev++;
+	e->is_dup = false;
 	e->is_exact = is_exact;
 	e->is_removal = is_removal;
 	e->perms = perms;
@@ -149,33 +163,70 @@ static void emit(struct store *s, const struct view *v, const char *path,
 	s->ev_tail = e;
 }
 
+static int cmp_ev(const void *a, const void *b)
+{
+	const struct evbuf *x = *(const struct evbuf *const *)a;
+	const struct evbuf *y = *(const struct evbuf *const *)b;
+	int c = strcmp(x->path, y->path);
+
+	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
 /*
- * Emit (or drop) the events buffered by a replay.  A path changed twice
- * in one transaction fires once, as in Xen, where a commit reports each
- * changed node once.
+ * A commit reports each changed path once, where it first changed (as Xen
+ * 4.17 does): mark later duplicates, folding their flags into the first,
+ * which gets the last permissions (and the first ones as old_perms, so a
+ * watcher that could read the node before or after sees the event).
+ * Sorting keeps this O(n log n) for large transactions, in space that
+ * emit() reserved, so that it cannot fail.
  */
+static void dedupe_events(struct store *s)
+{
+	struct evbuf **v = s->ev_vec;
+	unsigned int n = s->nr_ev, i = 0;
+
+	if (n < 2)
+		return;
+	for (struct evbuf *e = s->ev_head; e; e = e->next)
+		v[i++] = e;
+	qsort(v, n, sizeof(*v), cmp_ev);
+	for (i = 0; i < n;) {
+		struct evbuf *first = v[i], *last = v[i];
+		unsigned int j = i + 1;
+
+		for (; j < n && !strcmp(v[j]->path, first->path); j++) {
+			last = v[j];
+			last->is_dup = true;
+			first->is_exact = first->is_exact && last->is_exact;
+			first->is_removal = first->is_removal || last->is_removal;
+		}
+		if (last != first && last->perms != first->perms) {
+			nperms_unref(first->old_perms);
+			first->old_perms = first->perms;
+			first->perms = last->perms;
+			nperms_ref(first->perms);
+		}
+		i = j;
+	}
+}
+
+/* Emit (or drop) the events buffered by a replay. */
 void store_flush_events(struct store *s, bool is_emit)
 {
-	struct evbuf *e = s->ev_head;
+	struct evbuf *e;
 
+	if (is_emit)
+		dedupe_events(s);
+	e = s->ev_head;
 	s->ev_head = s->ev_tail = NULL;
+	s->nr_ev = 0;
 	while (e) {
 		struct evbuf *next = e->next;
-		bool is_dup = false;
 
-		for (struct evbuf *p = next; is_emit && p; p = p->next) {
-			if (!strcmp(p->path, e->path)) {
-				/* Keep the first, with the wider match. */
-				p->is_exact = p->is_exact && e->is_exact;
-				p->is_removal = p->is_removal || e->is_removal;
-				is_dup = true;
-				break;
-			}
-		}
-		if (is_emit && !is_dup && s->event_cb) {
+		if (is_emit && !e->is_dup && s->event_cb) {
 			struct store_event ev = {e->path, e->is_exact,
-			                         e->is_removal, e->perms,
-			                         e->old_perms};
+						 e->is_removal, e->perms,
+						 e->old_perms};
 
 			s->event_cb(s->event_opaque, &ev);
 		}
@@ -767,6 +818,7 @@ void store_free(struct store *s)
 	xfree(s->rm_pos);
 	xfree(s->rm_path);
 	xfree(s->acct);
+	xfree(s->ev_vec);
 	xfree(s);
 }
 

@@ -14,6 +14,8 @@
 /* One change buffered during a commit's replay, emitted on success. */
 struct evbuf {
 	struct evbuf *next;
+	unsigned int seq; /* position in the replay, for deduplication */
+	bool is_dup;
 	bool is_exact;
 	bool is_removal;
 	struct nperms *perms;
@@ -86,6 +88,11 @@ struct store {
 	char *rm_path;
 	/* Commit replay buffers. */
 	struct evbuf *ev_head, *ev_tail;
+	unsigned int nr_ev;
+	/* Room to sort them, grown with the list so that the commit's
+	 * deduplication needs no allocation after the point of no return. */
+	struct evbuf **ev_vec;
+	unsigned int ev_cap;
 	struct acct_delta *acct;
 	unsigned int nr_acct, acct_cap;
 	int replay_error;

@@ -309,6 +309,11 @@ unsigned long watch_count(const struct watch_index *idx)
 	return idx->nr_watches;
 }
 
+size_t watch_index_paths(const struct watch_index *idx)
+{
+	return idx->used;
+}
+
 static int add_match(struct watch_index *idx, struct watch *w, const char *path)
 {
 	if (idx->nr_matches == idx->matches_cap) {

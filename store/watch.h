@@ -75,4 +75,11 @@ int watch_fire(struct watch_index *idx, const char *path, bool is_exact,
 /* watch_count - watches registered in all. */
 unsigned long watch_count(const struct watch_index *idx);
 
+/*
+ * watch_index_paths - the paths the index keeps a node for: every
+ * watched path and each of its prefixes.  For tests of pruning: it is 0
+ * again once every watch has been deleted.
+ */
+size_t watch_index_paths(const struct watch_index *idx);
+
 #endif

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""test_limits.py: resource limits of xstored, the XSA classes a socket
+client can reach.
+
+  never-reads      a client that sends requests and never reads its replies
+                   stops being read (back-pressure); the daemon's memory
+                   stays bounded and other clients are served meanwhile.
+  event-flood      a watcher that never reads while thousands of events
+                   are generated: its queue is bounded (events dropped and
+                   logged), memory bounded, other clients served.
+  oversized        a header announcing 4097 bytes kills that connection
+                   only (the protocol's rule).
+  reply-e2big      a DIRECTORY whose reply would pass 4096 bytes gets E2BIG,
+                   and DIRECTORY_PART still lists it.
+  priv-watch-cap   a privileged connection cannot register watches without
+                   bound.
+Output: PASS/FAIL lines, then "N passed, N failed".
+"""
+import os
+import socket
+import struct
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "support"))
+from daemon import DaemonError, XstoredDaemon, sanitizer_errors  # noqa: E402
+from xsproto import Conn, strings, type_num  # noqa: E402
+
+results = []
+
+
+def report(name, ok, why=""):
+    results.append(ok)
+    print(("PASS %s" % name) if ok else ("FAIL %s: %s" % (name, why)))
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def served_quickly(sock_path, limit=2.0):
+    """A fresh client can write and read back within `limit` seconds."""
+    t0 = time.monotonic()
+    with Conn(sock_path, timeout=limit) as c:
+        c.write("/limits/probe", b"p")
+        ok = c.read("/limits/probe") == b"p"
+    return ok and time.monotonic() - t0 < limit
+
+
+def never_reads(d):
+    big = b"v" * 3000
+    with Conn(d.socket) as c:
+        c.write("/limits/big", big)
+    before = rss_kib(d.proc.pid)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(d.socket)
+    s.setblocking(False)
+    req = strings("/limits/big")
+    msg = struct.pack("<IIII", type_num("READ"), 1, 0, len(req)) + req
+    sent = 0
+    # Unbounded, these would be 100 000 replies of 3 KB: 300 MB.
+    deadline = time.monotonic() + 10
+    while sent < 100000 and time.monotonic() < deadline:
+        try:
+            s.send(msg)
+            sent += 1
+        except BlockingIOError:
+            time.sleep(0.01)
+            try:
+                s.send(msg)
+                sent += 1
+            except BlockingIOError:
+                break
+    time.sleep(0.3)
+    grown = rss_kib(d.proc.pid) - before
+    ok_other = served_quickly(d.socket)
+    s.close()
+    report("never-reads", grown < 64 * 1024 and ok_other,
+           "grew %d KiB after %d unread requests, others served: %s"
+           % (grown, sent, ok_other))
+
+
+def event_flood(d):
+    watcher = socket.socket(socket.AF_UNIX)
+    watcher.connect(d.socket)
+    w = strings("/limits/flood", "tok")
+    watcher.sendall(struct.pack("<IIII", type_num("WATCH"), 1, 0, len(w)) + w)
+    time.sleep(0.2)
+    before = rss_kib(d.proc.pid)
+    with Conn(d.socket) as c:
+        # Pipelined writes, each firing a ~250-byte event to the silent
+        # watcher: 50 000 of them are 12 MB unbounded, 1 MB bounded.
+        name = "n" * 220
+        for i in range(50000):
+            c.send(type_num("WRITE"), strings("/limits/flood/%s%d" % (name, i % 100)) + b"x")
+            if i % 500 == 499:
+                c.sync(timeout=10)
+        c.sync(timeout=10)
+    grown = rss_kib(d.proc.pid) - before
+    ok_other = served_quickly(d.socket)
+    watcher.close()
+    report("event-flood", grown < 6 * 1024 and ok_other,
+           "grew %d KiB, others served: %s" % (grown, ok_other))
+
+
+def oversized(d):
+    with Conn(d.socket) as bystander, Conn(d.socket) as c:
+        c.send_raw(struct.pack("<IIII", type_num("WRITE"), 7, 0, 4097) + b"a" * 4097)
+        closed = c.is_closed(timeout=2.0)
+        bystander.write("/limits/ok", b"1")
+        alive = bystander.read("/limits/ok") == b"1"
+    report("oversized", closed and alive,
+           "offender closed: %s, bystander served: %s" % (closed, alive))
+
+
+def reply_e2big(d):
+    with Conn(d.socket) as c:
+        for i in range(100):
+            c.write("/limits/dir/child-%03d-%s" % (i, "x" * 40), b"")
+        r = c.request(type_num("DIRECTORY"), strings("/limits/dir"))
+        e2big = r.is_error and r.error() == "E2BIG"
+        names, offset = [], 0
+        while True:
+            r = c.request(type_num("DIRECTORY_PART"), strings("/limits/dir", str(offset)))
+            if r.is_error:
+                break
+            fields = r.payload.split(b"\0")[1:]
+            done = r.payload.endswith(b"\0\0")
+            chunk = [f for f in fields if f]
+            names += chunk
+            offset += sum(len(n) + 1 for n in chunk)
+            if done or not chunk:
+                break
+    report("reply-e2big", e2big and len(names) == 100,
+           "E2BIG: %s, DIRECTORY_PART listed %d of 100" % (e2big, len(names)))
+
+
+def priv_watch_cap(d):
+    with Conn(d.socket) as c:
+        refused = None
+        for i in range(70000):
+            c.send(type_num("WATCH"), strings("/limits/w%d" % i, "t"))
+            if i % 1000 == 999:
+                c.sync(timeout=20)
+                c.take_events()
+        c.sync(timeout=20)
+        r = c.request(type_num("WATCH"), strings("/limits/one-more", "t"))
+        refused = r.is_error and r.error() == "E2BIG"
+    report("priv-watch-cap", refused, "watch 70001 was not refused: %r" % (r,))
+
+
+def main():
+    # ASan's quarantine keeps freed blocks resident, which would make RSS
+    # grow with churn alone: keep it small so RSS measures live memory.
+    os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
+                                  ":quarantine_size_mb=1:thread_local_quarantine_size_kb=64").lstrip(":")
+    d = XstoredDaemon()
+    try:
+        d.start()
+    except DaemonError as e:
+        print("FAIL start: %s" % e)
+        print("0 passed, 1 failed")
+        return 1
+    try:
+        for t in (never_reads, event_flood, oversized, reply_e2big, priv_watch_cap):
+            try:
+                t(d)
+            except Exception as e:  # a hung or dead daemon fails the test
+                report(t.__name__.replace("_", "-"), False, "%s: %s" % (type(e).__name__, e))
+    finally:
+        status = d.stop()
+        errs = sanitizer_errors(d.log)
+        report("clean-exit", status == 0 and not errs, "status %s, %s" % (status, errs[:3]))
+        d.cleanup()
+    n_ok = sum(results)
+    print("%d passed, %d failed" % (n_ok, len(results) - n_ok))
+    return 0 if n_ok == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
