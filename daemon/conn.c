@@ -57,6 +57,13 @@ void conn_kill(struct conn *c, const char *why)
 	kill_at(c, LOG_WARNING, why);
 }
 
+void conn_fail(struct conn *c, unsigned int code, const char *why)
+{
+	if (!c->is_dead && c->ops->fail)
+		c->ops->fail(c, code);
+	kill_at(c, LOG_WARNING, why);
+}
+
 /*
  * Trace one message: direction, connection, type, ids and the payload
  * with nuls shown as '|' (as strings are separated on the wire) and
@@ -136,6 +143,8 @@ static void unlink_msg(struct conn *c, struct outmsg *prev, struct outmsg *m)
 	c->out_bytes -= m->size;
 	if (m->is_event)
 		c->out_events--;
+	else
+		c->out_replies--;
 	xfree(m);
 }
 
@@ -159,6 +168,8 @@ void conn_free(struct conn *c)
 		loop_timer_del(d->loop, c->expire_timer);
 	if (c->kick_timer)
 		loop_timer_del(d->loop, c->kick_timer);
+	if (c->pause_timer)
+		loop_timer_del(d->loop, c->pause_timer);
 	while (c->out_head)
 		unlink_msg(c, NULL, c->out_head);
 	if (c->is_flush_queued)
@@ -211,11 +222,36 @@ static void maybe_resume(struct conn *c)
 {
 	size_t max = c->d->cfg.conn_out_max;
 
-	if (!c->is_read_paused || c->is_dead || c->out_bytes > max / 2)
+	if (!c->is_read_paused || c->is_dead || c->is_rate_paused ||
+	    c->out_bytes > max / 2 ||
+	    (c->outstanding_max && c->out_replies >= c->outstanding_max))
 		return;
 	set_read_paused(c, false);
 	if (!c->kick_timer)
 		c->kick_timer = loop_timer_add(c->d->loop, 0, kick_cb, c);
+}
+
+static void pause_cb(struct loop *l, void *arg)
+{
+	struct conn *c = arg;
+
+	c->pause_timer = 0;
+	c->is_rate_paused = false;
+	if (c->is_dead)
+		return;
+	set_read_paused(c, false);
+	maybe_resume(c);
+	conn_handle_input(c);
+}
+
+void conn_pause_for(struct conn *c, uint64_t ms)
+{
+	if (c->is_dead || c->is_rate_paused)
+		return;
+	c->is_rate_paused = true;
+	if (!c->is_read_paused)
+		set_read_paused(c, true);
+	c->pause_timer = loop_timer_add(c->d->loop, ms, pause_cb, c);
 }
 
 /* ---- input ---- */
@@ -239,7 +275,13 @@ static void process_input(struct conn *c)
 			snprintf(why, sizeof(why),
 			         "message of %u payload bytes (max %u)",
 			         hdr.len, XS_PAYLOAD_MAX);
-			conn_kill(c, why);
+			conn_fail(c, XS_ERROR_PROTO, why);
+			break;
+		}
+		if (c->outstanding_max &&
+		    c->out_replies >= c->outstanding_max) {
+			/* Too many replies unread: wait for them to drain. */
+			set_read_paused(c, true);
 			break;
 		}
 		if (c->in_used - off < XS_HDR_SIZE + hdr.len)
@@ -494,6 +536,8 @@ int conn_send(struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
 		c->flush_next = c->d->flush_head;
 		c->d->flush_head = c;
 	}
+	if (!is_event)
+		c->out_replies++;
 	if (is_event) {
 		c->out_events++;
 		if (cfg->watch_event_timeout_ms) {

@@ -42,6 +42,9 @@ struct transport_ops {
 	void (*want_read)(struct conn *c, bool on);
 	/* Release transport resources (fd, mapping). */
 	void (*close)(struct conn *c);
+	/* Optional: the peer broke the protocol (an XS_ERROR_* code); a
+	 * ring records it in its error indicator before the kill. */
+	void (*fail)(struct conn *c, unsigned int code);
 };
 
 enum conn_kind {
@@ -72,9 +75,15 @@ struct conn {
 
 	/* Output queue: replies and watch events, in order. */
 	struct outmsg *out_head, *out_tail;
-	size_t out_off;        /* bytes of out_head already written */
-	size_t out_bytes;      /* bytes queued in all (headers included) */
-	size_t out_events;     /* watch events queued */
+	size_t out_off;     /* bytes of out_head already written */
+	size_t out_bytes;   /* bytes queued in all (headers included) */
+	size_t out_events;  /* watch events queued */
+	size_t out_replies; /* replies queued (outstanding requests) */
+	/* Unprivileged: reading stops while this many replies wait (Xen's
+	 * "outstanding" quota; 0 = no limit). */
+	unsigned int outstanding_max;
+	bool is_rate_paused; /* waiting out the write-rate limit */
+	uint64_t pause_timer;
 	bool is_write_blocked; /* transport full: waiting for want_write */
 	bool is_flush_queued;  /* on the daemon's flush list */
 	struct conn *flush_next;
@@ -161,6 +170,18 @@ int conn_send_error(struct conn *c, uint32_t req_id, uint32_t tx_id, int err);
 
 /* conn_kill - mark dead (idempotent); logged with `why`. */
 void conn_kill(struct conn *c, const char *why);
+
+/*
+ * conn_pause_for - stop reading requests from `c` for `ms` milliseconds
+ * (the write-rate limit); already queued output still goes out.
+ */
+void conn_pause_for(struct conn *c, uint64_t ms);
+
+/*
+ * conn_fail - the peer broke the protocol: record `code` (XS_ERROR_*)
+ * through the transport's fail hook, then conn_kill.
+ */
+void conn_fail(struct conn *c, unsigned int code, const char *why);
 
 /* conn_free - unlink, tell dispatch, close the transport, free.  Only at
  * the safe point. */

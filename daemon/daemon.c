@@ -10,6 +10,7 @@
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/dispatch.h"
+#include "daemon/domain.h"
 #include "daemon/loop.h"
 #include "store/store.h"
 #include "store/watch.h"
@@ -27,10 +28,16 @@ void daemon_config_defaults(struct daemon_config *cfg)
 	cfg->conn_events_max = 4096;
 	cfg->priv_watches_max = 65536;
 	cfg->priv_txns_max = 1024;
+	/* A guest may change 200 nodes a second, 1000 in a burst: far above
+	 * what a toolstack or PV driver does, far below a flood. */
+	cfg->write_rate = 200;
+	cfg->write_burst = 1000;
 }
 
 int daemon_init(struct daemon *d, const struct daemon_config *cfg)
 {
+	int err;
+
 	memset(d, 0, sizeof(*d));
 	d->cfg = *cfg;
 	d->sock_fd = -1;
@@ -44,11 +51,19 @@ int daemon_init(struct daemon *d, const struct daemon_config *cfg)
 		return -ENOMEM;
 	}
 	dispatch_set_store_events(d);
+	err = domain_table_init(d);
+	if (err) {
+		daemon_fini(d);
+		return err;
+	}
 	return 0;
 }
 
 void daemon_fini(struct daemon *d)
 {
+	/* Domains first: their connections are detached and killed. */
+	if (d->domains)
+		domain_table_fini(d);
 	while (d->conns)
 		conn_free(d->conns);
 	watch_index_free(d->watches);

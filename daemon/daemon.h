@@ -17,6 +17,8 @@ struct loop;
 struct store;
 struct watch_index;
 struct conn;
+struct plat;
+struct domain;
 
 struct daemon_config {
 	char *rundir;     /* sockets live here */
@@ -34,6 +36,11 @@ struct daemon_config {
 	 * runaway dom0 client from exhausting the daemon. */
 	unsigned int priv_watches_max; /* per privileged connection */
 	unsigned int priv_txns_max;    /* per privileged connection */
+	char *platform; /* "sim", "sim:DIR", "xen"; NULL: "sim" if present */
+	/* Write-rate limit per unprivileged domain (XSA-206 class): changes
+	 * per second sustained, and the burst allowed. */
+	unsigned int write_rate;
+	unsigned int write_burst;
 };
 
 struct daemon {
@@ -47,6 +54,13 @@ struct daemon {
 	struct conn *flush_head;
 	uint64_t next_conn_id;
 	unsigned int nr_conns;
+	/* Guests: the platform (NULL: sockets only) and the domains. */
+	struct plat *plat;
+	struct domain **domains; /* by domid, XS_DOMID_MAX + 1 slots */
+	struct domain *dom_list; /* every record, for state checks */
+	struct domain **by_port; /* by our event-channel port */
+	unsigned int by_port_cap;
+	unsigned int nr_domains;
 	int sock_fd;    /* rundir/socket, or -1 */
 	int sock_ro_fd; /* rundir/socket_ro, or -1 */
 	bool is_stopping;

@@ -16,12 +16,15 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "daemon/dispatch.h"
 #include "daemon/dispatch_int.h"
+#include "daemon/domain.h"
+#include "daemon/loop.h"
 #include "store/path.h"
 #include "store/tree.h"
 #include "store/watch.h"
@@ -126,6 +129,8 @@ static int one_path(struct req *r, unsigned int flags)
 	return err ? err : canon(r, arg, flags);
 }
 
+static void charge_write(struct req *r);
+
 /* ---- store operations ---- */
 
 static int do_read(struct req *r)
@@ -217,8 +222,10 @@ static int do_write(struct req *r)
 	plen = strlen(r->argv[0]) + 1;
 	err = store_write(r->d->store, r->txn, &r->caller, r->d->path,
 	                  r->payload + plen, r->hdr->len - plen);
-	if (!err)
+	if (!err) {
 		reply_str(r, "OK");
+		charge_write(r);
+	}
 	return err;
 }
 
@@ -228,8 +235,10 @@ static int do_mkdir(struct req *r)
 
 	if (!err)
 		err = store_mkdir(r->d->store, r->txn, &r->caller, r->d->path);
-	if (!err)
+	if (!err) {
 		reply_str(r, "OK");
+		charge_write(r);
+	}
 	return err;
 }
 
@@ -239,8 +248,10 @@ static int do_rm(struct req *r)
 
 	if (!err)
 		err = store_rm(r->d->store, r->txn, &r->caller, r->d->path);
-	if (!err)
+	if (!err) {
 		reply_str(r, "OK");
+		charge_write(r);
+	}
 	return err;
 }
 
@@ -272,8 +283,10 @@ static int do_set_perms(struct req *r)
 		err = store_set_perms(r->d->store, r->txn, &r->caller,
 		                      r->d->path, e, n);
 	xfree(e);
-	if (!err)
+	if (!err) {
 		reply_str(r, "OK");
+		charge_write(r);
+	}
 	return err;
 }
 
@@ -328,6 +341,44 @@ static void deliver(void *opaque, struct watch *w, const char *path)
 	    !store_can_read(&who, x->ev->old_perms))
 		return;
 	send_event(c, w, path);
+}
+
+/*
+ * Special events: "@name/<domid>" matches watches on "@name" (reported as
+ * "@name" unless they asked for depth 1, as xenstore.txt says) and on
+ * "@name/<domid>".  Seen by the privileged and by domains the special
+ * path's permissions let read.
+ */
+struct special_ctx {
+	struct daemon *d;
+	const char *name;
+};
+
+static void deliver_special(void *opaque, struct watch *w, const char *path)
+{
+	const struct special_ctx *x = opaque;
+	struct conn *c = w->owner;
+	struct store_caller who;
+
+	if (c->is_dead)
+		return;
+	conn_caller(x->d, c, &who);
+	if (!who.is_privileged &&
+	    !store_can_read(&who, store_special_perms(x->d->store, x->name)))
+		return;
+	send_event(c, w,
+	           w->depth < 0 && !strcmp(w->path, x->name) ? x->name : path);
+}
+
+void dispatch_fire_special(struct daemon *d, const char *name,
+                           unsigned int domid)
+{
+	struct special_ctx x = {d, name};
+	char path[64];
+
+	snprintf(path, sizeof(path), "%s/%u", name, domid);
+	if (watch_fire(d->watches, path, false, false, deliver_special, &x))
+		log_warn("out of memory matching watches for %s", path);
 }
 
 static void on_store_event(void *opaque, const struct store_event *ev)
@@ -522,7 +573,7 @@ static int do_reset_watches(struct req *r)
 	return 0;
 }
 
-/* ---- domains (the platform arrives with guests) ---- */
+/* ---- domains ---- */
 
 static int one_domid(const struct req *r, unsigned long *domid)
 {
@@ -548,53 +599,90 @@ static int do_get_domain_path(struct req *r)
 static int do_is_domain_introduced(struct req *r)
 {
 	unsigned long domid;
+	const struct domain *dom;
 	int err = one_domid(r, &domid);
 
 	if (err)
 		return err;
-	/* Only the privileged domain exists until domains are introduced. */
-	reply_str(r, domid == 0 ? "T" : "F");
+	dom = domain_find(r->d, (unsigned int)domid);
+	/* Domain 0 is always there: it is us. */
+	reply_str(r, domid == 0 || (dom && dom->is_introduced) ? "T" : "F");
 	return 0;
 }
 
-/* Validated, then refused: introducing needs the platform layer. */
-static int do_domain_op(struct req *r)
+static int do_introduce(struct req *r)
 {
-	unsigned long v;
-	int err = 0;
+	unsigned long domid, port;
+	long long gfn;
+	char *end;
+	int err;
 
-	switch (r->hdr->type) {
-	case XS_INTRODUCE:
-		if ((r->argc != 3 && r->argc != 4) || !r->is_terminated)
-			return -EINVAL;
-		err = parse_uint(r->argv[0], XS_DOMID_FIRST_SPECIAL - 1, &v);
-		if (!err && v == 0)
-			err = -EINVAL;
-		break;
-	case XS_SET_TARGET:
-		if (r->argc != 2 || !r->is_terminated)
-			return -EINVAL;
-		err = parse_uint(r->argv[0], XS_DOMID_MAX, &v);
-		if (!err)
-			err = parse_uint(r->argv[1], XS_DOMID_MAX, &v);
-		/* No domain has been introduced to be a target's user. */
-		return err ? err : -ENOENT;
-	case XS_SET_FEATURE:
-		if (r->argc != 2 || !r->is_terminated)
-			return -EINVAL;
-		err = parse_uint(r->argv[0], XS_DOMID_MAX, &v);
-		if (!err)
-			err = parse_uint(r->argv[1], UINT32_MAX, &v);
-		if (!err)
-			err = -ENOENT; /* no such (introduced) domain */
+	/* <domid>|<gfn>|<evtchn>|? : the gfn in signed decimal (spec). */
+	if ((r->argc != 3 && r->argc != 4) || !r->is_terminated)
+		return -EINVAL;
+	err = parse_uint(r->argv[0], XS_DOMID_FIRST_SPECIAL - 1, &domid);
+	if (!err)
+		err = parse_uint(r->argv[2], UINT32_MAX, &port);
+	if (err || domid == 0 || port == 0)
+		return -EINVAL;
+	errno = 0;
+	gfn = strtoll(r->argv[1], &end, 10);
+	if (errno || end == r->argv[1] || *end)
+		return -EINVAL;
+	err = domain_introduce(r->d, (unsigned int)domid, (uint64_t)gfn,
+	                       (unsigned int)port);
+	if (!err)
+		reply_str(r, "OK");
+	return err;
+}
+
+static int do_release(struct req *r)
+{
+	unsigned long domid;
+	int err = one_domid(r, &domid);
+
+	if (err)
 		return err;
-	default: /* RELEASE, RESUME */
-		err = one_domid(r, &v);
-		if (!err)
-			err = v == 0 ? -EINVAL : -ENOENT; /* dom0 stays, as in Xen */
+	if (domid == 0)
+		return -EINVAL; /* dom0 stays, as in Xen */
+	err = domain_release(r->d, (unsigned int)domid, false);
+	if (!err)
+		reply_str(r, "OK");
+	return err;
+}
+
+static int do_resume(struct req *r)
+{
+	unsigned long domid;
+	int err = one_domid(r, &domid);
+
+	if (err)
 		return err;
-	}
-	return err ? err : -ENOSYS;
+	if (domid == 0)
+		return -EINVAL;
+	err = domain_resume(r->d, (unsigned int)domid);
+	if (!err)
+		reply_str(r, "OK");
+	return err;
+}
+
+static int do_set_target(struct req *r)
+{
+	unsigned long domid, target;
+	int err;
+
+	if (r->argc != 2 || !r->is_terminated)
+		return -EINVAL;
+	err = parse_uint(r->argv[0], XS_DOMID_MAX, &domid);
+	if (!err)
+		err = parse_uint(r->argv[1], XS_DOMID_MAX, &target);
+	if (err)
+		return err;
+	err =
+	    domain_set_target(r->d, (unsigned int)domid, (unsigned int)target);
+	if (!err)
+		reply_str(r, "OK");
+	return err;
 }
 
 #define SERVER_FEATURES                                                        \
@@ -603,24 +691,69 @@ static int do_domain_op(struct req *r)
 static int do_get_feature(struct req *r)
 {
 	unsigned long domid;
+	const struct domain *dom;
+	unsigned int features = SERVER_FEATURES;
 	char buf[16];
 	int err;
 
-	if (r->hdr->len == 0) {
-		snprintf(buf, sizeof(buf), "%u", SERVER_FEATURES);
-		reply_str(r, buf);
-		return 0;
+	if (r->hdr->len > 0) {
+		if (!r->c->is_privileged)
+			return -EACCES;
+		err = one_domid(r, &domid);
+		if (err)
+			return err;
+		if (domid != 0) {
+			dom = domain_get(r->d, (unsigned int)domid);
+			if (!dom)
+				return -ENOENT;
+			features = dom->features;
+		}
 	}
-	if (!r->c->is_privileged)
-		return -EACCES;
-	err = one_domid(r, &domid);
-	if (err)
-		return err;
-	if (domid != 0)
-		return -ENOENT;
-	snprintf(buf, sizeof(buf), "%u", SERVER_FEATURES);
+	snprintf(buf, sizeof(buf), "%u", features);
 	reply_str(r, buf);
 	return 0;
+}
+
+static int do_set_feature(struct req *r)
+{
+	unsigned long domid, value;
+	struct domain *dom;
+	int err;
+
+	if (r->argc != 2 || !r->is_terminated)
+		return -EINVAL;
+	err = parse_uint(r->argv[0], XS_DOMID_MAX, &domid);
+	if (!err)
+		err = parse_uint(r->argv[1], UINT32_MAX, &value);
+	if (err)
+		return err;
+	dom = domain_get(r->d, (unsigned int)domid);
+	if (!dom)
+		return -ENOENT;
+	/* Only before INTRODUCE, and only features we have (spec). */
+	if (dom->is_introduced || (value & ~(unsigned long)SERVER_FEATURES))
+		return -EINVAL;
+	dom->features = (uint32_t)value;
+	reply_str(r, "OK");
+	return 0;
+}
+
+/*
+ * The write-rate limit (XSA-206 class): an unprivileged domain that
+ * changes the store faster than its credit allows is not refused, but
+ * its next requests wait, so that one guest writing in a loop cannot
+ * starve everyone else's transactions.
+ */
+static void charge_write(struct req *r)
+{
+	struct domain *dom;
+
+	if (r->c->is_privileged)
+		return;
+	dom = domain_find(r->d, r->c->domid);
+	if (dom && !domain_charge_write(r->d, dom))
+		conn_pause_for(r->c, 1 + (uint64_t)(-dom->credit * 1000.0 /
+		                                    r->d->cfg.write_rate));
 }
 
 /* ---- the table ---- */
@@ -641,20 +774,20 @@ static const struct handler {
     [XS_UNWATCH] = {do_unwatch, F_NOTID},
     [XS_TRANSACTION_START] = {do_txn_start, 0},
     [XS_TRANSACTION_END] = {do_txn_end, 0},
-    [XS_INTRODUCE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
-    [XS_RELEASE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+    [XS_INTRODUCE] = {do_introduce, F_NOTID | F_PRIV | F_WRITE},
+    [XS_RELEASE] = {do_release, F_NOTID | F_PRIV | F_WRITE},
     [XS_GET_DOMAIN_PATH] = {do_get_domain_path, F_NOTID},
     [XS_WRITE] = {do_write, F_WRITE},
     [XS_MKDIR] = {do_mkdir, F_WRITE},
     [XS_RM] = {do_rm, F_WRITE},
     [XS_SET_PERMS] = {do_set_perms, F_WRITE},
     [XS_IS_DOMAIN_INTRODUCED] = {do_is_domain_introduced, F_NOTID},
-    [XS_RESUME] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
-    [XS_SET_TARGET] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+    [XS_RESUME] = {do_resume, F_NOTID | F_PRIV | F_WRITE},
+    [XS_SET_TARGET] = {do_set_target, F_NOTID | F_PRIV | F_WRITE},
     [XS_RESET_WATCHES] = {do_reset_watches, F_NOTID},
     [XS_DIRECTORY_PART] = {do_directory_part, 0},
     [XS_GET_FEATURE] = {do_get_feature, F_NOTID},
-    [XS_SET_FEATURE] = {do_domain_op, F_NOTID | F_PRIV | F_WRITE},
+    [XS_SET_FEATURE] = {do_set_feature, F_NOTID | F_PRIV | F_WRITE},
     [XS_GET_QUOTA] = {quota_get_request, F_NOTID | F_PRIV},
     [XS_SET_QUOTA] = {quota_set_request, F_NOTID | F_PRIV | F_WRITE},
 };

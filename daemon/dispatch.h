@@ -37,4 +37,11 @@ void dispatch_set_store_events(struct daemon *d);
 unsigned int dispatch_conn_watches(const struct conn *c);
 unsigned int dispatch_conn_txns(const struct conn *c);
 
+/*
+ * dispatch_fire_special - fire special watch event `name`
+ * ("@introduceDomain", "@releaseDomain") for domain `domid`.
+ */
+void dispatch_fire_special(struct daemon *d, const char *name,
+			   unsigned int domid);
+
 #endif

@@ -38,6 +38,7 @@ struct opts {
 	char *pid_file;
 	char *log_file;
 	char *trace_file;
+	char *platform;
 	bool is_pid_file_ours; /* written by us: remove on exit */
 };
 
@@ -48,6 +49,8 @@ enum {
 	OPT_VERSION,
 	OPT_CONN_OUT_MAX,
 	OPT_EVENTS_MAX,
+	OPT_PLATFORM,
+	OPT_WRITE_RATE,
 };
 
 static const struct option long_opts[] = {
@@ -74,6 +77,8 @@ static const struct option long_opts[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {"conn-out-max", required_argument, NULL, OPT_CONN_OUT_MAX},
     {"events-max", required_argument, NULL, OPT_EVENTS_MAX},
+    {"platform", required_argument, NULL, OPT_PLATFORM},
+    {"write-rate", required_argument, NULL, OPT_WRITE_RATE},
     {NULL, 0, NULL, 0},
 };
 static const char short_opts[] = ":fNF:T:E:S:W:t:A:M:Q:q:w:IRVHh";
@@ -118,6 +123,12 @@ static void usage(FILE *f)
 	        "its reads stop\n"
 	        "  --events-max N          undelivered watch events per "
 	        "connection\n"
+	        "  --platform SPEC         guests' platform: sim, sim:DIR, xen "
+	        "or none\n"
+	        "                          (default: sim, at $XSIM_DIR or "
+	        "/var/run/xenstored/sim, if it exists)\n"
+	        "  --write-rate N[/BURST]  changes per second per guest "
+	        "(default 200/1000; 0: no limit)\n"
 	        "  -I, --internal-db, -R, --no-recovery   accepted for Xen, "
 	        "no effect\n"
 	        "  -H, -h, --help          this help\n"
@@ -322,6 +333,47 @@ static int apply_opt(int c, const char *arg, struct daemon_config *cfg,
 		if (!rc)
 			cfg->conn_events_max = (unsigned int)v;
 		return rc;
+	case OPT_PLATFORM:
+		if (strcmp(arg, "none") && strcmp(arg, "sim") &&
+		    strcmp(arg, "xen") && strncmp(arg, "sim:", 4))
+			return bad_usage(
+			    "--platform: '%s' is not sim, sim:DIR, "
+			    "xen or none",
+			    arg);
+		xfree(o->platform);
+		if (strncmp(arg, "sim:", 4)) {
+			o->platform = xstrdup(arg);
+		} else {
+			/* The daemon may chdir("/"): keep DIR absolute. */
+			char *dir = abs_path(arg + 4);
+
+			o->platform = dir ? xmalloc(strlen(dir) + 5) : NULL;
+			if (o->platform)
+				sprintf(o->platform, "sim:%s", dir);
+			xfree(dir);
+		}
+		if (!o->platform) {
+			fprintf(stderr, "xstored: out of memory\n");
+			return 1;
+		}
+		return 0;
+	case OPT_WRITE_RATE: {
+		char *slash = strchr(arg, '/');
+		unsigned long burst = 0;
+
+		if (slash)
+			*slash = '\0';
+		rc = parse_ulong("--write-rate", arg, 1000000, &v);
+		if (!rc && slash)
+			rc = parse_ulong("--write-rate burst", slash + 1,
+			                 10000000, &burst);
+		if (!rc) {
+			cfg->write_rate = (unsigned int)v;
+			if (slash)
+				cfg->write_burst = (unsigned int)burst;
+		}
+		return rc;
+	}
 	}
 	return bad_usage("unhandled option %d", c);
 }
@@ -735,6 +787,7 @@ int main(int argc, char **argv)
 	cfg.pid_file = o.pid_file;
 	cfg.log_file = o.log_file;
 	cfg.trace_file = o.trace_file;
+	cfg.platform = o.platform;
 	if (logging_setup(&cfg, &o))
 		goto out;
 	if (o.pid_file && is_pid_file_live(o.pid_file)) {
@@ -750,5 +803,6 @@ out:
 	xfree(o.pid_file);
 	xfree(o.log_file);
 	xfree(o.trace_file);
+	xfree(o.platform);
 	return rc;
 }

@@ -129,7 +129,8 @@ static void emit(struct store *s, const struct view *v, const char *path,
 	}
 	if (s->nr_ev == s->ev_cap) {
 		unsigned int cap = s->ev_cap ? 2 * s->ev_cap : 16;
-		struct evbuf **vec = xrealloc_array(s->ev_vec, cap, sizeof(*vec));
+		struct evbuf **vec =
+		    xrealloc_array(s->ev_vec, cap, sizeof(*vec));
 
 		if (!vec) {
 			s->replay_error = -ENOMEM;
@@ -198,7 +199,8 @@ static void dedupe_events(struct store *s)
 			last = v[j];
 			last->is_dup = true;
 			first->is_exact = first->is_exact && last->is_exact;
-			first->is_removal = first->is_removal || last->is_removal;
+			first->is_removal =
+			    first->is_removal || last->is_removal;
 		}
 		if (last != first && last->perms != first->perms) {
 			nperms_unref(first->old_perms);
@@ -225,8 +227,8 @@ void store_flush_events(struct store *s, bool is_emit)
 
 		if (is_emit && !e->is_dup && s->event_cb) {
 			struct store_event ev = {e->path, e->is_exact,
-						 e->is_removal, e->perms,
-						 e->old_perms};
+			                         e->is_removal, e->perms,
+			                         e->old_perms};
 
 			s->event_cb(s->event_opaque, &ev);
 		}
@@ -499,6 +501,14 @@ static int special_index(const char *path)
 		if (!strcmp(path, special_names[i]))
 			return i;
 	return -1;
+}
+
+const struct nperms *store_special_perms(const struct store *s,
+                                         const char *name)
+{
+	int i = special_index(name);
+
+	return i < 0 ? NULL : s->special_perms[i];
 }
 
 int store_op_set_perms(struct store *s, struct view *v,

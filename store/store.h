@@ -157,6 +157,23 @@ unsigned int store_txn_touched(const struct txn *t);
  */
 bool store_can_read(const struct store_caller *c, const struct nperms *p);
 
+/*
+ * store_special_perms - the permissions of "@introduceDomain" or
+ * "@releaseDomain" (NULL for any other name).  Valid until the next
+ * store call.
+ */
+const struct nperms *store_special_perms(const struct store *s,
+                                         const char *name);
+
+/*
+ * store_forget_domain - domain `domid` is gone: remove every node it
+ * owns (with all below it; events fire as for RM) and drop it from every
+ * other permission list, the special ones included, so that a later
+ * domain with the same id inherits nothing.  O(nodes).  0 or -ENOMEM
+ * (what was done stays done; calling again finishes the job).
+ */
+int store_forget_domain(struct store *s, unsigned int domid);
+
 /* store_domain_nodes - nodes owned by domain `domid` (quota use). */
 unsigned long store_domain_nodes(const struct store *s, unsigned int domid);
 

@@ -1,0 +1,401 @@
+/*
+ * domain.c - guest domains: introduction (map the ring, bind the event
+ * channel, serve), release and death (drop everything, forget the domain
+ * in the store, fire @releaseDomain), reconnection, and the write-rate
+ * limit.
+ *
+ * The platform (plat/) is opened as domain 0 when the daemon starts; if
+ * there is none (no simulator directory, no hypervisor) the daemon serves
+ * sockets only and INTRODUCE answers ENOSYS.  A domain record can exist
+ * before INTRODUCE (SET_QUOTA, SET_FEATURE) and always exists while the
+ * domain is introduced.  A record is freed only here, after its
+ * connection has been detached, so a dead connection never points at a
+ * freed record.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "daemon/conn.h"
+#include "daemon/daemon.h"
+#include "daemon/dispatch.h"
+#include "daemon/domain.h"
+#include "daemon/loop.h"
+#include "daemon/ring.h"
+#include "plat/plat.h"
+#include "store/perm.h"
+#include "store/store.h"
+#include "xstore/wire.h"
+
+#define ALL_FEATURES                                                           \
+	(XS_FEATURE_RECONNECTION | XS_FEATURE_ERROR | XS_FEATURE_WATCHDEPTH)
+
+static void on_evtchn(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	struct daemon *d = arg;
+	unsigned int port;
+
+	while (plat_evtchn_pending(d->plat, &port) == 0)
+		domain_kick(d, port);
+}
+
+static void on_dom_exc(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	struct daemon *d = arg;
+
+	plat_domain_exc_ack(d->plat);
+	domain_check_all(d);
+}
+
+int domain_table_init(struct daemon *d)
+{
+	const char *spec = d->cfg.platform;
+	int err, fd;
+
+	d->domains = xcalloc(XS_DOMID_MAX + 1, sizeof(*d->domains));
+	if (!d->domains)
+		return -ENOMEM;
+	if (spec && !strcmp(spec, "none"))
+		return 0;
+	err = plat_open(spec, 0, &d->plat);
+	if (err) {
+		d->plat = NULL;
+		/* Without an explicit platform, no simulator is no error. */
+		if (!spec && err == -ENOENT) {
+			log_info("no platform: serving sockets only");
+			return 0;
+		}
+		log_err("cannot open platform %s: %s", spec ? spec : "sim",
+		        strerror(-err));
+		return err;
+	}
+	fd = plat_evtchn_fd(d->plat);
+	err = fd < 0 ? fd : loop_add(d->loop, fd, LOOP_IN, on_evtchn, d);
+	if (!err) {
+		fd = plat_domain_exc_fd(d->plat);
+		err =
+		    fd < 0 ? fd : loop_add(d->loop, fd, LOOP_IN, on_dom_exc, d);
+	}
+	if (err) {
+		log_err("platform %s: cannot watch its events: %s",
+		        plat_name(d->plat), strerror(-err));
+		plat_close(d->plat);
+		d->plat = NULL;
+		return err;
+	}
+	log_info("platform %s: serving guests", plat_name(d->plat));
+	return 0;
+}
+
+static void domain_free(struct daemon *d, struct domain *dom);
+
+void domain_table_fini(struct daemon *d)
+{
+	while (d->dom_list)
+		domain_free(d, d->dom_list);
+	xfree(d->domains);
+	d->domains = NULL;
+	xfree(d->by_port);
+	d->by_port = NULL;
+	d->by_port_cap = 0;
+	if (d->plat)
+		plat_close(d->plat);
+	d->plat = NULL;
+}
+
+struct domain *domain_find(const struct daemon *d, unsigned int domid)
+{
+	if (!d->domains || domid > XS_DOMID_MAX)
+		return NULL;
+	return d->domains[domid];
+}
+
+unsigned int domain_count(const struct daemon *d)
+{
+	return d->nr_domains;
+}
+
+static struct domain *domain_new(struct daemon *d, unsigned int domid)
+{
+	struct domain *dom = xcalloc(1, sizeof(*dom));
+
+	if (!dom)
+		return NULL;
+	dom->domid = domid;
+	dom->target = PERM_NO_TARGET;
+	dom->features = ALL_FEATURES;
+	dom->quota = d->cfg.quota;
+	dom->credit = d->cfg.write_burst;
+	dom->credit_at_ms = loop_now_ms();
+	dom->next = d->dom_list;
+	if (d->dom_list)
+		d->dom_list->prev = dom;
+	d->dom_list = dom;
+	d->domains[domid] = dom;
+	return dom;
+}
+
+struct domain *domain_get(struct daemon *d, unsigned int domid)
+{
+	enum plat_dom_state st;
+	struct domain *dom = domain_find(d, domid);
+
+	if (dom || !d->plat || domid == 0 || domid >= XS_DOMID_FIRST_SPECIAL)
+		return dom;
+	if (plat_domain_state(d->plat, domid, &st))
+		return NULL;
+	return domain_new(d, domid);
+}
+
+static int port_map(struct daemon *d, unsigned int port, struct domain *dom)
+{
+	if (port >= d->by_port_cap) {
+		unsigned int cap = d->by_port_cap ? d->by_port_cap : 64;
+		struct domain **v;
+
+		while (cap <= port)
+			cap *= 2;
+		v = xrealloc_array(d->by_port, cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memset(v + d->by_port_cap, 0,
+		       (cap - d->by_port_cap) * sizeof(*v));
+		d->by_port = v;
+		d->by_port_cap = cap;
+	}
+	d->by_port[port] = dom;
+	return 0;
+}
+
+/* A connection serving `dom`'s ring. */
+static int domain_connect(struct daemon *d, struct domain *dom)
+{
+	struct conn *c = conn_new(d, CONN_RING, &ring_ops, dom, -1);
+
+	if (!c)
+		return -ENOMEM;
+	c->domid = dom->domid;
+	c->is_privileged = false;
+	c->outstanding_max = (unsigned int)dom->quota.v[QUOTA_OUTSTANDING];
+	dom->conn = c;
+	return 0;
+}
+
+/* Drop the connection now; its record is freed at the safe point. */
+static void domain_disconnect(struct domain *dom, const char *why)
+{
+	struct conn *c = dom->conn;
+
+	if (!c)
+		return;
+	dom->conn = NULL;
+	c->transport = NULL; /* its close must not reach this record */
+	conn_kill(c, why);
+}
+
+void domain_conn_gone(struct daemon *d, struct domain *dom)
+{
+	(void)d;
+	dom->conn = NULL;
+}
+
+static void domain_unlink(struct daemon *d, struct domain *dom)
+{
+	if (dom->prev)
+		dom->prev->next = dom->next;
+	else
+		d->dom_list = dom->next;
+	if (dom->next)
+		dom->next->prev = dom->prev;
+	d->domains[dom->domid] = NULL;
+}
+
+/* Undo the introduction: no connection, no channel, no mapping. */
+static void domain_detach(struct daemon *d, struct domain *dom)
+{
+	domain_disconnect(dom, "domain released");
+	if (dom->local_port) {
+		if (dom->local_port < d->by_port_cap)
+			d->by_port[dom->local_port] = NULL;
+		plat_evtchn_unbind(d->plat, dom->local_port);
+		dom->local_port = 0;
+	}
+	if (dom->ring) {
+		plat_unmap(d->plat, dom->ring);
+		dom->ring = NULL;
+	}
+	if (dom->is_introduced)
+		d->nr_domains--;
+	dom->is_introduced = false;
+}
+
+static void domain_free(struct daemon *d, struct domain *dom)
+{
+	domain_detach(d, dom);
+	domain_unlink(d, dom);
+	xfree(dom);
+}
+
+int domain_introduce(struct daemon *d, unsigned int domid, uint64_t gfn,
+                     unsigned int port)
+{
+	struct domain *dom;
+	void *ring = NULL;
+	int err;
+
+	if (!d->plat)
+		return -ENOSYS;
+	if (domid == 0 || domid >= XS_DOMID_FIRST_SPECIAL || port == 0)
+		return -EINVAL;
+	dom = domain_get(d, domid);
+	if (!dom)
+		return -EINVAL; /* the platform knows no such domain */
+	if (dom->is_introduced) {
+		/* Again with the same ring (a toolstack retrying): fine. */
+		return dom->gfn == gfn && dom->remote_port == port ? 0
+		                                                   : -EINVAL;
+	}
+	err = plat_map_grant(d->plat, domid, PLAT_GRANT_XENSTORE, true, &ring);
+	if (err)
+		err = plat_map_foreign(d->plat, domid, gfn, &ring);
+	if (err) {
+		log_warn("INTRODUCE %u: cannot map its ring: %s", domid,
+		         strerror(-err));
+		return -EINVAL;
+	}
+	dom->ring = ring;
+	dom->gfn = gfn;
+	dom->remote_port = port;
+	ring_advertise(dom);
+	err = plat_evtchn_bind(d->plat, domid, port, &dom->local_port);
+	if (err) {
+		log_warn("INTRODUCE %u: cannot bind port %u: %s", domid, port,
+		         strerror(-err));
+		dom->local_port = 0;
+		domain_detach(d, dom);
+		return -EINVAL;
+	}
+	err = port_map(d, dom->local_port, dom);
+	if (!err)
+		err = domain_connect(d, dom);
+	if (err) {
+		domain_detach(d, dom);
+		return err;
+	}
+	dom->is_introduced = true;
+	dom->is_shutdown_reported = false;
+	d->nr_domains++;
+	log_info("domain %u introduced (port %u)", domid, dom->local_port);
+	dispatch_fire_special(d, "@introduceDomain", domid);
+	/* Requests may already wait in the ring. */
+	domain_kick(d, dom->local_port);
+	return 0;
+}
+
+int domain_release(struct daemon *d, unsigned int domid, bool is_dead)
+{
+	struct domain *dom = domain_find(d, domid);
+	int err;
+
+	if (!dom || !dom->is_introduced)
+		return -ENOENT;
+	log_info("domain %u %s", domid, is_dead ? "died" : "released");
+	domain_free(d, dom);
+	/* Its nodes go with it, and its rights everywhere (XSA-322). */
+	err = store_forget_domain(d->store, domid);
+	if (err)
+		log_err("domain %u: forgetting its nodes failed: %s", domid,
+		        strerror(-err));
+	dispatch_fire_special(d, "@releaseDomain", domid);
+	return 0;
+}
+
+int domain_resume(struct daemon *d, unsigned int domid)
+{
+	struct domain *dom = domain_find(d, domid);
+
+	if (!dom || !dom->is_introduced)
+		return -ENOENT;
+	dom->is_shutdown_reported = false;
+	return 0;
+}
+
+int domain_set_target(struct daemon *d, unsigned int domid, unsigned int target)
+{
+	struct domain *dom = domain_find(d, domid);
+
+	if (!dom || !dom->is_introduced || !domain_find(d, target))
+		return -ENOENT;
+	if (domid == target)
+		return -EINVAL;
+	dom->target = target;
+	return 0;
+}
+
+void domain_check_all(struct daemon *d)
+{
+	struct domain *dom = d->dom_list, *next;
+
+	for (; dom; dom = next) {
+		enum plat_dom_state st;
+		int err;
+
+		next = dom->next;
+		err = plat_domain_state(d->plat, dom->domid, &st);
+		if (err == -ENOENT || (!err && st == PLAT_DOM_DYING)) {
+			if (dom->is_introduced)
+				domain_release(d, dom->domid, true);
+			else
+				domain_free(d, dom);
+			continue;
+		}
+		if (!err && st == PLAT_DOM_SHUTDOWN && dom->is_introduced &&
+		    !dom->is_shutdown_reported) {
+			dom->is_shutdown_reported = true;
+			dispatch_fire_special(d, "@releaseDomain", dom->domid);
+		}
+	}
+}
+
+static void reconnect(struct daemon *d, struct domain *dom)
+{
+	domain_disconnect(dom, "ring reconnection");
+	ring_reset(dom);
+	if (domain_connect(d, dom))
+		log_err("domain %u: no memory to reconnect", dom->domid);
+	plat_evtchn_notify(d->plat, dom->local_port);
+}
+
+void domain_kick(struct daemon *d, unsigned int port)
+{
+	struct domain *dom = port < d->by_port_cap ? d->by_port[port] : NULL;
+	struct conn *c;
+
+	if (!dom || !dom->is_introduced)
+		return;
+	if (ring_wants_reconnect(dom))
+		reconnect(d, dom);
+	c = dom->conn;
+	if (!c || c->is_dead)
+		return;
+	conn_handle_input(c);
+	/* The guest may have made room for replies that waited. */
+	if (!c->is_dead && c->out_head)
+		conn_handle_output(c);
+}
+
+bool domain_charge_write(struct daemon *d, struct domain *dom)
+{
+	uint64_t now = loop_now_ms();
+	double rate = d->cfg.write_rate, burst = d->cfg.write_burst;
+
+	if (!rate)
+		return true;
+	dom->credit += (double)(now - dom->credit_at_ms) * rate / 1000.0;
+	dom->credit_at_ms = now;
+	if (dom->credit > burst)
+		dom->credit = burst;
+	dom->credit -= 1.0;
+	return dom->credit >= 0.0;
+}

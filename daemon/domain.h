@@ -1,0 +1,102 @@
+/*
+ * domain.h - the guest domains xstored talks to: introduced by the
+ * toolstack, served over their shared ring, released on death.
+ *
+ * A domain owns its ring mapping, its event channel and (while its ring
+ * is healthy) one connection.  The table is indexed by domid.  Only the
+ * daemon thread touches it.
+ */
+#ifndef XSTORE_DOMAIN_H
+#define XSTORE_DOMAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/quota.h"
+
+struct daemon;
+struct conn;
+
+struct domain {
+	struct domain *next,
+	    *prev; /* the daemon's list, in domid order of birth */
+	unsigned int domid;
+	bool is_introduced;
+	bool is_shutdown_reported; /* @releaseDomain sent for a shutdown */
+	uint32_t target;           /* SET_TARGET domain, or PERM_NO_TARGET */
+	uint32_t features;         /* advertised in the ring page */
+	void *ring;                /* the mapped page, or NULL */
+	unsigned int local_port;   /* our end of its event channel */
+	unsigned int remote_port;  /* its end, as given by INTRODUCE */
+	uint64_t gfn;              /* as given by INTRODUCE */
+	struct conn *conn;         /* NULL while the ring is failed */
+	struct quota_set quota;    /* this domain's limits */
+	/* Write-rate limit (XSA-206 class): a token bucket of changes. */
+	double credit;
+	uint64_t credit_at_ms;
+};
+
+/* domain_table_init / _fini - the daemon's table (all domains released
+ * by _fini).  0 or -ENOMEM. */
+int domain_table_init(struct daemon *d);
+void domain_table_fini(struct daemon *d);
+
+/* domain_find - the introduced (or being introduced) domain, or NULL. */
+struct domain *domain_find(const struct daemon *d, unsigned int domid);
+
+/*
+ * domain_introduce - INTRODUCE: map the ring of `domid` (grant 1, or
+ * frame `gfn` if that fails), bind to its unbound port `port`, start
+ * serving it and fire @introduceDomain.  Introducing an introduced domain
+ * with the same ring is a no-op (0), as in Xen.  -EINVAL bad domid, no
+ * such domain on the platform, or a different ring; -ENOSYS without a
+ * platform; -ENOMEM.
+ */
+int domain_introduce(struct daemon *d, unsigned int domid, uint64_t gfn,
+                     unsigned int port);
+
+/*
+ * domain_release - RELEASE, or the platform reporting death: drop the
+ * connection (watches, transactions), unbind, unmap and fire
+ * @releaseDomain.  When `is_dead`, also remove the nodes the domain owns
+ * and strip it from every permission list, so that a later domain with
+ * the same domid inherits nothing.  -ENOENT if not introduced.
+ */
+int domain_release(struct daemon *d, unsigned int domid, bool is_dead);
+
+/* domain_resume - RESUME: report the next shutdown again. */
+int domain_resume(struct daemon *d, unsigned int domid);
+
+/* domain_set_target - SET_TARGET: `domid` acts for `target`. */
+int domain_set_target(struct daemon *d, unsigned int domid,
+                      unsigned int target);
+
+/*
+ * domain_check_all - the platform said some domain changed state: report
+ * shutdowns and release the dying or vanished.
+ */
+void domain_check_all(struct daemon *d);
+
+/* domain_kick - an event arrived on `port`: serve that domain's ring. */
+void domain_kick(struct daemon *d, unsigned int port);
+
+/* domain_conn_gone - its connection is being freed (called by ring.c). */
+void domain_conn_gone(struct daemon *d, struct domain *dom);
+
+/*
+ * domain_charge_write - account one change by `dom` against its write
+ * rate; false when it must wait (the caller pauses its input).
+ */
+bool domain_charge_write(struct daemon *d, struct domain *dom);
+
+/* domain_count - introduced domains. */
+unsigned int domain_count(const struct daemon *d);
+
+/*
+ * domain_get - the domain record of `domid` for SET_QUOTA/SET_FEATURE,
+ * made if the platform knows the domain and it has no record yet (it
+ * need not be introduced).  NULL: no such domain (or out of memory).
+ */
+struct domain *domain_get(struct daemon *d, unsigned int domid);
+
+#endif

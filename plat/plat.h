@@ -1,0 +1,146 @@
+/*
+ * plat.h - what XenStore needs from a hypervisor, and nothing more:
+ * domains and their state, mapping a domain's pages (its xenstore ring
+ * and granted pages), event channels, and news of domains changing state.
+ *
+ * Two implementations: "sim" (plat/sim.c: a directory tree any process
+ * can use, see docs/sim.md; always built) and "xen" (plat/xen.c: over
+ * libxenctrl, libxenevtchn and libxengnttab; built when their headers
+ * are installed).  A `struct plat` belongs to one domain's point of view:
+ * the daemon and dom0 tools open it as domain 0, a simulated guest as its
+ * own domid.
+ *
+ * Conventions: functions return 0 or -errno; an object returned through
+ * an out-pointer is owned by the caller until its _close/_unmap; a plat
+ * is not thread-safe (one per thread, or a lock around it).
+ */
+#ifndef XSTORE_PLAT_H
+#define XSTORE_PLAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PLAT_PAGE_SIZE      4096u
+#define PLAT_GRANT_XENSTORE 1u /* GNTTAB_RESERVED_XENSTORE */
+
+struct plat;
+
+enum plat_dom_state {
+	PLAT_DOM_RUNNING,
+	PLAT_DOM_SHUTDOWN, /* stopped; may be resumed or destroyed */
+	PLAT_DOM_DYING,    /* being destroyed: release everything */
+};
+
+/* What the domain builder tells a guest (and the toolstack the daemon). */
+struct plat_start_info {
+	uint64_t store_gfn;
+	unsigned int store_evtchn; /* the guest's port, unbound to dom0 */
+};
+
+/*
+ * plat_open - open the platform as domain `self`.  `spec` is "sim" (root
+ * directory from $XSIM_DIR, else "/var/run/xenstored/sim"), "sim:DIR", or
+ * "xen"; NULL means "sim".  -ENOENT if the platform is not there (no sim
+ * directory; no hypervisor), -ENOTSUP for "xen" in a build without it.
+ */
+int plat_open(const char *spec, unsigned int self, struct plat **out);
+
+/* plat_close - unbind this plat's event channels, unmap, free. */
+void plat_close(struct plat *p);
+
+/* plat_self - the domain this plat acts as. */
+unsigned int plat_self(const struct plat *p);
+
+/* plat_name - "sim" or "xen" (static). */
+const char *plat_name(const struct plat *p);
+
+/* ---- domains ---- */
+
+/* plat_domain_state - -ENOENT if domain `domid` does not exist. */
+int plat_domain_state(struct plat *p, unsigned int domid,
+                      enum plat_dom_state *out);
+
+/*
+ * plat_domain_exc_fd - a pollable fd, readable when some domain changed
+ * state (VIRQ_DOM_EXC); plat_domain_exc_ack drains it.  Only the
+ * privileged domain's plat has one (-EPERM otherwise).
+ */
+int plat_domain_exc_fd(struct plat *p);
+int plat_domain_exc_ack(struct plat *p);
+
+/* plat_start_info - the start info of domain `domid` (a guest reads its
+ * own; the toolstack any). */
+int plat_start_info(struct plat *p, unsigned int domid,
+                    struct plat_start_info *out);
+
+/* ---- pages ---- */
+
+/*
+ * plat_map_grant - map page `ref` that domain `domid` granted to us
+ * (writable if `is_writable`, which the grant must allow).  *addr gets
+ * PLAT_PAGE_SIZE bytes, MAP_SHARED.  -ENOENT no such grant, -EACCES
+ * granted to another domain or read-only.
+ */
+int plat_map_grant(struct plat *p, unsigned int domid, uint32_t ref,
+                   bool is_writable, void **addr);
+
+/*
+ * plat_map_foreign - map frame `gfn` of domain `domid` directly (the
+ * privileged domain only; how Xen's daemon maps rings given by INTRODUCE
+ * when grant 1 is not used).
+ */
+int plat_map_foreign(struct plat *p, unsigned int domid, uint64_t gfn,
+                     void **addr);
+
+/* plat_map_own - map our own frame `gfn` (a guest's ring page). */
+int plat_map_own(struct plat *p, uint64_t gfn, void **addr);
+
+/* plat_unmap - undo any of the three maps. */
+void plat_unmap(struct plat *p, void *addr);
+
+/*
+ * plat_grant - as domain self, grant frame `gfn` to domain `grantee`
+ * (read-only unless `is_writable`); *ref gets the grant reference
+ * (chosen by the platform unless `*ref` is non-zero on entry, as the
+ * domain builder does for PLAT_GRANT_XENSTORE).
+ */
+int plat_grant(struct plat *p, uint64_t gfn, unsigned int grantee,
+               bool is_writable, uint32_t *ref);
+int plat_ungrant(struct plat *p, uint32_t ref);
+
+/* plat_alloc_page - as domain self, a new zeroed frame; *gfn gets it. */
+int plat_alloc_page(struct plat *p, uint64_t *gfn);
+
+/* ---- event channels ---- */
+
+/*
+ * plat_evtchn_alloc_unbound - a new port of ours that domain `remote`
+ * may bind to.  *port gets it.
+ */
+int plat_evtchn_alloc_unbound(struct plat *p, unsigned int remote,
+                              unsigned int *port);
+
+/*
+ * plat_evtchn_bind - bind a new local port to unbound port
+ * `remote_port` of domain `remote`.  *port gets the local port.  -EBUSY
+ * if that remote port is already bound.
+ */
+int plat_evtchn_bind(struct plat *p, unsigned int remote,
+                     unsigned int remote_port, unsigned int *port);
+
+/* plat_evtchn_unbind - close local port `port` (both ends learn). */
+int plat_evtchn_unbind(struct plat *p, unsigned int port);
+
+/* plat_evtchn_notify - raise an event on the remote end of `port`. */
+int plat_evtchn_notify(struct plat *p, unsigned int port);
+
+/*
+ * plat_evtchn_fd - one pollable fd, readable when any of our ports has
+ * an event pending; plat_evtchn_pending then returns one such port
+ * (-EAGAIN when none), clearing its pending state.
+ */
+int plat_evtchn_fd(struct plat *p);
+int plat_evtchn_pending(struct plat *p, unsigned int *port);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * plat_int.h - how an implementation plugs into plat.h: a table of
+ * operations behind the first member of its own struct.  Internal to
+ * plat/.
+ */
+#ifndef XSTORE_PLAT_INT_H
+#define XSTORE_PLAT_INT_H
+
+#include "plat/plat.h"
+
+#define SIM_DEFAULT_DIR "/var/run/xenstored/sim"
+
+struct plat_ops {
+	const char *name;
+	void (*close)(struct plat *p);
+	int (*domain_state)(struct plat *p, unsigned int domid,
+	                    enum plat_dom_state *out);
+	int (*domain_exc_fd)(struct plat *p);
+	int (*domain_exc_ack)(struct plat *p);
+	int (*start_info)(struct plat *p, unsigned int domid,
+	                  struct plat_start_info *out);
+	int (*map_grant)(struct plat *p, unsigned int domid, uint32_t ref,
+	                 bool is_writable, void **addr);
+	int (*map_foreign)(struct plat *p, unsigned int domid, uint64_t gfn,
+	                   void **addr);
+	int (*map_own)(struct plat *p, uint64_t gfn, void **addr);
+	void (*unmap)(struct plat *p, void *addr);
+	int (*grant)(struct plat *p, uint64_t gfn, unsigned int grantee,
+	             bool is_writable, uint32_t *ref);
+	int (*ungrant)(struct plat *p, uint32_t ref);
+	int (*alloc_page)(struct plat *p, uint64_t *gfn);
+	int (*evtchn_alloc_unbound)(struct plat *p, unsigned int remote,
+	                            unsigned int *port);
+	int (*evtchn_bind)(struct plat *p, unsigned int remote,
+	                   unsigned int remote_port, unsigned int *port);
+	int (*evtchn_unbind)(struct plat *p, unsigned int port);
+	int (*evtchn_notify)(struct plat *p, unsigned int port);
+	int (*evtchn_fd)(struct plat *p);
+	int (*evtchn_pending)(struct plat *p, unsigned int *port);
+};
+
+/* Every implementation's struct starts with this. */
+struct plat {
+	const struct plat_ops *ops;
+	unsigned int self;
+};
+
+/* sim.c: the simulator rooted at `dir`. */
+int sim_open(const char *dir, unsigned int self, struct plat **out);
+
+/* xen.c: the real hypervisor (-ENOTSUP in builds without it). */
+int xen_open(unsigned int self, struct plat **out);
+
+#endif

@@ -1,0 +1,181 @@
+/*
+ * forget.c - what happens to the store when a domain goes away: its
+ * nodes are removed and its permission entries dropped, so that a later
+ * domain reusing the id inherits nothing (the XSA-322 class).
+ *
+ * One walk over the main tree (iterative, explicit stack) finds the
+ * topmost nodes the domain owns (removed whole, as Xen does) and the
+ * nodes whose lists name it; then the changes are applied through the
+ * ordinary operations, so accounting and events stay right.  Permission
+ * stripping fires no event: nothing a watcher could read changed.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "store/store_int.h"
+
+struct pathlist {
+	char **v;
+	size_t n, cap;
+};
+
+static int list_add(struct pathlist *l, const char *path, size_t len)
+{
+	char *copy;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		char **v = xrealloc_array(l->v, cap, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	copy = xmemdup(path, len);
+	if (!copy)
+		return -ENOMEM;
+	l->v[l->n++] = copy;
+	return 0;
+}
+
+static void list_free(struct pathlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		xfree(l->v[i]);
+	xfree(l->v);
+}
+
+static bool names_domain(const struct nperms *p, unsigned int domid)
+{
+	for (unsigned int i = 1; i < p->n; i++)
+		if (p->e[i].domid == domid)
+			return true;
+	return false;
+}
+
+/* A copy of `p` without the non-owner entries naming `domid`. */
+static struct nperms *without(const struct nperms *p, unsigned int domid)
+{
+	struct nperms *q = nperms_new(p->e, p->n);
+	unsigned int n = 1;
+
+	if (!q)
+		return NULL;
+	for (unsigned int i = 1; i < p->n; i++)
+		if (p->e[i].domid != domid)
+			q->e[n++] = p->e[i];
+	q->n = (uint16_t)n;
+	return q;
+}
+
+/* Find what to change, without changing anything. */
+static int survey(struct store *s, unsigned int domid, struct pathlist *rm,
+                  struct pathlist *strip)
+{
+	struct node **stack = s->rm_stack;
+	uint32_t *pos = s->rm_pos;
+	char *buf = s->rm_path;
+	size_t len = 1;
+	unsigned int sp = 0;
+	int err = 0;
+
+	buf[0] = '/';
+	buf[1] = '\0';
+	stack[0] = s->root;
+	pos[0] = 0;
+	if (names_domain(s->root->perms, domid))
+		err = list_add(strip, "/", 1);
+	while (!err) {
+		struct node *n = stack[sp];
+		struct node *k;
+
+		if (pos[sp] >= n->nkids) {
+			if (sp == 0)
+				break;
+			len -= n->name_len;
+			if (len > 1)
+				len--;
+			buf[len] = '\0';
+			sp--;
+			continue;
+		}
+		k = n->kids[pos[sp]++];
+		if (len + 1 + k->name_len > XS_ABS_PATH_MAX)
+			continue;
+		if (len > 1)
+			buf[len++] = '/';
+		memcpy(buf + len, node_name(k), k->name_len);
+		len += k->name_len;
+		buf[len] = '\0';
+		if (node_owner(k) == domid) {
+			err = list_add(rm, buf, len);
+		} else {
+			if (names_domain(k->perms, domid))
+				err = list_add(strip, buf, len);
+			if (!err && k->nkids &&
+			    sp + 1 < XS_ABS_PATH_MAX / 2 + 2) {
+				stack[++sp] = k;
+				pos[sp] = 0;
+				continue;
+			}
+		}
+		/* Not descended: back to the parent's path. */
+		len -= k->name_len;
+		if (len > 1)
+			len--;
+		buf[len] = '\0';
+	}
+	return err;
+}
+
+static int strip_one(struct store *s, const char *path, unsigned int domid)
+{
+	struct walk *w = &s->walk;
+	struct nperms *p, *old;
+	int err = tree_walk(&s->env, s->root, path, w);
+
+	if (err || w->found != w->depth)
+		return err;
+	err = tree_unshare(&s->env, &s->root, w, w->depth);
+	if (err)
+		return err;
+	old = w->nodes[w->depth]->perms;
+	p = without(old, domid);
+	if (!p)
+		return -ENOMEM;
+	w->nodes[w->depth]->perms = p;
+	w->nodes[w->depth]->gen = ++s->env.gen;
+	nperms_unref(old);
+	return 0;
+}
+
+int store_forget_domain(struct store *s, unsigned int domid)
+{
+	static const struct store_caller dom0 = {0, PERM_NO_TARGET, true, NULL};
+	struct view v = {&s->root, NULL, true, false};
+	struct pathlist rm = {0}, strip = {0};
+	int err = survey(s, domid, &rm, &strip);
+
+	for (size_t i = 0; !err && i < strip.n; i++)
+		err = strip_one(s, strip.v[i], domid);
+	for (size_t i = 0; !err && i < rm.n; i++)
+		err = store_op_rm(s, &v, &dom0, rm.v[i]);
+	for (int i = 0; !err && i < 2; i++) {
+		struct nperms *old = s->special_perms[i];
+
+		if (!names_domain(old, domid))
+			continue;
+		s->special_perms[i] = without(old, domid);
+		if (!s->special_perms[i]) {
+			s->special_perms[i] = old;
+			err = -ENOMEM;
+		} else {
+			nperms_unref(old);
+		}
+	}
+	list_free(&rm);
+	list_free(&strip);
+	return err;
+}
