@@ -39,6 +39,7 @@ struct sess_txn {
 struct sess {
 	struct watch *watches; /* this connection's, via owner_next */
 	unsigned int nr_watches;
+	unsigned long watch_bytes; /* for the memory quota */
 	struct sess_txn *txns;
 	unsigned int nr_txns;
 	uint32_t next_txid;
@@ -130,6 +131,18 @@ static int one_path(struct req *r, unsigned int flags)
 }
 
 static void charge_write(struct req *r);
+
+/*
+ * A request refused by quota `id`: say so in the log, naming the domain
+ * and the quota, so that an operator sees why a guest failed.
+ */
+static int quota_refused(const struct req *r, enum quota_id id, int err)
+{
+	log_warn("domain %u: %s refused: quota %s (%lu) reached", r->c->domid,
+	         xs_type_name(r->hdr->type), quota_name(id),
+	         r->caller.quota ? r->caller.quota->v[id] : 0ul);
+	return err;
+}
 
 /* ---- store operations ---- */
 
@@ -297,13 +310,26 @@ struct deliver_ctx {
 	const struct store_event *ev;
 };
 
+/*
+ * Who a connection is, for the store: its domain's target and quotas,
+ * and (for the memory quota) what it holds outside the store.
+ */
 static void conn_caller(const struct daemon *d, const struct conn *c,
                         struct store_caller *out)
 {
+	const struct domain *dom =
+	    c->is_privileged ? NULL : domain_find(d, c->domid);
+	const struct sess *s = c->sess;
+
 	out->domid = c->domid;
-	out->target = PERM_NO_TARGET;
+	out->target = dom ? dom->target : PERM_NO_TARGET;
 	out->is_privileged = c->is_privileged;
-	out->quota = c->is_privileged ? NULL : &d->cfg.quota;
+	out->quota = c->is_privileged ? NULL
+	             : dom            ? &dom->quota
+	                              : &d->cfg.quota;
+	out->extra_mem = 0;
+	if (!c->is_privileged && s)
+		out->extra_mem = s->watch_bytes + c->out_bytes;
 }
 
 static void send_event(struct conn *c, const struct watch *w, const char *path)
@@ -399,6 +425,12 @@ void dispatch_set_store_events(struct daemon *d)
 	store_set_event_cb(d->store, on_store_event, d);
 }
 
+/* What a watch costs its owner's memory quota. */
+static unsigned long watch_mem(const struct watch *w)
+{
+	return sizeof(*w) + strlen(w->path) + strlen(w->token) + 2;
+}
+
 static void sess_drop_watch(struct daemon *d, struct sess *s, struct watch *w)
 {
 	if (w->owner_prev)
@@ -408,6 +440,7 @@ static void sess_drop_watch(struct daemon *d, struct sess *s, struct watch *w)
 	if (w->owner_next)
 		w->owner_next->owner_prev = w->owner_prev;
 	s->nr_watches--;
+	s->watch_bytes -= watch_mem(w);
 	watch_del(d->watches, w);
 }
 
@@ -443,9 +476,15 @@ static int do_watch(struct req *r)
 	if (watch_find(r->d->watches, r->c, r->d->path, token))
 		return -EEXIST;
 	if (r->c->is_privileged ? s->nr_watches >= r->d->cfg.priv_watches_max
-	                        : quota_is_over(&r->d->cfg.quota, QUOTA_WATCHES,
+	                        : quota_is_over(r->caller.quota, QUOTA_WATCHES,
 	                                        s->nr_watches + 1ul))
-		return -E2BIG;
+		return quota_refused(r, QUOTA_WATCHES, -E2BIG);
+	if (!r->c->is_privileged &&
+	    quota_is_over(r->caller.quota, QUOTA_MEMORY,
+	                  store_domain_bytes(r->d->store, r->c->domid) +
+	                      r->caller.extra_mem + sizeof(*w) + strlen(path) +
+	                      strlen(token)))
+		return quota_refused(r, QUOTA_MEMORY, -ENOMEM);
 	err = watch_add(r->d->watches, r->d->path, token,
 	                has_depth ? (int)depth : -1, rel, r->c, &w);
 	if (err)
@@ -455,6 +494,7 @@ static int do_watch(struct req *r)
 		s->watches->owner_prev = w;
 	s->watches = w;
 	s->nr_watches++;
+	s->watch_bytes += watch_mem(w);
 	reply_str(r, "OK");
 	/* The first event, straight away, with the path as given. */
 	send_event(r->c, w, r->d->path);
@@ -520,9 +560,9 @@ static int do_txn_start(struct req *r)
 		return -EBUSY;
 	if (r->c->is_privileged
 	        ? s->nr_txns >= r->d->cfg.priv_txns_max
-	        : quota_is_over(&r->d->cfg.quota, QUOTA_TRANSACTIONS,
+	        : quota_is_over(r->caller.quota, QUOTA_TRANSACTIONS,
 	                        s->nr_txns + 1ul))
-		return -ENOSPC;
+		return quota_refused(r, QUOTA_TRANSACTIONS, -ENOSPC);
 	t = xmalloc(sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -824,7 +864,11 @@ void dispatch_request(struct daemon *d, struct conn *c,
 	}
 	conn_caller(d, c, &r.caller);
 	split_args(&r);
+	store_clear_quota_hit(d->store);
 	err = h->fn(&r);
+	if (err && !c->is_privileged && store_quota_hit(d->store) >= 0)
+		quota_refused(&r, (enum quota_id)store_quota_hit(d->store),
+		              err);
 	if (err)
 		reply_error(&r, -err);
 }

@@ -25,7 +25,7 @@ static int fail(char *why, size_t whysz, const char *fmt, ...)
 }
 
 static int check_node(const struct store *s, const struct node *n,
-                      uint32_t *owned, char *why, size_t whysz)
+                      uint32_t *owned, uint64_t *bytes, char *why, size_t whysz)
 {
 	if (n->refs == 0)
 		return fail(why, whysz, "node '%s' has no reference",
@@ -55,18 +55,31 @@ static int check_node(const struct store *s, const struct node *n,
 			            node_name(k));
 	}
 	owned[node_owner(n)]++;
+	bytes[node_owner(n)] += node_mem(n);
 	return 0;
 }
 
 int store_check(const struct store *s, char *why, size_t whysz)
 {
 	uint32_t *owned = xcalloc(NR_DOMIDS, sizeof(*owned));
+	uint64_t *bytes = xcalloc(NR_DOMIDS, sizeof(*bytes));
 	const struct node **stack = NULL;
 	size_t sp = 0, cap = 0;
 	int err = 0;
 
-	if (!owned)
+	if (!owned || !bytes) {
+		for (unsigned int d = 0; !err && d < NR_DOMIDS; d++)
+			if (bytes[d] != s->owned_bytes[d])
+				err = fail(
+				    why, whysz,
+				    "domain %u owns %llu bytes, accounted %llu",
+				    d, (unsigned long long)bytes[d],
+				    (unsigned long long)s->owned_bytes[d]);
+		xfree(owned);
+		xfree(bytes);
+		xfree(bytes);
 		return -ENOMEM;
+	}
 	if (!s->root || s->root->name_len != 0)
 		err = fail(why, whysz, "bad root");
 	if (!err && s->root) {
@@ -80,7 +93,7 @@ int store_check(const struct store *s, char *why, size_t whysz)
 	while (!err && sp) {
 		const struct node *n = stack[--sp];
 
-		err = check_node(s, n, owned, why, whysz);
+		err = check_node(s, n, owned, bytes, why, whysz);
 		if (!err && sp + n->nkids > cap) {
 			size_t ncap = 2 * (sp + n->nkids);
 			const struct node **ns =
@@ -102,6 +115,13 @@ int store_check(const struct store *s, char *why, size_t whysz)
 			           "domain %u owns %u nodes, accounted %u", d,
 			           owned[d], s->owned[d]);
 	xfree(stack);
+	for (unsigned int d = 0; !err && d < NR_DOMIDS; d++)
+		if (bytes[d] != s->owned_bytes[d])
+			err = fail(why, whysz,
+			           "domain %u owns %llu bytes, accounted %llu",
+			           d, (unsigned long long)bytes[d],
+			           (unsigned long long)s->owned_bytes[d]);
 	xfree(owned);
+	xfree(bytes);
 	return err;
 }

@@ -147,13 +147,16 @@ static int strip_one(struct store *s, const char *path, unsigned int domid)
 		return -ENOMEM;
 	w->nodes[w->depth]->perms = p;
 	w->nodes[w->depth]->gen = ++s->env.gen;
+	/* Fewer entries: the owner is charged less. */
+	s->owned_bytes[p->e[0].domid] -= 4u * (uint64_t)(old->n - p->n);
 	nperms_unref(old);
 	return 0;
 }
 
 int store_forget_domain(struct store *s, unsigned int domid)
 {
-	static const struct store_caller dom0 = {0, PERM_NO_TARGET, true, NULL};
+	static const struct store_caller dom0 = {0, PERM_NO_TARGET, true, NULL,
+	                                         0};
 	struct view v = {&s->root, NULL, true, false};
 	struct pathlist rm = {0}, strip = {0};
 	int err = survey(s, domid, &rm, &strip);

@@ -50,6 +50,22 @@ static int missing_error(const struct store_caller *c,
 	return (access_of(c, nearest->perms) & want) ? -ENOENT : -EACCES;
 }
 
+static int quota_hit(struct store *s, enum quota_id id, int err)
+{
+	s->quota_hit = id;
+	return err;
+}
+
+int store_quota_hit(const struct store *s)
+{
+	return s->quota_hit;
+}
+
+void store_clear_quota_hit(struct store *s)
+{
+	s->quota_hit = -1;
+}
+
 static bool is_limited(const struct store_caller *c)
 {
 	return c && !c->is_privileged && c->quota;
@@ -57,21 +73,31 @@ static bool is_limited(const struct store_caller *c)
 
 /* ---- accounting ---- */
 
+/*
+ * Charge `nodes` nodes and `bytes` bytes to owner `domid`: at once on the
+ * main tree, to the transaction's own tally inside one, or buffered until
+ * a commit's replay has wholly succeeded.
+ */
 static void acct_add(struct store *s, const struct view *v, unsigned int domid,
-                     long delta)
+                     long nodes, long bytes)
 {
 	if (v->txn) {
-		if (domid == v->txn->caller.domid)
-			v->txn->own_delta += delta;
+		if (domid == v->txn->caller.domid) {
+			v->txn->own_delta += nodes;
+			v->txn->own_bytes += bytes;
+		}
 		return;
 	}
 	if (!v->is_replay) {
-		s->owned[domid] = (uint32_t)((long)s->owned[domid] + delta);
+		s->owned[domid] = (uint32_t)((long)s->owned[domid] + nodes);
+		s->owned_bytes[domid] =
+		    (uint64_t)((long long)s->owned_bytes[domid] + bytes);
 		return;
 	}
 	for (unsigned int i = 0; i < s->nr_acct; i++) {
 		if (s->acct[i].domid == domid) {
-			s->acct[i].delta += delta;
+			s->acct[i].delta += nodes;
+			s->acct[i].bytes += bytes;
 			return;
 		}
 	}
@@ -87,7 +113,8 @@ static void acct_add(struct store *s, const struct view *v, unsigned int domid,
 		s->acct_cap = cap;
 	}
 	s->acct[s->nr_acct].domid = (uint16_t)domid;
-	s->acct[s->nr_acct].delta = delta;
+	s->acct[s->nr_acct].delta = nodes;
+	s->acct[s->nr_acct].bytes = bytes;
 	s->nr_acct++;
 }
 
@@ -103,6 +130,40 @@ static long owned_by(const struct store *s, const struct view *v,
 		if (s->acct[i].domid == domid)
 			n += s->acct[i].delta;
 	return n;
+}
+
+/* Bytes of nodes `domid` owns, as the operation sees them. */
+static long long bytes_of(const struct store *s, const struct view *v,
+                          unsigned int domid)
+{
+	long long n = (long long)s->owned_bytes[domid];
+
+	if (v->txn && domid == v->txn->caller.domid)
+		n += v->txn->own_bytes;
+	for (unsigned int i = 0; v->is_replay && i < s->nr_acct; i++)
+		if (s->acct[i].domid == domid)
+			n += s->acct[i].bytes;
+	return n;
+}
+
+/*
+ * Would `c` go over its memory quota by gaining `more` bytes of nodes?
+ * Its other holdings (watches, queued output) come in c->extra_mem.
+ */
+static bool is_over_memory(const struct store *s, const struct view *v,
+                           const struct store_caller *c, long long more)
+{
+	long long total;
+
+	if (!c->quota->v[QUOTA_MEMORY] || more <= 0)
+		return false;
+	total = bytes_of(s, v, c->domid) + (long long)c->extra_mem + more;
+	return total > (long long)c->quota->v[QUOTA_MEMORY];
+}
+
+unsigned long long store_domain_bytes(const struct store *s, unsigned int domid)
+{
+	return domid < NR_DOMIDS ? s->owned_bytes[domid] : 0;
 }
 
 unsigned long store_domain_nodes(const struct store *s, unsigned int domid)
@@ -334,10 +395,24 @@ int store_op_write(struct store *s, struct view *v,
 		unsigned long nodes =
 		    (unsigned long)(owned_by(s, v, c->domid) + missing);
 
-		if ((missing && quota_is_over(q, QUOTA_NODES, nodes)) ||
-		    quota_is_over(q, QUOTA_NODE_SIZE, target) ||
+		long long more = 0;
+
+		if (missing && quota_is_over(q, QUOTA_NODES, nodes))
+			return quota_hit(s, QUOTA_NODES, -ENOSPC);
+		if (quota_is_over(q, QUOTA_NODE_SIZE, target) ||
 		    quota_is_over(q, QUOTA_NODE_SIZE, parent))
-			return -ENOSPC;
+			return quota_hit(s, QUOTA_NODE_SIZE, -ENOSPC);
+		/* New nodes are the creator's; a changed value its owner's. */
+		if (missing) {
+			for (unsigned int i = w->found + 1; i <= w->depth; i++)
+				more += (long long)node_mem_of(
+				    w->comp_len[i], i == w->depth ? len : 0,
+				    near->perms->n);
+		} else if (node_owner(near) == c->domid) {
+			more = (long long)len - (long long)near->value_len;
+		}
+		if (is_over_memory(s, v, c, more))
+			return quota_hit(s, QUOTA_MEMORY, -ENOMEM);
 	}
 
 	err = tree_unshare(env, v->rootp, w, w->found);
@@ -345,10 +420,14 @@ int store_op_write(struct store *s, struct view *v,
 		return err;
 
 	if (!missing) {
+		long old_len = (long)w->nodes[w->depth]->value_len;
+
 		err = node_set_value(env, v->rootp, w, w->depth, value, len,
 		                     next_gen(s));
 		if (err)
 			return err;
+		acct_add(s, v, node_owner(w->nodes[w->depth]), 0,
+		         (long)len - old_len);
 		emit(s, v, path, false, false, w->nodes[w->depth]->perms, NULL);
 		return 0;
 	}
@@ -389,7 +468,14 @@ int store_op_write(struct store *s, struct view *v,
 	}
 	node_add_kid(env, near, chain);
 	near->gen = next_gen(s);
-	acct_add(s, v, perms->e[0].domid, (long)missing);
+	{
+		long bytes = 0;
+
+		for (struct node *n = chain; n;
+		     n = n->nkids ? n->kids[0] : NULL)
+			bytes += (long)node_mem(n);
+		acct_add(s, v, perms->e[0].domid, (long)missing, bytes);
+	}
 	emit(s, v, path, false, false, perms, NULL);
 	nperms_unref(perms);
 	return 0;
@@ -431,7 +517,7 @@ static void rm_subtree_effects(struct store *s, const struct view *v,
 			pos[sp] = 0;
 			continue;
 		}
-		acct_add(s, v, node_owner(n), -1);
+		acct_add(s, v, node_owner(n), -1, -(long)node_mem(n));
 		emit(s, v, buf, sp > 0, true, n->perms, NULL);
 		if (sp == 0)
 			break;
@@ -524,7 +610,7 @@ int store_op_set_perms(struct store *s, struct view *v,
 	if (n == 0)
 		return -EINVAL;
 	if (is_limited(c) && quota_is_over(c->quota, QUOTA_PERMS, n))
-		return -ENOSPC;
+		return quota_hit(s, QUOTA_PERMS, -ENOSPC);
 	if (path_is_special(path)) {
 		int i = special_index(path);
 
@@ -574,10 +660,9 @@ int store_op_set_perms(struct store *s, struct view *v,
 	old = node->perms;
 	node->perms = perms;
 	node->gen = next_gen(s);
-	if (old->e[0].domid != perms->e[0].domid) {
-		acct_add(s, v, old->e[0].domid, -1);
-		acct_add(s, v, perms->e[0].domid, 1);
-	}
+	acct_add(s, v, old->e[0].domid, -1,
+	         -(long)node_mem_of(node->name_len, node->value_len, old->n));
+	acct_add(s, v, perms->e[0].domid, 1, (long)node_mem(node));
 	emit(s, v, path, false, false, perms, old);
 	nperms_unref(old);
 	return 0;
@@ -771,7 +856,8 @@ int store_set_perms(struct store *s, struct txn *t,
 
 static int add_initial(struct store *s, const char *path)
 {
-	static const struct store_caller dom0 = {0, PERM_NO_TARGET, true, NULL};
+	static const struct store_caller dom0 = {0, PERM_NO_TARGET, true, NULL,
+	                                         0};
 	struct view v = main_view(s, NULL);
 
 	return store_op_write(s, &v, &dom0, path, NULL, 0, true);
@@ -786,22 +872,26 @@ struct store *store_new(void)
 	if (!s)
 		return NULL;
 	siphash_key_random(&s->env.key);
+	s->quota_hit = -1;
 	walk_init(&s->walk);
 	s->owned = xcalloc(NR_DOMIDS, sizeof(*s->owned));
+	s->owned_bytes = xcalloc(NR_DOMIDS, sizeof(*s->owned_bytes));
 	s->rm_stack = xcalloc(RM_STACK_CAP, sizeof(*s->rm_stack));
 	s->rm_pos = xcalloc(RM_STACK_CAP, sizeof(*s->rm_pos));
 	s->rm_path = xmalloc(XS_ABS_PATH_MAX + 1);
 	root_perms = nperms_new(&n0, 1);
 	s->special_perms[0] = nperms_new(&n0, 1);
 	s->special_perms[1] = nperms_new(&n0, 1);
-	if (!s->owned || !s->rm_stack || !s->rm_pos || !s->rm_path ||
-	    !root_perms || !s->special_perms[0] || !s->special_perms[1])
+	if (!s->owned || !s->owned_bytes || !s->rm_stack || !s->rm_pos ||
+	    !s->rm_path || !root_perms || !s->special_perms[0] ||
+	    !s->special_perms[1])
 		goto fail;
 	s->root = node_new(&s->env, "", 0, NULL, 0, root_perms);
 	if (!s->root)
 		goto fail;
 	s->root->gen = next_gen(s);
 	s->owned[0] = 1;
+	s->owned_bytes[0] = node_mem(s->root);
 	nperms_unref(root_perms);
 	root_perms = NULL;
 	/* Xen 4.17's C xenstored starts with exactly these. */
@@ -824,6 +914,7 @@ void store_free(struct store *s)
 	nperms_unref(s->special_perms[1]);
 	walk_fini(&s->walk);
 	xfree(s->owned);
+	xfree(s->owned_bytes);
 	xfree(s->rm_stack);
 	xfree(s->rm_pos);
 	xfree(s->rm_path);

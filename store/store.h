@@ -43,6 +43,9 @@ struct store_caller {
 	bool is_privileged;
 	/* Limits to enforce (NULL: none, as for the privileged domain). */
 	const struct quota_set *quota;
+	/* Memory the caller holds outside the store (watches, queued
+	 * output), counted against its memory quota. */
+	unsigned long extra_mem;
 };
 
 /*
@@ -173,6 +176,18 @@ const struct nperms *store_special_perms(const struct store *s,
  * (what was done stays done; calling again finishes the job).
  */
 int store_forget_domain(struct store *s, unsigned int domid);
+
+/*
+ * store_quota_hit - the quota (enum quota_id) that refused the last
+ * operation since store_clear_quota_hit, or -1: for the operator's log.
+ */
+int store_quota_hit(const struct store *s);
+void store_clear_quota_hit(struct store *s);
+
+/* store_domain_bytes - bytes of the nodes domain `domid` owns (its
+ * memory quota). */
+unsigned long long store_domain_bytes(const struct store *s,
+                                      unsigned int domid);
 
 /* store_domain_nodes - nodes owned by domain `domid` (quota use). */
 unsigned long store_domain_nodes(const struct store *s, unsigned int domid);

@@ -26,7 +26,8 @@ struct evbuf {
 /* Owner accounting buffered during a commit's replay. */
 struct acct_delta {
 	uint16_t domid;
-	long delta;
+	long delta; /* nodes */
+	long bytes;
 };
 
 /* Where an operation applies, and how. */
@@ -65,12 +66,14 @@ struct txn {
 	struct quota_set quota; /* copy: caller.quota points here */
 	bool has_quota;
 	long own_delta; /* nodes the caller gained, for the nodes quota */
+	long own_bytes; /* and their bytes, for the memory quota */
 	struct touched *touched; /* open-addressing set */
 	uint32_t touched_cap;
 	uint32_t nr_touched;
 	struct txn_op *ops, *ops_tail;
 	unsigned int nr_ops;
-	int error; /* sticky -ENOMEM from recording: the commit fails */
+	int error;      /* sticky -ENOMEM from recording: the commit fails */
+	int *quota_hit; /* the store's, to say which quota refused */
 };
 
 struct store {
@@ -81,6 +84,7 @@ struct store {
 	void *event_opaque;
 	struct nperms *special_perms[2]; /* @introduceDomain, @releaseDomain */
 	uint32_t *owned;                 /* nodes per owning domain */
+	uint64_t *owned_bytes;           /* their node_mem() per domain */
 	unsigned int open_txns;
 	/* Removal traversal: preallocated so that RM cannot fail half-way. */
 	struct node **rm_stack;
@@ -96,6 +100,7 @@ struct store {
 	struct acct_delta *acct;
 	unsigned int nr_acct, acct_cap;
 	int replay_error;
+	int quota_hit; /* see store_quota_hit */
 };
 
 /* store.c */

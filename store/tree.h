@@ -60,6 +60,16 @@ static inline const char *node_value(const struct node *n)
 	return n->data + n->name_len + 1;
 }
 
+/*
+ * node_mem_of - the bytes charged to a node's owner for the memory quota:
+ * its record, name, value and permission entries.
+ */
+static inline size_t node_mem_of(size_t name_len, size_t value_len,
+                                 unsigned int nperms)
+{
+	return 48u + name_len + value_len + 2u + 4u * nperms;
+}
+
 /* node_owner - the domain charged for the node. */
 static inline unsigned int node_owner(const struct node *n)
 {
@@ -166,6 +176,11 @@ void node_add_kid(const struct tree_env *env, struct node *n, struct node *kid);
  */
 struct node *node_remove_kid(const struct tree_env *env, struct node *n,
                              uint32_t pos);
+
+static inline size_t node_mem(const struct node *n)
+{
+	return node_mem_of(n->name_len, n->value_len, n->perms->n);
+}
 
 /* node_size - Xen's accounting size of a node (node-size quota): record
  * header, permissions, value and child names. */

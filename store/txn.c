@@ -82,8 +82,10 @@ int txn_touch(struct txn *t, const char *path, size_t len, uint64_t gen)
 	}
 	/* Over the quota, this operation fails; the transaction lives on. */
 	if (t->has_quota &&
-	    quota_is_over(&t->quota, QUOTA_TXN_NODES, t->nr_touched + 1ul))
+	    quota_is_over(&t->quota, QUOTA_TXN_NODES, t->nr_touched + 1ul)) {
+		*t->quota_hit = QUOTA_TXN_NODES;
 		return -ENOSPC;
+	}
 	/* Out of memory, the set is incomplete: the commit must fail. */
 	if (2 * (t->nr_touched + 1) > t->touched_cap && touched_grow(t)) {
 		t->error = -ENOMEM;
@@ -152,6 +154,7 @@ int store_txn_start(struct store *s, const struct store_caller *c,
 		return -ENOMEM;
 	t->caller = *c;
 	t->key = &s->env.key;
+	t->quota_hit = &s->quota_hit;
 	if (c->quota) {
 		t->quota = *c->quota;
 		t->has_quota = true;
@@ -254,10 +257,14 @@ static int txn_replay(struct store *s, const struct txn *t)
 	}
 	node_unref(&s->env, s->root);
 	s->root = newroot;
-	for (unsigned int i = 0; i < s->nr_acct; i++)
-		s->owned[s->acct[i].domid] =
-		    (uint32_t)((long)s->owned[s->acct[i].domid] +
-		               s->acct[i].delta);
+	for (unsigned int i = 0; i < s->nr_acct; i++) {
+		const struct acct_delta *a = &s->acct[i];
+
+		s->owned[a->domid] =
+		    (uint32_t)((long)s->owned[a->domid] + a->delta);
+		s->owned_bytes[a->domid] =
+		    (uint64_t)((long long)s->owned_bytes[a->domid] + a->bytes);
+	}
 	s->nr_acct = 0;
 	store_flush_events(s, true);
 	return 0;
