@@ -45,6 +45,8 @@ HAVE_XEN   := $(shell test -f /usr/include/xenctrl.h -a -f /usr/include/xenevtch
 PLAT_SRC   := $(filter-out plat/xen.c,$(wildcard plat/*.c)) $(if $(HAVE_XEN),$(wildcard plat/xen.c))
 PLAT_LIBS  := $(if $(HAVE_XEN),-lxenctrl -lxenevtchn -lxengnttab)
 CPPFLAGS   += $(if $(HAVE_XEN),-DXSTORE_HAVE_XEN)
+# Xen's headers need GNU C (anonymous unions, __attribute__ spellings).
+$(O)/plat/xen.o: CSTD := -std=gnu11
 LIB_SRC    := $(wildcard lib/*.c) $(wildcard lib/xenbus/*.c)
 CLI_SRC    := $(wildcard tools/xstore/*.c)
 XSIM_SRC   := $(wildcard tools/xsim/*.c)

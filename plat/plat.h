@@ -12,7 +12,12 @@
  *
  * Conventions: functions return 0 or -errno; an object returned through
  * an out-pointer is owned by the caller until its _close/_unmap; a plat
- * is not thread-safe (one per thread, or a lock around it).
+ * is not thread-safe (one per thread, or a lock around it).  Arguments
+ * out of range (a domid >= 0x7ff0, port 0, ...) give -EINVAL; so does
+ * malformed platform data (in the sim: garbage in a domain's files).
+ * The xen implementation serves the privileged domain: the guest-side
+ * calls (plat_grant, plat_ungrant, plat_alloc_page, plat_map_own) give
+ * -ENOTSUP there.
  */
 #ifndef XSTORE_PLAT_H
 #define XSTORE_PLAT_H
@@ -42,11 +47,18 @@ struct plat_start_info {
  * plat_open - open the platform as domain `self`.  `spec` is "sim" (root
  * directory from $XSIM_DIR, else "/var/run/xenstored/sim"), "sim:DIR", or
  * "xen"; NULL means "sim".  -ENOENT if the platform is not there (no sim
- * directory; no hypervisor), -ENOTSUP for "xen" in a build without it.
+ * directory; no hypervisor; in the sim, no domain `self`: dom0 is made
+ * on first open, guests by the toolstack), -ENOTSUP for "xen" in a
+ * build without it.  A sim guest's plat also listens on the domain's
+ * store port (start-info's store_evtchn), as the guest kernel would.
  */
 int plat_open(const char *spec, unsigned int self, struct plat **out);
 
-/* plat_close - unbind this plat's event channels, unmap, free. */
+/*
+ * plat_close - unbind the event channels this plat allocated or bound
+ * (not a sim guest's store port, which belongs to the domain), unmap
+ * what it mapped, free.  NULL is ignored.
+ */
 void plat_close(struct plat *p);
 
 /* plat_self - the domain this plat acts as. */
@@ -57,7 +69,8 @@ const char *plat_name(const struct plat *p);
 
 /* ---- domains ---- */
 
-/* plat_domain_state - -ENOENT if domain `domid` does not exist. */
+/* plat_domain_state - -ENOENT if domain `domid` does not exist (any
+ * more). */
 int plat_domain_state(struct plat *p, unsigned int domid,
                       enum plat_dom_state *out);
 
@@ -70,7 +83,8 @@ int plat_domain_exc_fd(struct plat *p);
 int plat_domain_exc_ack(struct plat *p);
 
 /* plat_start_info - the start info of domain `domid` (a guest reads its
- * own; the toolstack any). */
+ * own, else -EPERM; dom0 any).  -ENOENT no such domain or start info.
+ * Xen: from the HVM parameters, so HVM guests only. */
 int plat_start_info(struct plat *p, unsigned int domid,
                     struct plat_start_info *out);
 
@@ -86,9 +100,10 @@ int plat_map_grant(struct plat *p, unsigned int domid, uint32_t ref,
                    bool is_writable, void **addr);
 
 /*
- * plat_map_foreign - map frame `gfn` of domain `domid` directly (the
- * privileged domain only; how Xen's daemon maps rings given by INTRODUCE
- * when grant 1 is not used).
+ * plat_map_foreign - map frame `gfn` of domain `domid` directly,
+ * writable (the privileged domain only, else -EPERM; how Xen's daemon
+ * maps rings given by INTRODUCE when grant 1 is not used).  -ENOENT no
+ * such domain or frame.
  */
 int plat_map_foreign(struct plat *p, unsigned int domid, uint64_t gfn,
                      void **addr);
@@ -96,49 +111,66 @@ int plat_map_foreign(struct plat *p, unsigned int domid, uint64_t gfn,
 /* plat_map_own - map our own frame `gfn` (a guest's ring page). */
 int plat_map_own(struct plat *p, uint64_t gfn, void **addr);
 
-/* plat_unmap - undo any of the three maps. */
+/* plat_unmap - undo any of the three maps (NULL is ignored). */
 void plat_unmap(struct plat *p, void *addr);
 
 /*
  * plat_grant - as domain self, grant frame `gfn` to domain `grantee`
  * (read-only unless `is_writable`); *ref gets the grant reference
  * (chosen by the platform unless `*ref` is non-zero on entry, as the
- * domain builder does for PLAT_GRANT_XENSTORE).
+ * domain builder does for PLAT_GRANT_XENSTORE; -EEXIST if that ref is
+ * in use).  -ENOENT no such frame of ours, -ENOSPC no free ref.
+ * plat_ungrant ends grant `ref` (-ENOENT if none); mappings already
+ * made stay valid.
  */
 int plat_grant(struct plat *p, uint64_t gfn, unsigned int grantee,
                bool is_writable, uint32_t *ref);
 int plat_ungrant(struct plat *p, uint32_t ref);
 
-/* plat_alloc_page - as domain self, a new zeroed frame; *gfn gets it. */
+/* plat_alloc_page - as domain self, a new zeroed frame; *gfn gets it
+ * (-ENOMEM when the domain has no more). */
 int plat_alloc_page(struct plat *p, uint64_t *gfn);
 
 /* ---- event channels ---- */
 
 /*
  * plat_evtchn_alloc_unbound - a new port of ours that domain `remote`
- * may bind to.  *port gets it.
+ * may bind to.  *port gets it (the lowest free one in the sim).
+ * -ENOSPC no free port.
  */
 int plat_evtchn_alloc_unbound(struct plat *p, unsigned int remote,
                               unsigned int *port);
 
 /*
  * plat_evtchn_bind - bind a new local port to unbound port
- * `remote_port` of domain `remote`.  *port gets the local port.  -EBUSY
- * if that remote port is already bound.
+ * `remote_port` of domain `remote`.  *port gets the local port.
+ * -ENOENT no such domain or port, -EACCES the port is not for us,
+ * -EBUSY that remote port is already bound.
  */
 int plat_evtchn_bind(struct plat *p, unsigned int remote,
                      unsigned int remote_port, unsigned int *port);
 
-/* plat_evtchn_unbind - close local port `port` (both ends learn). */
+/*
+ * plat_evtchn_unbind - close local port `port` (-EINVAL if this plat does
+ * not have it).  The remote end, if any, becomes unbound again, bindable
+ * by us (as in Xen), and its notifies fail with -ENOTCONN.
+ */
 int plat_evtchn_unbind(struct plat *p, unsigned int port);
 
-/* plat_evtchn_notify - raise an event on the remote end of `port`. */
+/*
+ * plat_evtchn_notify - raise an event on the remote end of `port`.
+ * -EINVAL not a port of this plat, -ENOTCONN not bound (yet, or any
+ * more: the remote closed it).  Xen drops such an event silently
+ * (returns 0); treat -ENOTCONN as "dropped".  Events do not queue: one
+ * pending event stands for any number of notifies.
+ */
 int plat_evtchn_notify(struct plat *p, unsigned int port);
 
 /*
  * plat_evtchn_fd - one pollable fd, readable when any of our ports has
  * an event pending; plat_evtchn_pending then returns one such port
- * (-EAGAIN when none), clearing its pending state.
+ * (-EAGAIN when none), clearing its pending state (xen: and unmasking
+ * the port).  Never blocks.
  */
 int plat_evtchn_fd(struct plat *p);
 int plat_evtchn_pending(struct plat *p, unsigned int *port);

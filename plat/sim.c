@@ -1,15 +1,830 @@
 /*
- * sim.c - placeholder until the simulator lands: reports the platform
- * as absent, so that nothing silently pretends to have domains.
+ * sim.c - the simulated platform: domains, frames, grants and event
+ * channels as files under one directory (layout: docs/sim.md), so that
+ * any process in any language can act as a domain.
+ *
+ * Event channels.  A port P of domain D exists while the FIFO
+ * dom<D>/evtchn/<P> does; creating it with mkfifo is the atomic claim,
+ * and a plat takes the lowest number it can claim.  An unbound port has
+ * <P>.unbound (the domain allowed to bind it); a bound one has <P>.peer
+ * ("<domid> <port>" of the other end).  Binding claims the remote's
+ * <P>.peer with link() (exclusive: of two binders one gets -EBUSY), then
+ * removes its .unbound and writes our own .peer.  Unbinding hands the
+ * remote port back to the unbound state for us, as Xen does, then
+ * removes our files, the FIFO last (so a FIFO without side files never
+ * means "bound").  A notify writes one byte into the remote's FIFO; a
+ * full pipe already holds an event.  The remote FIFO stays open between
+ * notifies while our .peer file is the same file (device, inode, ctime),
+ * so the hot path is one fstatat and one write.
+ *
+ * Ownership: a plat unbinds on close the ports it allocated or bound; a
+ * guest's plat also listens on its store port (start-info) but leaves it
+ * bound on close, since the domain builder made it, not the process.
+ * The sim trusts nothing read from a file (simfs.c) but is no isolation
+ * boundary between processes of one user.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "plat/plat_int.h"
+#include "plat/simfs.h"
+
+/* How many frames plat_alloc_page may hand out per domain. */
+#define SIM_PAGES_MAX (1u << 20)
+
+/* Which .peer file a cached peer_fd was opened from. */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec ctime;
+};
+
+struct sim_port {
+	int fd;                 /* our FIFO, in the epoll set; -1: not ours */
+	int peer_fd;            /* the remote end's FIFO once notified; -1 */
+	bool is_owned;          /* unbound by plat_close */
+	struct file_id peer_id; /* our .peer file when peer_fd was opened */
+};
+
+struct sim {
+	struct plat base;                    /* first: plat.c casts */
+	int root;                            /* the sim directory */
+	int evtchn_dir, page_dir, grant_dir; /* dom<self>/... */
+	int epfd;                            /* every port in ports[] */
+	int exc_fd;                          /* virq-dom-exc (dom0), else -1 */
+	struct sim_port *ports; /* indexed by port number; [0] unused */
+	unsigned int nports;
+	void **maps; /* live mappings, for unmap and close */
+	size_t nmaps, maps_cap;
+	uint32_t grant_next; /* where the search for a free ref starts */
+	uint64_t gfn_next;   /* likewise for frames */
+};
+
+static const struct plat_ops sim_ops;
+
+static struct sim *to_sim(struct plat *p)
+{
+	return (struct sim *)p;
+}
+
+/* ---- ports table ---- */
+
+static struct sim_port *port_find(struct sim *s, unsigned int port)
+{
+	if (port == 0 || port >= s->nports || s->ports[port].fd < 0)
+		return NULL;
+	return &s->ports[port];
+}
+
+static int port_add(struct sim *s, unsigned int port, int fd, bool is_owned)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = port};
+
+	if (port >= s->nports) {
+		unsigned int n = s->nports ? s->nports : 16;
+		struct sim_port *t;
+
+		while (n <= port)
+			n *= 2;
+		t = realloc(s->ports, n * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		for (unsigned int i = s->nports; i < n; i++)
+			t[i] = (struct sim_port){.fd = -1, .peer_fd = -1};
+		s->ports = t;
+		s->nports = n;
+	}
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	s->ports[port] =
+	    (struct sim_port){.fd = fd, .peer_fd = -1, .is_owned = is_owned};
+	return 0;
+}
+
+static void port_forget(struct sim *s, unsigned int port)
+{
+	struct sim_port *sp = &s->ports[port];
+
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, sp->fd, NULL);
+	close(sp->fd);
+	if (sp->peer_fd >= 0)
+		close(sp->peer_fd);
+	*sp = (struct sim_port){.fd = -1, .peer_fd = -1};
+}
+
+/* Names of a port's files. */
+static int port_name(char *buf, unsigned int port, const char *suffix)
+{
+	return simfs_path(buf, "%u%s", port, suffix);
+}
+
+/*
+ * Claim the lowest free port of ours and open its FIFO.  Side files of
+ * a port without a FIFO are leftovers (of a crashed process): removed.
+ */
+static int port_claim(struct sim *s, unsigned int *port, int *fd)
+{
+	char name[SIM_PATH_MAX], side[SIM_PATH_MAX];
+
+	for (unsigned int p = 1; p <= SIM_PORT_MAX; p++) {
+		int err;
+
+		if (port_find(s, p))
+			continue;
+		port_name(name, p, "");
+		err = simfs_fifo_make(s->evtchn_dir, name);
+		if (err == -EEXIST)
+			continue;
+		if (err)
+			return err;
+		port_name(side, p, ".peer");
+		simfs_unlink(s->evtchn_dir, side);
+		port_name(side, p, ".unbound");
+		simfs_unlink(s->evtchn_dir, side);
+		err = simfs_fifo_open(s->evtchn_dir, name, fd);
+		if (err) {
+			simfs_unlink(s->evtchn_dir, name);
+			return err;
+		}
+		*port = p;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* Undo port_claim. */
+static void port_unclaim(struct sim *s, unsigned int port, int fd)
+{
+	char name[SIM_PATH_MAX];
+
+	close(fd);
+	port_name(name, port, "");
+	simfs_unlink(s->evtchn_dir, name);
+}
+
+static int evtchn_dir_open(struct sim *s, unsigned int domid, int *dir)
+{
+	char rel[SIM_PATH_MAX];
+
+	simfs_path(rel, "dom%u/evtchn", domid);
+	return simfs_dir_open(s->root, rel, dir);
+}
+
+/* ---- event channels ---- */
+
+static int sim_evtchn_alloc_unbound(struct plat *p, unsigned int remote,
+                                    unsigned int *port)
+{
+	struct sim *s = to_sim(p);
+	char name[SIM_PATH_MAX], text[32];
+	unsigned int lp;
+	int fd, err;
+
+	if (remote > SIM_DOMID_MAX)
+		return -EINVAL;
+	err = port_claim(s, &lp, &fd);
+	if (err)
+		return err;
+	port_name(name, lp, ".unbound");
+	snprintf(text, sizeof(text), "%u\n", remote);
+	err = simfs_write(s->evtchn_dir, name, text, strlen(text), false);
+	if (!err)
+		err = port_add(s, lp, fd, true);
+	if (err) {
+		simfs_unlink(s->evtchn_dir, name);
+		port_unclaim(s, lp, fd);
+		return err;
+	}
+	*port = lp;
+	return 0;
+}
+
+/* Why remote port `rport` (files in `rdir`) cannot be bound by us. */
+static int bind_check(struct sim *s, int rdir, unsigned int rport)
+{
+	char name[SIM_PATH_MAX], text[SIM_FILE_MAX];
+	struct stat st;
+	unsigned int allowed;
+	size_t len;
+	int err;
+
+	port_name(name, rport, "");
+	if (fstatat(rdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISFIFO(st.st_mode))
+		return -ENOENT;
+	port_name(name, rport, ".unbound");
+	err = simfs_read(rdir, name, text, sizeof(text), &len);
+	if (err == -ENOENT) {
+		port_name(name, rport, ".peer");
+		if (fstatat(rdir, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return -EBUSY;
+		return -ENOENT;
+	}
+	if (err)
+		return err;
+	if (simfs_parse_domid(text, &allowed))
+		return -EINVAL;
+	return allowed == s->base.self ? 0 : -EACCES;
+}
+
+static int sim_evtchn_bind(struct plat *p, unsigned int remote,
+                           unsigned int remote_port, unsigned int *port)
+{
+	struct sim *s = to_sim(p);
+	char name[SIM_PATH_MAX], text[48];
+	unsigned int lp = 0;
+	int rdir, fd = -1, err;
+	bool is_claimed = false;
+
+	if (remote > SIM_DOMID_MAX || remote_port == 0 ||
+	    remote_port > SIM_PORT_MAX)
+		return -EINVAL;
+	err = evtchn_dir_open(s, remote, &rdir);
+	if (err)
+		return err == -ENOTDIR ? -ENOENT : err;
+	err = bind_check(s, rdir, remote_port);
+	if (!err)
+		err = port_claim(s, &lp, &fd);
+	if (err)
+		goto out;
+	/* The claim: exactly one binder creates the remote's .peer. */
+	port_name(name, remote_port, ".peer");
+	snprintf(text, sizeof(text), "%u %u\n", s->base.self, lp);
+	err = simfs_write(rdir, name, text, strlen(text), true);
+	if (err) {
+		err = err == -EEXIST ? -EBUSY : err;
+		goto out;
+	}
+	is_claimed = true;
+	port_name(name, remote_port, ".unbound");
+	simfs_unlink(rdir, name);
+	port_name(name, lp, ".peer");
+	snprintf(text, sizeof(text), "%u %u\n", remote, remote_port);
+	err = simfs_write(s->evtchn_dir, name, text, strlen(text), false);
+	if (!err)
+		err = port_add(s, lp, fd, true);
+	if (!err)
+		*port = lp;
+out:
+	if (err && fd >= 0) {
+		if (is_claimed) { /* give the remote port back */
+			snprintf(text, sizeof(text), "%u\n", s->base.self);
+			port_name(name, remote_port, ".unbound");
+			simfs_write(rdir, name, text, strlen(text), false);
+			port_name(name, remote_port, ".peer");
+			simfs_unlink(rdir, name);
+			port_name(name, lp, ".peer");
+			simfs_unlink(s->evtchn_dir, name);
+		}
+		port_unclaim(s, lp, fd);
+	}
+	close(rdir);
+	return err;
+}
+
+/* Read and check our port's .peer file. */
+static int peer_read(struct sim *s, unsigned int port, unsigned int *domid,
+                     unsigned int *rport)
+{
+	char name[SIM_PATH_MAX], text[SIM_FILE_MAX];
+	size_t len;
+	int err;
+
+	port_name(name, port, ".peer");
+	err = simfs_read(s->evtchn_dir, name, text, sizeof(text), &len);
+	if (!err)
+		err = simfs_parse_peer(text, domid, rport);
+	return err;
+}
+
+/*
+ * Return remote port `rport` of `domid` to the unbound state for us, if
+ * it is still bound to our `port` (best effort: the remote may be gone).
+ */
+static void peer_release(struct sim *s, unsigned int port, unsigned int domid,
+                         unsigned int rport)
+{
+	char name[SIM_PATH_MAX], text[SIM_FILE_MAX];
+	unsigned int d, rp;
+	struct stat st;
+	size_t len;
+	int rdir;
+
+	if (evtchn_dir_open(s, domid, &rdir))
+		return;
+	port_name(name, rport, ".peer");
+	if (simfs_read(rdir, name, text, sizeof(text), &len) ||
+	    simfs_parse_peer(text, &d, &rp) || d != s->base.self || rp != port)
+		goto out;
+	port_name(name, rport, "");
+	if (fstatat(rdir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISFIFO(st.st_mode)) {
+		snprintf(text, sizeof(text), "%u\n", s->base.self);
+		port_name(name, rport, ".unbound");
+		simfs_write(rdir, name, text, strlen(text), false);
+	}
+	port_name(name, rport, ".peer");
+	simfs_unlink(rdir, name);
+out:
+	close(rdir);
+}
+
+static int sim_evtchn_unbind(struct plat *p, unsigned int port)
+{
+	struct sim *s = to_sim(p);
+	char name[SIM_PATH_MAX];
+	unsigned int domid, rport;
+
+	if (!port_find(s, port))
+		return -EINVAL;
+	if (peer_read(s, port, &domid, &rport) == 0)
+		peer_release(s, port, domid, rport);
+	port_name(name, port, ".peer");
+	simfs_unlink(s->evtchn_dir, name);
+	port_name(name, port, ".unbound");
+	simfs_unlink(s->evtchn_dir, name);
+	port_forget(s, port);
+	port_name(name, port, "");
+	simfs_unlink(s->evtchn_dir, name);
+	return 0;
+}
+
+static struct file_id file_id_of(const struct stat *st)
+{
+	return (struct file_id){st->st_dev, st->st_ino, st->st_size,
+	                        st->st_ctim};
+}
+
+static bool is_same_file(const struct file_id *a, const struct file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->ctime.tv_sec == b->ctime.tv_sec &&
+	       a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+static int sim_evtchn_notify(struct plat *p, unsigned int port)
+{
+	struct sim *s = to_sim(p);
+	struct sim_port *sp = port_find(s, port);
+	char name[SIM_PATH_MAX];
+	unsigned int domid, rport;
+	struct file_id id;
+	struct stat st;
+	int rdir, err;
+
+	if (!sp)
+		return -EINVAL;
+	port_name(name, port, ".peer");
+	if (fstatat(s->evtchn_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		err = errno == ENOENT ? -ENOTCONN : -errno;
+		goto drop;
+	}
+	id = file_id_of(&st);
+	if (sp->peer_fd >= 0 && is_same_file(&id, &sp->peer_id))
+		return simfs_fifo_poke(sp->peer_fd);
+	if (sp->peer_fd >= 0)
+		close(sp->peer_fd);
+	sp->peer_fd = -1;
+	err = peer_read(s, port, &domid, &rport);
+	if (err)
+		return err == -ENOENT ? -ENOTCONN : err;
+	err = evtchn_dir_open(s, domid, &rdir);
+	if (!err) {
+		port_name(name, rport, "");
+		err = simfs_fifo_open(rdir, name, &sp->peer_fd);
+		close(rdir);
+	}
+	if (err)
+		return err == -ENOENT || err == -ENOTDIR ? -ENOTCONN : err;
+	sp->peer_id = id;
+	return simfs_fifo_poke(sp->peer_fd);
+drop:
+	if (sp->peer_fd >= 0)
+		close(sp->peer_fd);
+	sp->peer_fd = -1;
+	return err;
+}
+
+static int sim_evtchn_fd(struct plat *p)
+{
+	return to_sim(p)->epfd;
+}
+
+static int sim_evtchn_pending(struct plat *p, unsigned int *port)
+{
+	struct sim *s = to_sim(p);
+	struct epoll_event ev;
+	struct sim_port *sp;
+	int n;
+
+	n = epoll_wait(s->epfd, &ev, 1, 0);
+	if (n < 0)
+		return errno == EINTR ? -EAGAIN : -errno;
+	if (n == 0)
+		return -EAGAIN;
+	sp = port_find(s, ev.data.u32);
+	if (!sp)
+		return -EAGAIN; /* cannot happen: forgotten ports leave epoll */
+	simfs_fifo_drain(sp->fd);
+	*port = ev.data.u32;
+	return 0;
+}
+
+/* ---- domains ---- */
+
+static int dom_dir_open(struct sim *s, unsigned int domid, int *dir)
+{
+	char rel[SIM_PATH_MAX];
+	int err;
+
+	if (domid > SIM_DOMID_MAX)
+		return -EINVAL;
+	simfs_path(rel, "dom%u", domid);
+	err = simfs_dir_open(s->root, rel, dir);
+	return err == -ENOTDIR ? -ENOENT : err;
+}
+
+static int sim_domain_state(struct plat *p, unsigned int domid,
+                            enum plat_dom_state *out)
+{
+	char text[SIM_FILE_MAX];
+	size_t len;
+	int dir, err;
+
+	err = dom_dir_open(to_sim(p), domid, &dir);
+	if (err)
+		return err;
+	err = simfs_read(dir, "state", text, sizeof(text), &len);
+	close(dir);
+	if (!err)
+		err = simfs_parse_state(text, out);
+	return err;
+}
+
+static int sim_domain_exc_fd(struct plat *p)
+{
+	struct sim *s = to_sim(p);
+
+	return s->exc_fd >= 0 ? s->exc_fd : -EPERM;
+}
+
+static int sim_domain_exc_ack(struct plat *p)
+{
+	struct sim *s = to_sim(p);
+
+	if (s->exc_fd < 0)
+		return -EPERM;
+	simfs_fifo_drain(s->exc_fd);
+	return 0;
+}
+
+static int read_start_info(struct sim *s, unsigned int domid,
+                           struct plat_start_info *out)
+{
+	char text[SIM_FILE_MAX];
+	size_t len;
+	int dir, err;
+
+	err = dom_dir_open(s, domid, &dir);
+	if (err)
+		return err;
+	err = simfs_read(dir, "start-info", text, sizeof(text), &len);
+	close(dir);
+	if (!err)
+		err = simfs_parse_start_info(text, out);
+	return err;
+}
+
+static int sim_start_info(struct plat *p, unsigned int domid,
+                          struct plat_start_info *out)
+{
+	if (p->self != 0 && domid != p->self)
+		return -EPERM;
+	return read_start_info(to_sim(p), domid, out);
+}
+
+/* ---- pages and grants ---- */
+
+static int map_track(struct sim *s, void *addr)
+{
+	if (s->nmaps == s->maps_cap) {
+		size_t n = s->maps_cap ? 2 * s->maps_cap : 8;
+		void **t = realloc(s->maps, n * sizeof(*t));
+
+		if (!t) {
+			munmap(addr, PLAT_PAGE_SIZE);
+			return -ENOMEM;
+		}
+		s->maps = t;
+		s->maps_cap = n;
+	}
+	s->maps[s->nmaps++] = addr;
+	return 0;
+}
+
+/* Map frame `gfn` of domain `domid` and track the mapping. */
+static int map_frame(struct sim *s, unsigned int domid, uint64_t gfn,
+                     bool is_writable, void **addr)
+{
+	char rel[SIM_PATH_MAX], name[SIM_PATH_MAX];
+	void *a;
+	int dir, err;
+
+	*addr = NULL;
+	if (domid > SIM_DOMID_MAX || gfn > SIM_GFN_MAX)
+		return -EINVAL;
+	simfs_path(rel, "dom%u/page", domid);
+	err = simfs_dir_open(s->root, rel, &dir);
+	if (err)
+		return err == -ENOTDIR ? -ENOENT : err;
+	simfs_path(name, "%llu", (unsigned long long)gfn);
+	err = simfs_page_map(dir, name, is_writable, &a);
+	close(dir);
+	if (!err)
+		err = map_track(s, a);
+	if (!err)
+		*addr = a;
+	return err;
+}
+
+static int sim_map_grant(struct plat *p, unsigned int domid, uint32_t ref,
+                         bool is_writable, void **addr)
+{
+	struct sim *s = to_sim(p);
+	char rel[SIM_PATH_MAX], name[SIM_PATH_MAX], text[SIM_FILE_MAX];
+	unsigned int grantee;
+	bool can_write;
+	uint64_t gfn;
+	size_t len;
+	int dir, err;
+
+	*addr = NULL;
+	if (domid > SIM_DOMID_MAX || ref > SIM_GRANT_MAX)
+		return -EINVAL;
+	simfs_path(rel, "dom%u/grant", domid);
+	err = simfs_dir_open(s->root, rel, &dir);
+	if (err)
+		return err == -ENOTDIR ? -ENOENT : err;
+	simfs_path(name, "%u", ref);
+	err = simfs_read(dir, name, text, sizeof(text), &len);
+	close(dir);
+	if (err)
+		return err;
+	if (simfs_parse_grant(text, &gfn, &grantee, &can_write))
+		return -EINVAL;
+	if (grantee != p->self || (is_writable && !can_write))
+		return -EACCES;
+	return map_frame(s, domid, gfn, is_writable, addr);
+}
+
+static int sim_map_foreign(struct plat *p, unsigned int domid, uint64_t gfn,
+                           void **addr)
+{
+	*addr = NULL;
+	if (p->self != 0)
+		return -EPERM;
+	return map_frame(to_sim(p), domid, gfn, true, addr);
+}
+
+static int sim_map_own(struct plat *p, uint64_t gfn, void **addr)
+{
+	return map_frame(to_sim(p), p->self, gfn, true, addr);
+}
+
+static void sim_unmap(struct plat *p, void *addr)
+{
+	struct sim *s = to_sim(p);
+
+	for (size_t i = 0; i < s->nmaps; i++) {
+		if (s->maps[i] == addr) {
+			munmap(addr, PLAT_PAGE_SIZE);
+			s->maps[i] = s->maps[--s->nmaps];
+			return;
+		}
+	}
+}
+
+static int sim_grant(struct plat *p, uint64_t gfn, unsigned int grantee,
+                     bool is_writable, uint32_t *ref)
+{
+	struct sim *s = to_sim(p);
+	char name[SIM_PATH_MAX], text[64];
+	struct stat st;
+	uint32_t r;
+	int err;
+
+	if (gfn > SIM_GFN_MAX || grantee > SIM_DOMID_MAX ||
+	    *ref > SIM_GRANT_MAX)
+		return -EINVAL;
+	simfs_path(name, "%llu", (unsigned long long)gfn);
+	if (fstatat(s->page_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return -ENOENT;
+	snprintf(text, sizeof(text), "%llu %u %s\n", (unsigned long long)gfn,
+	         grantee, is_writable ? "rw" : "ro");
+	if (*ref) {
+		simfs_path(name, "%u", *ref);
+		return simfs_write(s->grant_dir, name, text, strlen(text),
+		                   true);
+	}
+	r = s->grant_next;
+	for (uint32_t i = SIM_GRANT_FIRST; i <= SIM_GRANT_MAX; i++) {
+		simfs_path(name, "%u", r);
+		err = simfs_write(s->grant_dir, name, text, strlen(text), true);
+		if (!err) {
+			*ref = r;
+			s->grant_next =
+			    r < SIM_GRANT_MAX ? r + 1 : SIM_GRANT_FIRST;
+			return 0;
+		}
+		if (err != -EEXIST)
+			return err;
+		r = r < SIM_GRANT_MAX ? r + 1 : SIM_GRANT_FIRST;
+	}
+	return -ENOSPC;
+}
+
+static int sim_ungrant(struct plat *p, uint32_t ref)
+{
+	char name[SIM_PATH_MAX];
+
+	if (ref == 0 || ref > SIM_GRANT_MAX)
+		return -EINVAL;
+	simfs_path(name, "%u", ref);
+	if (unlinkat(to_sim(p)->grant_dir, name, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static int sim_alloc_page(struct plat *p, uint64_t *gfn)
+{
+	static const char zero[PLAT_PAGE_SIZE];
+	struct sim *s = to_sim(p);
+	char name[SIM_PATH_MAX];
+	uint64_t g = s->gfn_next;
+
+	for (uint32_t i = 0; i < SIM_PAGES_MAX; i++) {
+		int err;
+
+		simfs_path(name, "%llu", (unsigned long long)g);
+		err = simfs_write(s->page_dir, name, zero, sizeof(zero), true);
+		if (!err) {
+			*gfn = g;
+			s->gfn_next = g + 1;
+			return 0;
+		}
+		if (err != -EEXIST)
+			return err;
+		g = g + 1 < SIM_GFN_FIRST + SIM_PAGES_MAX ? g + 1
+		                                          : SIM_GFN_FIRST;
+	}
+	return -ENOMEM;
+}
+
+/* ---- open and close ---- */
+
+static void sim_close(struct plat *p)
+{
+	struct sim *s = to_sim(p);
+
+	for (unsigned int i = 1; i < s->nports; i++) {
+		if (s->ports[i].fd < 0)
+			continue;
+		if (s->ports[i].is_owned)
+			sim_evtchn_unbind(p, i);
+		else
+			port_forget(s, i);
+	}
+	while (s->nmaps)
+		sim_unmap(p, s->maps[0]);
+	free(s->maps);
+	free(s->ports);
+	if (s->exc_fd >= 0)
+		close(s->exc_fd);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	if (s->grant_dir >= 0)
+		close(s->grant_dir);
+	if (s->page_dir >= 0)
+		close(s->page_dir);
+	if (s->evtchn_dir >= 0)
+		close(s->evtchn_dir);
+	if (s->root >= 0)
+		close(s->root);
+	free(s);
+}
+
+/* A guest listens on its store port, made by the domain builder. */
+static int adopt_store_port(struct sim *s)
+{
+	struct plat_start_info si;
+	char name[SIM_PATH_MAX];
+	int fd, err;
+
+	if (read_start_info(s, s->base.self, &si))
+		return 0; /* no (valid) start info: nothing to adopt */
+	port_name(name, si.store_evtchn, "");
+	if (simfs_fifo_open(s->evtchn_dir, name, &fd))
+		return 0;
+	err = port_add(s, si.store_evtchn, fd, false);
+	if (err)
+		close(fd);
+	return err;
+}
+
+static int open_self_dirs(struct sim *s)
+{
+	static const char *const sub[] = {"evtchn", "page", "grant"};
+	int *fds[] = {&s->evtchn_dir, &s->page_dir, &s->grant_dir};
+	char rel[SIM_PATH_MAX];
+
+	for (size_t i = 0; i < 3; i++) {
+		int err;
+
+		simfs_path(rel, "dom%u/%s", s->base.self, sub[i]);
+		err = simfs_dir_open(s->root, rel, fds[i]);
+		if (err)
+			return err == -ENOTDIR ? -ENOENT : err;
+	}
+	return 0;
+}
 
 int sim_open(const char *dir, unsigned int self, struct plat **out)
 {
-	(void)dir;
-	(void)self;
+	struct sim *s;
+	int err;
+
 	*out = NULL;
-	return -ENOENT;
+	if (!dir || !*dir || self > SIM_DOMID_MAX)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->base.ops = &sim_ops;
+	s->base.self = self;
+	s->evtchn_dir = s->page_dir = s->grant_dir = -1;
+	s->epfd = s->exc_fd = -1;
+	s->grant_next = SIM_GRANT_FIRST;
+	s->gfn_next = SIM_GFN_FIRST;
+	s->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->root < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (self == 0) {
+		err = simfs_ensure_dom0(s->root);
+		if (!err)
+			err = simfs_fifo_open(s->root, SIM_VIRQ_DOM_EXC,
+			                      &s->exc_fd);
+		if (err)
+			goto fail;
+	}
+	err = open_self_dirs(s);
+	if (err)
+		goto fail;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (self != 0) {
+		err = adopt_store_port(s);
+		if (err)
+			goto fail;
+	}
+	*out = &s->base;
+	return 0;
+fail:
+	sim_close(&s->base);
+	return err;
 }
+
+static const struct plat_ops sim_ops = {
+    .name = "sim",
+    .close = sim_close,
+    .domain_state = sim_domain_state,
+    .domain_exc_fd = sim_domain_exc_fd,
+    .domain_exc_ack = sim_domain_exc_ack,
+    .start_info = sim_start_info,
+    .map_grant = sim_map_grant,
+    .map_foreign = sim_map_foreign,
+    .map_own = sim_map_own,
+    .unmap = sim_unmap,
+    .grant = sim_grant,
+    .ungrant = sim_ungrant,
+    .alloc_page = sim_alloc_page,
+    .evtchn_alloc_unbound = sim_evtchn_alloc_unbound,
+    .evtchn_bind = sim_evtchn_bind,
+    .evtchn_unbind = sim_evtchn_unbind,
+    .evtchn_notify = sim_evtchn_notify,
+    .evtchn_fd = sim_evtchn_fd,
+    .evtchn_pending = sim_evtchn_pending,
+};

@@ -6,6 +6,9 @@
 #   python3             the integration and differential tests
 #   clang               the fuzz targets
 #   libclang-rt-14-dev  only if `clang -fsanitize=fuzzer` cannot link
+#   libxen-dev          headers and libraries of libxenctrl, libxenevtchn and
+#                       libxengnttab, so that plat/xen.c is compiled (no
+#                       hypervisor comes with it)
 #   test-xenstore       Xen's own client test, from xen-utils-4.17: the .deb
 #                       is downloaded and unpacked with dpkg -x into the cache
 #                       (${XSTORE_DEPS_CACHE:-/var/cache/xstore-deps}/root),
@@ -83,6 +86,12 @@ for tool in xenstore-read xenstore-write xenstore-ls xenstore-list xenstore-rm \
 done
 command -v python3 >/dev/null || missing+=(python3)
 command -v clang >/dev/null || missing+=(clang)
+for h in xenctrl xenevtchn xengnttab; do
+	if [ ! -f "/usr/include/$h.h" ]; then
+		missing+=(libxen-dev)
+		break
+	fi
+done
 install_pkgs "${missing[@]+"${missing[@]}"}"
 
 if command -v clang >/dev/null && ! fuzzer_links; then
@@ -113,6 +122,7 @@ fi
 for tool in xenstore-read python3 clang; do
 	command -v "$tool" >/dev/null || say "still missing: $tool"
 done
+[ -f /usr/include/xenctrl.h ] || say "still missing: libxen-dev (plat/xen.c is not compiled)"
 if [ -x "$TEST_XENSTORE" ]; then
 	say "test-xenstore=$TEST_XENSTORE"
 else

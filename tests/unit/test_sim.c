@@ -1,0 +1,531 @@
+/*
+ * test_sim.c - the simulated platform through plat.h: a dom0 plat and
+ * guest plats over one temporary sim directory.  Domains are made with
+ * the domain builder (plat/sim_dom.h); garbage is planted by writing the
+ * documented files (docs/sim.md) directly, as any process could.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "plat/plat.h"
+#include "plat/sim_dom.h"
+#include "plat/simfs.h"
+#include "tests/support/check.h"
+
+/* The test's sim directory: <tmp>/sim. */
+static char base[256], dir[300], spec[320];
+
+static bool setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(base, sizeof(base), "%s/test_sim.XXXXXX",
+	         tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(base))
+		return false;
+	snprintf(dir, sizeof(dir), "%s/sim", base);
+	snprintf(spec, sizeof(spec), "sim:%s", dir);
+	return mkdir(dir, 0755) == 0;
+}
+
+static void teardown(void)
+{
+	int fd = open(base, O_RDONLY | O_DIRECTORY);
+
+	if (fd >= 0) {
+		simfs_rmtree(fd, "sim");
+		close(fd);
+	}
+	rmdir(base);
+}
+
+/* Write `text` to <dir>/<rel>, replacing it. */
+static bool plant(const char *rel, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	unlink(path);
+	f = fopen(path, "w");
+	if (!f)
+		return false;
+	fputs(text, f);
+	return fclose(f) == 0;
+}
+
+static bool exists(const char *rel)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	return lstat(path, &st) == 0;
+}
+
+static bool is_readable(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
+static void test_open(void)
+{
+	struct plat *p = NULL;
+
+	CHECK(setup());
+	CHECK_EQ_INT(plat_open("sim:/nonexistent/sim", 0, &p), -ENOENT);
+	CHECK(p == NULL);
+	CHECK_EQ_INT(plat_open(spec, 5, &p), -ENOENT); /* no such guest */
+	CHECK_EQ_INT(plat_open(spec, 0x7ff0, &p), -EINVAL);
+	CHECK_EQ_INT(plat_open("bogus", 0, &p), -EINVAL);
+	CHECK_EQ_INT(plat_open(spec, 0, &p), 0); /* makes dom0 */
+	CHECK_EQ_STR(plat_name(p), "sim");
+	CHECK_EQ_UINT(plat_self(p), 0);
+	CHECK(exists("dom0/evtchn") && exists("virq-dom-exc"));
+	plat_close(p);
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &p), 0);
+	CHECK_EQ_UINT(plat_self(p), 5);
+	plat_close(p);
+	plat_close(NULL);
+	teardown();
+}
+
+static void test_builder(void)
+{
+	struct plat_start_info si;
+	struct sim_dom_info *v;
+	char path[512];
+	size_t n;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 7, "seven", &si), 0);
+	CHECK_EQ_UINT(si.store_gfn, SIM_GFN_FIRST);
+	CHECK_EQ_UINT(si.store_evtchn, 1);
+	CHECK_EQ_INT(sim_dom_create(dir, 7, "again", NULL), -EEXIST);
+	CHECK_EQ_INT(sim_dom_create(dir, 0, "zero", NULL), -EINVAL);
+	CHECK_EQ_INT(sim_dom_create(dir, 0x7ff0, "big", NULL), -EINVAL);
+	CHECK_EQ_INT(sim_dom_create(dir, 8, "", NULL), -EINVAL);
+	CHECK_EQ_INT(sim_dom_create(dir, 8, "a\nb", NULL), -EINVAL);
+	CHECK_EQ_INT(sim_dom_create(dir, 3, "three", NULL), 0);
+	snprintf(path, sizeof(path), "%s/dom12x", dir); /* not a domain */
+	CHECK(mkdir(path, 0755) == 0);
+	CHECK_EQ_INT(sim_dom_list(dir, &v, &n), 0);
+	CHECK_EQ_UINT(n, 3);
+	CHECK_EQ_UINT(v[0].domid, 0);
+	CHECK_EQ_STR(v[0].name, "Domain-0");
+	CHECK_EQ_UINT(v[1].domid, 3);
+	CHECK_EQ_UINT(v[2].domid, 7);
+	CHECK_EQ_STR(v[2].name, "seven");
+	CHECK(v[2].has_state && v[2].state == PLAT_DOM_RUNNING);
+	free(v);
+	CHECK_EQ_INT(sim_dom_remove(dir, 0), -EPERM);
+	CHECK_EQ_INT(sim_dom_remove(dir, 9), -ENOENT);
+	CHECK_EQ_INT(sim_dom_remove(dir, 3), 0);
+	CHECK(!exists("dom3"));
+	CHECK_EQ_INT(sim_dom_set_state(dir, 3, PLAT_DOM_DYING), -ENOENT);
+	teardown();
+}
+
+static void test_pages_and_grants(void)
+{
+	struct plat *d0, *g, *g6;
+	struct plat_start_info si;
+	void *own, *mapped, *ring, *ring2, *ro;
+	uint32_t ref = 0, ref2;
+	uint64_t gfn;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", &si), 0);
+	CHECK_EQ_INT(sim_dom_create(dir, 6, "six", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+	CHECK_EQ_INT(plat_open(spec, 6, &g6), 0);
+
+	/* A new frame, granted to dom0, shared both ways. */
+	CHECK_EQ_INT(plat_alloc_page(g, &gfn), 0);
+	CHECK(gfn != si.store_gfn);
+	CHECK_EQ_INT(plat_map_own(g, gfn, &own), 0);
+	CHECK_EQ_INT(((char *)own)[100], 0); /* zeroed */
+	CHECK_EQ_INT(plat_grant(g, gfn, 0, true, &ref), 0);
+	CHECK(ref >= SIM_GRANT_FIRST);
+	CHECK_EQ_INT(plat_map_grant(d0, 5, ref, true, &mapped), 0);
+	strcpy(own, "from the guest");
+	CHECK_EQ_STR((char *)mapped, "from the guest");
+	strcpy((char *)mapped + 2048, "from dom0");
+	CHECK_EQ_STR((char *)own + 2048, "from dom0");
+
+	/* Grant 1 is the store page; the foreign map reaches it too. */
+	CHECK_EQ_INT(plat_map_grant(d0, 5, PLAT_GRANT_XENSTORE, true, &ring),
+	             0);
+	CHECK_EQ_INT(plat_map_foreign(d0, 5, si.store_gfn, &ring2), 0);
+	CHECK_EQ_INT(plat_start_info(g, 5, &si), 0);
+	CHECK_EQ_INT(plat_map_own(g, si.store_gfn, &own), 0);
+	memcpy((char *)own + 2064, "\1\0\0\0", 4);
+	CHECK_EQ_INT(((char *)ring)[2064], 1);
+	CHECK_EQ_INT(((char *)ring2)[2064], 1);
+	plat_unmap(d0, ring);
+	plat_unmap(d0, ring2);
+	plat_unmap(d0, NULL);
+
+	/* Refusals. */
+	CHECK_EQ_INT(plat_map_grant(g6, 5, ref, false, &ro), -EACCES);
+	CHECK_EQ_INT(plat_map_grant(d0, 5, 999, false, &ro), -ENOENT);
+	CHECK_EQ_INT(plat_map_grant(d0, 9, 1, false, &ro), -ENOENT);
+	CHECK_EQ_INT(plat_map_grant(d0, 5, SIM_GRANT_MAX + 1, false, &ro),
+	             -EINVAL);
+	CHECK_EQ_INT(plat_map_foreign(g6, 5, si.store_gfn, &ro), -EPERM);
+	CHECK_EQ_INT(plat_map_foreign(d0, 5, 12345, &ro), -ENOENT);
+	CHECK_EQ_INT(plat_start_info(g6, 5, &si), -EPERM);
+	CHECK_EQ_INT(plat_start_info(d0, 9, &si), -ENOENT);
+	ref2 = SIM_GRANT_MAX + 1;
+	CHECK_EQ_INT(plat_grant(g, gfn, 0, true, &ref2), -EINVAL);
+	ref2 = 0;
+	CHECK_EQ_INT(plat_grant(g, 12345, 0, true, &ref2), -ENOENT);
+	ref2 = PLAT_GRANT_XENSTORE; /* taken by the builder */
+	CHECK_EQ_INT(plat_grant(g, gfn, 0, true, &ref2), -EEXIST);
+
+	/* Read-only grants map read-only only. */
+	ref2 = 0;
+	CHECK_EQ_INT(plat_grant(g, gfn, 6, false, &ref2), 0);
+	CHECK(ref2 != ref);
+	CHECK_EQ_INT(plat_map_grant(g6, 5, ref2, true, &ro), -EACCES);
+	CHECK_EQ_INT(plat_map_grant(g6, 5, ref2, false, &ro), 0);
+	CHECK_EQ_STR((char *)ro, "from the guest");
+
+	/* Ungrant: no new maps; the old one still works. */
+	CHECK_EQ_INT(plat_ungrant(g, ref), 0);
+	CHECK_EQ_INT(plat_ungrant(g, ref), -ENOENT);
+	CHECK_EQ_INT(plat_map_grant(d0, 5, ref, true, &ring), -ENOENT);
+	CHECK_EQ_STR((char *)mapped, "from the guest");
+
+	plat_close(g6); /* unmaps ro */
+	plat_close(g);
+	plat_close(d0);
+	teardown();
+}
+
+/* Bind dom0 to guest 5's store port; *d0port gets dom0's end. */
+static void bind_store(struct plat *d0, unsigned int *d0port)
+{
+	struct plat_start_info si;
+
+	CHECK_EQ_INT(plat_start_info(d0, 5, &si), 0);
+	CHECK_EQ_INT(plat_evtchn_bind(d0, 5, si.store_evtchn, d0port), 0);
+}
+
+static void test_evtchn_store_port(void)
+{
+	struct plat *d0, *g, *g6;
+	unsigned int d0port = 0, port, p2;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(sim_dom_create(dir, 6, "six", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+	CHECK_EQ_INT(plat_open(spec, 6, &g6), 0);
+
+	/* Before binding: the guest's notify has no peer. */
+	CHECK_EQ_INT(plat_evtchn_notify(g, 1), -ENOTCONN);
+	CHECK_EQ_INT(plat_evtchn_bind(g6, 5, 1, &port), -EACCES);
+	bind_store(d0, &d0port);
+	CHECK_EQ_UINT(d0port, 1);
+	CHECK_EQ_INT(plat_evtchn_bind(d0, 5, 1, &port), -EBUSY);
+	CHECK_EQ_INT(plat_evtchn_bind(d0, 5, 7, &port), -ENOENT);
+	CHECK_EQ_INT(plat_evtchn_bind(d0, 9, 1, &port), -ENOENT);
+	CHECK_EQ_INT(plat_evtchn_bind(d0, 5, 0, &port), -EINVAL);
+
+	/* Guest -> dom0, several notifies standing as one event. */
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), -EAGAIN);
+	CHECK(!is_readable(plat_evtchn_fd(d0)));
+	CHECK_EQ_INT(plat_evtchn_notify(g, 1), 0);
+	CHECK_EQ_INT(plat_evtchn_notify(g, 1), 0);
+	CHECK(is_readable(plat_evtchn_fd(d0)));
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), 0);
+	CHECK_EQ_UINT(port, d0port);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), -EAGAIN);
+	CHECK(!is_readable(plat_evtchn_fd(d0)));
+
+	/* Dom0 -> guest: the guest's plat listens on its store port. */
+	CHECK_EQ_INT(plat_evtchn_notify(d0, d0port), 0);
+	CHECK(is_readable(plat_evtchn_fd(g)));
+	CHECK_EQ_INT(plat_evtchn_pending(g, &port), 0);
+	CHECK_EQ_UINT(port, 1);
+	CHECK_EQ_INT(plat_evtchn_pending(g6, &port), -EAGAIN);
+
+	/* Not our ports. */
+	CHECK_EQ_INT(plat_evtchn_notify(d0, 77), -EINVAL);
+	CHECK_EQ_INT(plat_evtchn_unbind(d0, 77), -EINVAL);
+
+	/* The guest closes its end: dom0's notify fails. */
+	CHECK_EQ_INT(plat_evtchn_unbind(g, 1), 0);
+	CHECK(!exists("dom5/evtchn/1") && !exists("dom0/evtchn/1.peer"));
+	CHECK_EQ_INT(plat_evtchn_notify(d0, d0port), -ENOTCONN);
+	/* ... and dom0's end went back to unbound for the guest. */
+	CHECK(exists("dom0/evtchn/1.unbound"));
+	CHECK_EQ_INT(plat_evtchn_bind(g, 0, d0port, &p2), 0);
+	CHECK_EQ_INT(plat_evtchn_notify(d0, d0port), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(g, &port), 0);
+	CHECK_EQ_UINT(port, p2);
+
+	plat_close(g6);
+	plat_close(g);
+	plat_close(d0);
+	teardown();
+}
+
+static void test_evtchn_unbound_and_close(void)
+{
+	struct plat *d0, *d0b, *g;
+	unsigned int a, b, c, gp, port, d0port;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+
+	/* Lowest free port first, holes reused. */
+	CHECK_EQ_INT(plat_evtchn_alloc_unbound(d0, 5, &a), 0);
+	CHECK_EQ_INT(plat_evtchn_alloc_unbound(d0, 5, &b), 0);
+	CHECK_EQ_INT(plat_evtchn_alloc_unbound(d0, 5, &c), 0);
+	CHECK(a == 1 && b == 2 && c == 3);
+	CHECK_EQ_INT(plat_evtchn_unbind(d0, b), 0);
+	CHECK_EQ_INT(plat_evtchn_alloc_unbound(d0, 5, &b), 0);
+	CHECK_EQ_UINT(b, 2);
+	CHECK_EQ_INT(plat_evtchn_alloc_unbound(d0, 0x7ff0, &port), -EINVAL);
+
+	/* The guest binds dom0's unbound port: events both ways. */
+	CHECK_EQ_INT(plat_evtchn_bind(g, 0, c, &gp), 0);
+	CHECK(gp != 1); /* 1 is its store port */
+	CHECK(!exists("dom0/evtchn/3.unbound"));
+	CHECK_EQ_INT(plat_evtchn_notify(d0, c), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(g, &port), 0);
+	CHECK_EQ_UINT(port, gp);
+	CHECK_EQ_INT(plat_evtchn_notify(g, gp), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), 0);
+	CHECK_EQ_UINT(port, c);
+	CHECK_EQ_INT(plat_evtchn_notify(d0, a), -ENOTCONN); /* unbound */
+
+	/* Closing dom0's plat unbinds what it made; the guest learns. */
+	bind_store(d0, &d0port);
+	plat_close(d0);
+	CHECK(!exists("dom0/evtchn/1") && !exists("dom0/evtchn/3"));
+	CHECK_EQ_INT(plat_evtchn_notify(g, gp), -ENOTCONN);
+	CHECK_EQ_INT(plat_evtchn_notify(g, 1), -ENOTCONN);
+	CHECK(exists("dom5/evtchn/1.unbound"));
+	/* A restarted daemon binds the store port again. */
+	CHECK_EQ_INT(plat_open(spec, 0, &d0b), 0);
+	bind_store(d0b, &d0port);
+	CHECK_EQ_INT(plat_evtchn_notify(g, 1), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(d0b, &port), 0);
+	CHECK_EQ_UINT(port, d0port);
+
+	/* The guest's plat leaves its store port to the domain. */
+	plat_close(g);
+	CHECK(exists("dom5/evtchn/1") && exists("dom5/evtchn/1.peer"));
+	CHECK_EQ_INT(plat_evtchn_notify(d0b, d0port), 0);
+	plat_close(d0b);
+	teardown();
+}
+
+static void test_domain_state(void)
+{
+	enum plat_dom_state st;
+	struct plat *d0, *g;
+	int fd;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+	CHECK_EQ_INT(plat_domain_exc_fd(g), -EPERM);
+	CHECK_EQ_INT(plat_domain_exc_ack(g), -EPERM);
+	fd = plat_domain_exc_fd(d0);
+	CHECK(fd >= 0);
+	CHECK(!is_readable(fd));
+
+	CHECK_EQ_INT(plat_domain_state(d0, 0, &st), 0);
+	CHECK_EQ_INT(st, PLAT_DOM_RUNNING);
+	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), 0);
+	CHECK_EQ_INT(st, PLAT_DOM_RUNNING);
+	CHECK_EQ_INT(plat_domain_state(d0, 9, &st), -ENOENT);
+	CHECK_EQ_INT(plat_domain_state(d0, 0x7ff0, &st), -EINVAL);
+
+	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_SHUTDOWN), 0);
+	CHECK(is_readable(fd));
+	CHECK_EQ_INT(plat_domain_exc_ack(d0), 0);
+	CHECK(!is_readable(fd));
+	CHECK_EQ_INT(plat_domain_state(g, 5, &st), 0);
+	CHECK_EQ_INT(st, PLAT_DOM_SHUTDOWN);
+
+	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_DYING), 0);
+	CHECK(is_readable(fd));
+	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), 0);
+	CHECK_EQ_INT(st, PLAT_DOM_DYING);
+	CHECK_EQ_INT(sim_dom_remove(dir, 5), 0);
+	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), -ENOENT);
+	plat_close(g); /* its directory is gone: must not fail or crash */
+	plat_close(d0);
+	teardown();
+}
+
+static void test_garbage(void)
+{
+	static const char *const bad_grants[] = {
+	    "",           "abc",
+	    "4096",       "4096 0",
+	    "4096 0 rx",  "4096 0 rw x",
+	    "04096 0 rw", "-1 0 rw",
+	    "4096 -0 rw", "4096 32752 rw",
+	    "4096  0 rw", "4096 0 rw\n\n",
+	    " 4096 0 rw", "99999999999999999999 0 rw",
+	    "4096\t0 rw",
+	};
+	enum plat_dom_state st;
+	struct plat_start_info si;
+	struct plat *d0, *g;
+	unsigned int port, d0port;
+	void *a;
+	char big[SIM_FILE_MAX + 10];
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+
+	/* Grants. */
+	for (size_t i = 0; i < sizeof(bad_grants) / sizeof(*bad_grants); i++) {
+		CHECK(plant("dom5/grant/1", bad_grants[i]));
+		if (plat_map_grant(d0, 5, 1, true, &a) != -EINVAL) {
+			CHECK_EQ_STR(bad_grants[i], "(refused)");
+		}
+	}
+	memset(big, '1', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK(plant("dom5/grant/1", big));
+	CHECK_EQ_INT(plat_map_grant(d0, 5, 1, true, &a), -EINVAL);
+	CHECK(plant("dom5/grant/1", "4096 0 rw\n"));
+	CHECK_EQ_INT(plat_map_grant(d0, 5, 1, true, &a), 0);
+	plat_unmap(d0, a);
+	/* A grant of a frame that is not a page file. */
+	CHECK(plant("dom5/grant/1", "5000 0 rw\n"));
+	CHECK(plant("dom5/page/5000", "short"));
+	CHECK_EQ_INT(plat_map_grant(d0, 5, 1, true, &a), -EINVAL);
+	CHECK(plant("dom5/grant/1", "5001 0 rw\n"));
+	CHECK_EQ_INT(plat_map_grant(d0, 5, 1, true, &a), -ENOENT);
+	/* Symlinks are not followed. */
+	{
+		char target[512], link[512];
+
+		snprintf(target, sizeof(target), "%s/dom0/state", dir);
+		snprintf(link, sizeof(link), "%s/dom5/grant/2", dir);
+		CHECK(symlink(target, link) == 0);
+		CHECK_EQ_INT(plat_map_grant(d0, 5, 2, true, &a), -EINVAL);
+		snprintf(link, sizeof(link), "%s/dom5/page/5002", dir);
+		snprintf(target, sizeof(target), "%s/dom5/page/4096", dir);
+		CHECK(symlink(target, link) == 0);
+		CHECK(plant("dom5/grant/3", "5002 0 rw\n"));
+		CHECK_EQ_INT(plat_map_grant(d0, 5, 3, true, &a), -EINVAL);
+	}
+	/* A FIFO in place of a text file neither blocks nor passes. */
+	{
+		char fifo[512];
+
+		snprintf(fifo, sizeof(fifo), "%s/dom5/grant/4", dir);
+		CHECK(mkfifo(fifo, 0600) == 0);
+		CHECK_EQ_INT(plat_map_grant(d0, 5, 4, true, &a), -EINVAL);
+	}
+
+	/* State and start info. */
+	CHECK(plant("dom5/state", "running\nrunning\n"));
+	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), -EINVAL);
+	CHECK(plant("dom5/state", "Running"));
+	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), -EINVAL);
+	CHECK(plant("dom5/state", "dying"));
+	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), 0);
+	CHECK_EQ_INT(st, PLAT_DOM_DYING);
+	CHECK(plant("dom5/start-info", "store_gfn=4096\n"));
+	CHECK_EQ_INT(plat_start_info(d0, 5, &si), -EINVAL);
+	CHECK(plant("dom5/start-info", "store_gfn=4096\nstore_evtchn=0\n"));
+	CHECK_EQ_INT(plat_start_info(d0, 5, &si), -EINVAL);
+	CHECK(plant("dom5/start-info", "store_gfn=4096\nstore_evtchn=1\n"
+	                               "store_evtchn=2\n"));
+	CHECK_EQ_INT(plat_start_info(d0, 5, &si), -EINVAL);
+	CHECK(plant("dom5/start-info",
+	            "future=x\nstore_evtchn=1\nstore_gfn=4096"));
+	CHECK_EQ_INT(plat_start_info(d0, 5, &si), 0);
+	CHECK_EQ_UINT(si.store_gfn, 4096);
+	CHECK_EQ_UINT(si.store_evtchn, 1);
+
+	/* Event channel side files. */
+	CHECK(plant("dom5/evtchn/1.unbound", "zero"));
+	CHECK_EQ_INT(plat_evtchn_bind(d0, 5, 1, &port), -EINVAL);
+	CHECK(plant("dom5/evtchn/1.unbound", "0"));
+	CHECK_EQ_INT(plat_evtchn_bind(d0, 5, 1, &d0port), 0);
+	CHECK(plant("dom5/evtchn/1.peer", "0 1 2"));
+	CHECK_EQ_INT(plat_evtchn_notify(g, 1), -EINVAL);
+	CHECK(plant("dom5/evtchn/1.peer", "0 0"));
+	CHECK_EQ_INT(plat_evtchn_notify(g, 1), -EINVAL);
+	CHECK(plant("dom5/evtchn/1.peer", "0 99")); /* no such port */
+	CHECK_EQ_INT(plat_evtchn_notify(g, 1), -ENOTCONN);
+	CHECK(plant("dom5/evtchn/1.peer", "0 1\n"));
+	CHECK_EQ_INT(plat_evtchn_notify(g, 1), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), 0);
+	CHECK_EQ_UINT(port, d0port);
+
+	plat_close(g);
+	plat_close(d0);
+	teardown();
+}
+
+static void test_parse_num(void)
+{
+	const char *s;
+	uint64_t v;
+
+	s = "0";
+	CHECK_EQ_INT(simfs_parse_num(&s, 10, &v), 0);
+	CHECK_EQ_UINT(v, 0);
+	s = "18446744073709551615";
+	CHECK_EQ_INT(simfs_parse_num(&s, UINT64_MAX, &v), 0);
+	CHECK_EQ_UINT(v, UINT64_MAX);
+	s = "18446744073709551616";
+	CHECK_EQ_INT(simfs_parse_num(&s, UINT64_MAX, &v), -EINVAL);
+	s = "32752";
+	CHECK_EQ_INT(simfs_parse_num(&s, SIM_DOMID_MAX, &v), -EINVAL);
+	s = "32751x";
+	CHECK_EQ_INT(simfs_parse_num(&s, SIM_DOMID_MAX, &v), 0);
+	CHECK_EQ_STR(s, "x");
+	s = "01";
+	CHECK_EQ_INT(simfs_parse_num(&s, 10, &v), -EINVAL);
+	s = "+1";
+	CHECK_EQ_INT(simfs_parse_num(&s, 10, &v), -EINVAL);
+	s = "5";
+	CHECK_EQ_INT(simfs_parse_num(&s, 0, &v), -EINVAL);
+	CHECK_EQ_INT(simfs_parse_name_num("12", 1, 20, &v), 0);
+	CHECK_EQ_INT(simfs_parse_name_num("0", 1, 20, &v), -EINVAL);
+	CHECK_EQ_INT(simfs_parse_name_num("12.peer", 1, 20, &v), -EINVAL);
+	CHECK_EQ_INT(simfs_parse_name_num("", 0, 20, &v), -EINVAL);
+}
+
+static const struct check_test tests[] = {
+    CHECK_TEST(test_open),
+    CHECK_TEST(test_builder),
+    CHECK_TEST(test_pages_and_grants),
+    CHECK_TEST(test_evtchn_store_port),
+    CHECK_TEST(test_evtchn_unbound_and_close),
+    CHECK_TEST(test_domain_state),
+    CHECK_TEST(test_garbage),
+    CHECK_TEST(test_parse_num),
+};
+
+CHECK_MAIN(tests)
