@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "daemon/dispatch.h"
 #include "daemon/dispatch_int.h"
+#include "daemon/domain.h"
 #include "store/watch.h"
 
 /* A bounded text builder over d->reply. */
@@ -108,6 +109,8 @@ static int ctl_quota_domain(struct req *r, const char *arg)
 	text_add(&t, "%-16s: %8lu\n", "watches", watches);
 	text_add(&t, "%-16s: %8lu\n", "transactions", txns);
 	text_add(&t, "%-16s: %8lu\n", "outstanding", 0ul);
+	text_add(&t, "%-16s: %8llu\n", "memory",
+	         store_domain_bytes(r->d->store, (unsigned int)domid));
 	return text_reply(r, &t);
 }
 
@@ -291,17 +294,36 @@ int control_request(struct req *r)
 }
 
 /*
+ * The quota set of `domid` for GET_QUOTA/SET_QUOTA: a guest's own record
+ * (made on first use for a domain the platform knows), -ENOENT for an
+ * unknown one, -EINVAL for domain 0, which quotas never limit.
+ */
+static int domain_quota(struct req *r, const char *arg, struct quota_set **q)
+{
+	unsigned long domid;
+	struct domain *dom;
+
+	if (parse_uint(arg, XS_DOMID_MAX, &domid))
+		return -EINVAL;
+	if (domid == 0)
+		return -EINVAL;
+	dom = domain_get(r->d, (unsigned int)domid);
+	if (!dom)
+		return -ENOENT;
+	*q = &dom->quota;
+	return 0;
+}
+
+/*
  * GET_QUOTA [[<domid>|]<quota>|]: no argument lists the names; a name
- * gives the global value; a domid and a name the domain's.  Per-domain
- * values arrive with domains; until then only domain 0 exists, and it is
- * never limited, so it reports the global values.
+ * gives the global value (the default for new domains); a domid and a
+ * name, that domain's.
  */
 int quota_get_request(struct req *r)
 {
-	unsigned long domid;
-	const char *name;
+	struct quota_set *q = &r->d->cfg.quota;
 	char buf[32];
-	int id;
+	int id, err;
 
 	if (r->hdr->len == 0) {
 		struct text t = text_of(r);
@@ -314,16 +336,14 @@ int quota_get_request(struct req *r)
 	if (!r->is_terminated || (r->argc != 1 && r->argc != 2))
 		return -EINVAL;
 	if (r->argc == 2) {
-		if (parse_uint(r->argv[0], XS_DOMID_MAX, &domid))
-			return -EINVAL;
-		if (domid != 0)
-			return -ENOENT;
+		err = domain_quota(r, r->argv[0], &q);
+		if (err)
+			return err;
 	}
-	name = r->argv[r->argc - 1];
-	id = quota_find(name);
+	id = quota_find(r->argv[r->argc - 1]);
 	if (id < 0)
 		return -EINVAL;
-	snprintf(buf, sizeof(buf), "%lu", r->d->cfg.quota.v[id]);
+	snprintf(buf, sizeof(buf), "%lu", q->v[id]);
 	reply_str(r, buf);
 	return 0;
 }
@@ -331,18 +351,17 @@ int quota_get_request(struct req *r)
 /* SET_QUOTA [<domid>|]<quota>|<value>| */
 int quota_set_request(struct req *r)
 {
-	unsigned long domid;
+	struct quota_set *q = &r->d->cfg.quota;
 	int err;
 
 	if (!r->is_terminated || (r->argc != 2 && r->argc != 3))
 		return -EINVAL;
 	if (r->argc == 3) {
-		if (parse_uint(r->argv[0], XS_DOMID_MAX, &domid))
-			return -EINVAL;
-		/* Domain 0 is never limited; others arrive with guests. */
-		return domid == 0 ? -EINVAL : -ENOENT;
+		err = domain_quota(r, r->argv[0], &q);
+		if (err)
+			return err;
 	}
-	err = quota_set_arg(&r->d->cfg.quota, r->argv[0], r->argv[1]);
+	err = quota_set_arg(q, r->argv[r->argc - 2], r->argv[r->argc - 1]);
 	if (!err)
 		reply_str(r, "OK");
 	return err;

@@ -25,6 +25,7 @@
 #include "daemon/dispatch_int.h"
 #include "daemon/domain.h"
 #include "daemon/loop.h"
+#include "plat/plat.h"
 #include "store/path.h"
 #include "store/tree.h"
 #include "store/watch.h"
@@ -292,6 +293,13 @@ static int do_set_perms(struct req *r)
 	if (!e)
 		return -ENOMEM;
 	err = perm_parse(r->payload + plen, r->hdr->len - plen, n, e);
+	/* As Xen: the new owner must be a domain the platform knows. */
+	if (!err && r->d->plat && e[0].domid != 0) {
+		enum plat_dom_state st;
+
+		if (plat_domain_state(r->d->plat, e[0].domid, &st))
+			err = -ENOENT;
+	}
 	if (!err)
 		err = store_set_perms(r->d->store, r->txn, &r->caller,
 		                      r->d->path, e, n);
