@@ -269,6 +269,31 @@ static int do_rm(struct req *r)
 	return err;
 }
 
+/*
+ * Permissions must name domains that exist, or a domain born later with
+ * that id would inherit rights (XSA-322 class): as Xen 4.17, an owner the
+ * platform does not know is ENOENT; another entry for an absent domain is
+ * dropped (Xen keeps it but ignores it forever).  Every domain named gets
+ * a record, so that its death is noticed and forgotten even if it was
+ * never introduced.  Updates *n.
+ */
+static int check_perm_domains(struct daemon *d, struct perm_entry *e,
+                              unsigned int *n)
+{
+	unsigned int kept = 0;
+
+	for (unsigned int i = 0; i < *n; i++) {
+		if (e[i].domid == 0 || domain_get(d, e[i].domid)) {
+			e[kept++] = e[i];
+			continue;
+		}
+		if (i == 0)
+			return -ENOENT;
+	}
+	*n = kept;
+	return 0;
+}
+
 static int do_set_perms(struct req *r)
 {
 	const char *path;
@@ -293,13 +318,13 @@ static int do_set_perms(struct req *r)
 	if (!e)
 		return -ENOMEM;
 	err = perm_parse(r->payload + plen, r->hdr->len - plen, n, e);
-	/* As Xen: the new owner must be a domain the platform knows. */
-	if (!err && r->d->plat && e[0].domid != 0) {
-		enum plat_dom_state st;
-
-		if (plat_domain_state(r->d->plat, e[0].domid, &st))
-			err = -ENOENT;
-	}
+	/* The quota counts what was asked for, before absent domains'
+	 * entries are dropped (as Xen). */
+	if (!err && !r->c->is_privileged &&
+	    quota_is_over(r->caller.quota, QUOTA_PERMS, n))
+		err = quota_refused(r, QUOTA_PERMS, -ENOSPC);
+	if (!err && r->d->plat)
+		err = check_perm_domains(r->d, e, &n);
 	if (!err)
 		err = store_set_perms(r->d->store, r->txn, &r->caller,
 		                      r->d->path, e, n);
@@ -829,7 +854,7 @@ static const struct handler {
     [XS_MKDIR] = {do_mkdir, F_WRITE},
     [XS_RM] = {do_rm, F_WRITE},
     [XS_SET_PERMS] = {do_set_perms, F_WRITE},
-    [XS_IS_DOMAIN_INTRODUCED] = {do_is_domain_introduced, F_NOTID},
+    [XS_IS_DOMAIN_INTRODUCED] = {do_is_domain_introduced, F_NOTID | F_PRIV},
     [XS_RESUME] = {do_resume, F_NOTID | F_PRIV | F_WRITE},
     [XS_SET_TARGET] = {do_set_target, F_NOTID | F_PRIV | F_WRITE},
     [XS_RESET_WATCHES] = {do_reset_watches, F_NOTID},

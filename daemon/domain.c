@@ -31,13 +31,24 @@
 #define ALL_FEATURES                                                           \
 	(XS_FEATURE_RECONNECTION | XS_FEATURE_ERROR | XS_FEATURE_WATCHDEPTH)
 
+/*
+ * Serve a bounded batch of pending ports per wakeup, then go back to the
+ * loop: guests that keep their rings busy must not starve the sockets,
+ * timers and other fds (the fd stays readable, so the rest comes next
+ * turn).
+ */
+#define KICKS_PER_TURN 64
+
 static void on_evtchn(struct loop *l, int fd, unsigned int events, void *arg)
 {
 	struct daemon *d = arg;
 	unsigned int port;
 
-	while (plat_evtchn_pending(d->plat, &port) == 0)
+	for (int i = 0; i < KICKS_PER_TURN; i++) {
+		if (plat_evtchn_pending(d->plat, &port))
+			break;
 		domain_kick(d, port);
+	}
 }
 
 static void on_dom_exc(struct loop *l, int fd, unsigned int events, void *arg)
@@ -344,10 +355,20 @@ void domain_check_all(struct daemon *d)
 		next = dom->next;
 		err = plat_domain_state(d->plat, dom->domid, &st);
 		if (err == -ENOENT || (!err && st == PLAT_DOM_DYING)) {
-			if (dom->is_introduced)
-				domain_release(d, dom->domid, true);
-			else
-				domain_free(d, dom);
+			unsigned int domid = dom->domid;
+
+			if (dom->is_introduced) {
+				domain_release(d, domid, true);
+				continue;
+			}
+			/* Never introduced, but named in permissions or
+			 * owning nodes: a later domain with its id must
+			 * inherit nothing all the same (XSA-322 class). */
+			domain_free(d, dom);
+			err = store_forget_domain(d->store, domid);
+			if (err)
+				log_err("domain %u: forgetting it failed: %s",
+				        domid, strerror(-err));
 			continue;
 		}
 		if (!err && st == PLAT_DOM_SHUTDOWN && dom->is_introduced &&
@@ -379,6 +400,12 @@ void domain_kick(struct daemon *d, unsigned int port)
 	c = dom->conn;
 	if (!c || c->is_dead)
 		return;
+	/* Checked on every event, even while its input waits, so that a
+	 * guest that stopped reading cannot corrupt its ring unnoticed. */
+	if (!ring_is_sane(dom)) {
+		conn_fail(c, XS_ERROR_RINGIDX, "ring indices out of range");
+		return;
+	}
 	conn_handle_input(c);
 	/* The guest may have made room for replies that waited. */
 	if (!c->is_dead && c->out_head)

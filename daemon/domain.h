@@ -56,11 +56,12 @@ int domain_introduce(struct daemon *d, unsigned int domid, uint64_t gfn,
                      unsigned int port);
 
 /*
- * domain_release - RELEASE, or the platform reporting death: drop the
- * connection (watches, transactions), unbind, unmap and fire
- * @releaseDomain.  When `is_dead`, also remove the nodes the domain owns
- * and strip it from every permission list, so that a later domain with
- * the same domid inherits nothing.  -ENOENT if not introduced.
+ * domain_release - RELEASE, or the platform reporting death (`is_dead`,
+ * for the log): drop the connection (watches, transactions), unbind,
+ * unmap, remove the nodes the domain owns and strip it from every
+ * permission list (as Xen 4.17 does on both), so that a later domain
+ * with the same domid inherits nothing, and fire @releaseDomain.
+ * -ENOENT if not introduced.
  */
 int domain_release(struct daemon *d, unsigned int domid, bool is_dead);
 

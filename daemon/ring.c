@@ -137,6 +137,17 @@ const struct transport_ops ring_ops = {
     .fail = ring_fail,
 };
 
+bool ring_is_sane(const struct domain *dom)
+{
+	void *page = dom->ring;
+	uint32_t req = load_acquire(page, XS_RING_OFF_REQ_PROD) -
+	               load_acquire(page, XS_RING_OFF_REQ_CONS);
+	uint32_t rsp = load_acquire(page, XS_RING_OFF_RSP_PROD) -
+	               load_acquire(page, XS_RING_OFF_RSP_CONS);
+
+	return req <= XS_RING_SIZE && rsp <= XS_RING_SIZE;
+}
+
 bool ring_wants_reconnect(const struct domain *dom)
 {
 	return dom->ring && (dom->features & XS_FEATURE_RECONNECTION) &&
