@@ -137,6 +137,9 @@ bool log_is_trace(void)
 }
 
 static void vlog(FILE *f, const char *tag, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vlog(FILE *f, const char *tag, const char *fmt, va_list ap)
 {
 	struct timespec ts;
 	struct tm tm;

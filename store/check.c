@@ -25,8 +25,10 @@ static int fail(char *why, size_t whysz, const char *fmt, ...)
 }
 
 static int check_node(const struct store *s, const struct node *n,
-                      uint32_t *owned, uint64_t *bytes, char *why, size_t whysz)
+                      struct acct_page **tally, char *why, size_t whysz)
 {
+	struct acct_page **pg;
+
 	if (n->refs == 0)
 		return fail(why, whysz, "node '%s' has no reference",
 		            node_name(n));
@@ -54,32 +56,56 @@ static int check_node(const struct store *s, const struct node *n,
 			return fail(why, whysz, "child '%s' from the future",
 			            node_name(k));
 	}
-	owned[node_owner(n)]++;
-	bytes[node_owner(n)] += node_mem(n);
+	pg = &tally[node_owner(n) / ACCT_PAGE];
+	if (!*pg)
+		*pg = xcalloc(1, sizeof(**pg));
+	if (!*pg)
+		return -ENOMEM;
+	(*pg)->nodes[node_owner(n) % ACCT_PAGE]++;
+	(*pg)->bytes[node_owner(n) % ACCT_PAGE] += node_mem(n);
+	return 0;
+}
+
+/* Do the tallied counts equal the store's accounting, page by page? */
+static int check_accounts(const struct store *s, struct acct_page **tally,
+                          char *why, size_t whysz)
+{
+	static const struct acct_page zero;
+
+	for (unsigned int p = 0; p < ACCT_PAGES; p++) {
+		const struct acct_page *a = tally[p] ? tally[p] : &zero;
+		const struct acct_page *b =
+		    s->acct_pages[p] ? s->acct_pages[p] : &zero;
+
+		if (a == b)
+			continue;
+		for (unsigned int i = 0; i < ACCT_PAGE; i++) {
+			unsigned int d = p * ACCT_PAGE + i;
+
+			if (a->nodes[i] != b->nodes[i])
+				return fail(
+				    why, whysz,
+				    "domain %u owns %u nodes, accounted %u", d,
+				    a->nodes[i], b->nodes[i]);
+			if (a->bytes[i] != b->bytes[i])
+				return fail(
+				    why, whysz,
+				    "domain %u owns %llu bytes, accounted "
+				    "%llu",
+				    d, (unsigned long long)a->bytes[i],
+				    (unsigned long long)b->bytes[i]);
+		}
+	}
 	return 0;
 }
 
 int store_check(const struct store *s, char *why, size_t whysz)
 {
-	uint32_t *owned = xcalloc(NR_DOMIDS, sizeof(*owned));
-	uint64_t *bytes = xcalloc(NR_DOMIDS, sizeof(*bytes));
+	struct acct_page *tally[ACCT_PAGES] = {0};
 	const struct node **stack = NULL;
 	size_t sp = 0, cap = 0;
 	int err = 0;
 
-	if (!owned || !bytes) {
-		for (unsigned int d = 0; !err && d < NR_DOMIDS; d++)
-			if (bytes[d] != s->owned_bytes[d])
-				err = fail(
-				    why, whysz,
-				    "domain %u owns %llu bytes, accounted %llu",
-				    d, (unsigned long long)bytes[d],
-				    (unsigned long long)s->owned_bytes[d]);
-		xfree(owned);
-		xfree(bytes);
-		xfree(bytes);
-		return -ENOMEM;
-	}
 	if (!s->root || s->root->name_len != 0)
 		err = fail(why, whysz, "bad root");
 	if (!err && s->root) {
@@ -93,7 +119,7 @@ int store_check(const struct store *s, char *why, size_t whysz)
 	while (!err && sp) {
 		const struct node *n = stack[--sp];
 
-		err = check_node(s, n, owned, bytes, why, whysz);
+		err = check_node(s, n, tally, why, whysz);
 		if (!err && sp + n->nkids > cap) {
 			size_t ncap = 2 * (sp + n->nkids);
 			const struct node **ns =
@@ -109,19 +135,10 @@ int store_check(const struct store *s, char *why, size_t whysz)
 		for (uint32_t i = 0; !err && i < n->nkids; i++)
 			stack[sp++] = n->kids[i];
 	}
-	for (unsigned int d = 0; !err && d < NR_DOMIDS; d++)
-		if (owned[d] != s->owned[d])
-			err = fail(why, whysz,
-			           "domain %u owns %u nodes, accounted %u", d,
-			           owned[d], s->owned[d]);
+	if (!err)
+		err = check_accounts(s, tally, why, whysz);
+	for (unsigned int p = 0; p < ACCT_PAGES; p++)
+		xfree(tally[p]);
 	xfree(stack);
-	for (unsigned int d = 0; !err && d < NR_DOMIDS; d++)
-		if (bytes[d] != s->owned_bytes[d])
-			err = fail(why, whysz,
-			           "domain %u owns %llu bytes, accounted %llu",
-			           d, (unsigned long long)bytes[d],
-			           (unsigned long long)s->owned_bytes[d]);
-	xfree(owned);
-	xfree(bytes);
 	return err;
 }

@@ -148,7 +148,7 @@ static int strip_one(struct store *s, const char *path, unsigned int domid)
 	w->nodes[w->depth]->perms = p;
 	w->nodes[w->depth]->gen = ++s->env.gen;
 	/* Fewer entries: the owner is charged less. */
-	s->owned_bytes[p->e[0].domid] -= 4u * (uint64_t)(old->n - p->n);
+	acct_apply(s, p->e[0].domid, 0, -4L * (old->n - p->n));
 	nperms_unref(old);
 	return 0;
 }

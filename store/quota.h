@@ -17,9 +17,9 @@ enum quota_id {
 	QUOTA_WATCHES,   /* "watches": per domain (128) */
 	QUOTA_TRANSACTIONS, /* "transactions": open at once (10) */
 	QUOTA_TXN_NODES,    /* "transaction-nodes": touched per txn (1024) */
-	QUOTA_PERMS,    /* "permissions": entries per node beyond owner (5) */
-	QUOTA_PATH_MAX, /* "path-max": relative path length (2048) */
-	QUOTA_MEMORY,   /* "memory": bytes per domain (2 MiB) */
+	QUOTA_PERMS, /* "permissions": entries per node, owner included (5) */
+	QUOTA_PATH_MAX,    /* "path-max": relative path length (2048) */
+	QUOTA_MEMORY,      /* "memory": bytes per domain (2 MiB) */
 	QUOTA_OUTSTANDING, /* "outstanding": requests in flight (20) */
 	QUOTA_COUNT,
 };

@@ -73,6 +73,40 @@ static bool is_limited(const struct store_caller *c)
 
 /* ---- accounting ---- */
 
+int acct_reserve(struct store *s, unsigned int domid)
+{
+	struct acct_page **pg = &s->acct_pages[domid / ACCT_PAGE];
+
+	if (!*pg)
+		*pg = xcalloc(1, sizeof(**pg));
+	return *pg ? 0 : -ENOMEM;
+}
+
+/* After acct_reserve: cannot fail, so it may follow the point of no
+ * return. */
+void acct_apply(struct store *s, unsigned int domid, long nodes, long bytes)
+{
+	struct acct_page *pg = s->acct_pages[domid / ACCT_PAGE];
+	unsigned int i = domid % ACCT_PAGE;
+
+	pg->nodes[i] = (uint32_t)((long)pg->nodes[i] + nodes);
+	pg->bytes[i] = (uint64_t)((long long)pg->bytes[i] + bytes);
+}
+
+static uint32_t acct_nodes(const struct store *s, unsigned int domid)
+{
+	const struct acct_page *pg = s->acct_pages[domid / ACCT_PAGE];
+
+	return pg ? pg->nodes[domid % ACCT_PAGE] : 0;
+}
+
+static uint64_t acct_bytes(const struct store *s, unsigned int domid)
+{
+	const struct acct_page *pg = s->acct_pages[domid / ACCT_PAGE];
+
+	return pg ? pg->bytes[domid % ACCT_PAGE] : 0;
+}
+
 /*
  * Charge `nodes` nodes and `bytes` bytes to owner `domid`: at once on the
  * main tree, to the transaction's own tally inside one, or buffered until
@@ -89,9 +123,7 @@ static void acct_add(struct store *s, const struct view *v, unsigned int domid,
 		return;
 	}
 	if (!v->is_replay) {
-		s->owned[domid] = (uint32_t)((long)s->owned[domid] + nodes);
-		s->owned_bytes[domid] =
-		    (uint64_t)((long long)s->owned_bytes[domid] + bytes);
+		acct_apply(s, domid, nodes, bytes);
 		return;
 	}
 	for (unsigned int i = 0; i < s->nr_acct; i++) {
@@ -122,7 +154,7 @@ static void acct_add(struct store *s, const struct view *v, unsigned int domid,
 static long owned_by(const struct store *s, const struct view *v,
                      unsigned int domid)
 {
-	long n = (long)s->owned[domid];
+	long n = (long)acct_nodes(s, domid);
 
 	if (v->txn && domid == v->txn->caller.domid)
 		n += v->txn->own_delta;
@@ -136,7 +168,7 @@ static long owned_by(const struct store *s, const struct view *v,
 static long long bytes_of(const struct store *s, const struct view *v,
                           unsigned int domid)
 {
-	long long n = (long long)s->owned_bytes[domid];
+	long long n = (long long)acct_bytes(s, domid);
 
 	if (v->txn && domid == v->txn->caller.domid)
 		n += v->txn->own_bytes;
@@ -163,12 +195,12 @@ static bool is_over_memory(const struct store *s, const struct view *v,
 
 unsigned long long store_domain_bytes(const struct store *s, unsigned int domid)
 {
-	return domid < NR_DOMIDS ? s->owned_bytes[domid] : 0;
+	return domid < NR_DOMIDS ? acct_bytes(s, domid) : 0;
 }
 
 unsigned long store_domain_nodes(const struct store *s, unsigned int domid)
 {
-	return domid < NR_DOMIDS ? s->owned[domid] : 0;
+	return domid < NR_DOMIDS ? acct_nodes(s, domid) : 0;
 }
 
 /* ---- events ---- */
@@ -415,7 +447,10 @@ int store_op_write(struct store *s, struct view *v,
 			return quota_hit(s, QUOTA_MEMORY, -ENOMEM);
 	}
 
-	err = tree_unshare(env, v->rootp, w, w->found);
+	/* The creator may be charged for the first time. */
+	err = missing ? acct_reserve(s, c->domid) : 0;
+	if (!err)
+		err = tree_unshare(env, v->rootp, w, w->found);
 	if (err)
 		return err;
 
@@ -650,7 +685,9 @@ int store_op_set_perms(struct store *s, struct view *v,
 		if (!c->is_privileged && e[0].domid != node_owner(node))
 			return -EPERM;
 	}
-	err = tree_unshare(env, v->rootp, w, w->depth);
+	err = acct_reserve(s, e[0].domid);
+	if (!err)
+		err = tree_unshare(env, v->rootp, w, w->depth);
 	if (err)
 		return err;
 	perms = nperms_new(e, n);
@@ -874,24 +911,20 @@ struct store *store_new(void)
 	siphash_key_random(&s->env.key);
 	s->quota_hit = -1;
 	walk_init(&s->walk);
-	s->owned = xcalloc(NR_DOMIDS, sizeof(*s->owned));
-	s->owned_bytes = xcalloc(NR_DOMIDS, sizeof(*s->owned_bytes));
 	s->rm_stack = xcalloc(RM_STACK_CAP, sizeof(*s->rm_stack));
 	s->rm_pos = xcalloc(RM_STACK_CAP, sizeof(*s->rm_pos));
 	s->rm_path = xmalloc(XS_ABS_PATH_MAX + 1);
 	root_perms = nperms_new(&n0, 1);
 	s->special_perms[0] = nperms_new(&n0, 1);
 	s->special_perms[1] = nperms_new(&n0, 1);
-	if (!s->owned || !s->owned_bytes || !s->rm_stack || !s->rm_pos ||
-	    !s->rm_path || !root_perms || !s->special_perms[0] ||
-	    !s->special_perms[1])
+	if (acct_reserve(s, 0) || !s->rm_stack || !s->rm_pos || !s->rm_path ||
+	    !root_perms || !s->special_perms[0] || !s->special_perms[1])
 		goto fail;
 	s->root = node_new(&s->env, "", 0, NULL, 0, root_perms);
 	if (!s->root)
 		goto fail;
 	s->root->gen = next_gen(s);
-	s->owned[0] = 1;
-	s->owned_bytes[0] = node_mem(s->root);
+	acct_apply(s, 0, 1, (long)node_mem(s->root));
 	nperms_unref(root_perms);
 	root_perms = NULL;
 	/* Xen 4.17's C xenstored starts with exactly these. */
@@ -913,8 +946,8 @@ void store_free(struct store *s)
 	nperms_unref(s->special_perms[0]);
 	nperms_unref(s->special_perms[1]);
 	walk_fini(&s->walk);
-	xfree(s->owned);
-	xfree(s->owned_bytes);
+	for (unsigned int i = 0; i < ACCT_PAGES; i++)
+		xfree(s->acct_pages[i]);
 	xfree(s->rm_stack);
 	xfree(s->rm_pos);
 	xfree(s->rm_path);
@@ -933,8 +966,9 @@ void store_stats(const struct store *s, struct store_stats *st)
 {
 	uint64_t main_nodes = 0;
 
-	for (unsigned int d = 0; d < NR_DOMIDS; d++)
-		main_nodes += s->owned[d];
+	for (unsigned int i = 0; i < ACCT_PAGES; i++)
+		for (unsigned int j = 0; s->acct_pages[i] && j < ACCT_PAGE; j++)
+			main_nodes += s->acct_pages[i]->nodes[j];
 	st->nodes = s->env.nr_nodes;
 	st->node_bytes = s->env.nr_bytes;
 	st->main_nodes = main_nodes;

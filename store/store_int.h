@@ -11,6 +11,19 @@
 
 #define NR_DOMIDS (XS_DOMID_MAX + 1u)
 
+/*
+ * Nodes and bytes each domain owns, in pages of 256 domids allocated on
+ * first use: a store costs kilobytes, not the 768 KiB of flat arrays for
+ * every possible domid, and checks scale with the domains that exist.
+ */
+#define ACCT_PAGE  256u
+#define ACCT_PAGES (NR_DOMIDS / ACCT_PAGE)
+
+struct acct_page {
+	uint32_t nodes[ACCT_PAGE];
+	uint64_t bytes[ACCT_PAGE];
+};
+
 /* One change buffered during a commit's replay, emitted on success. */
 struct evbuf {
 	struct evbuf *next;
@@ -83,8 +96,9 @@ struct store {
 	store_event_cb *event_cb;
 	void *event_opaque;
 	struct nperms *special_perms[2]; /* @introduceDomain, @releaseDomain */
-	uint32_t *owned;                 /* nodes per owning domain */
-	uint64_t *owned_bytes;           /* their node_mem() per domain */
+	/* Per owning domain: nodes, and their node_mem() (acct_reserve
+	 * makes a domain's page before anything is charged to it). */
+	struct acct_page *acct_pages[ACCT_PAGES];
 	unsigned int open_txns;
 	/* Removal traversal: preallocated so that RM cannot fail half-way. */
 	struct node **rm_stack;
@@ -104,6 +118,8 @@ struct store {
 };
 
 /* store.c */
+int acct_reserve(struct store *s, unsigned int domid);
+void acct_apply(struct store *s, unsigned int domid, long nodes, long bytes);
 int store_op_write(struct store *s, struct view *v,
                    const struct store_caller *c, const char *path,
                    const void *value, size_t len, bool is_mkdir);

@@ -121,7 +121,10 @@ void txn_record(struct txn *t, enum txn_op_kind kind, const char *path,
 
 	if (t->error)
 		return;
-	op = xmalloc(sizeof(*op) + path_len + 1 + data_len);
+	/* The data (permission entries) starts aligned after the path. */
+	size_t data_off = (path_len + 1 + 7) & ~(size_t)7;
+
+	op = xmalloc(sizeof(*op) + data_off + data_len);
 	if (!op) {
 		t->error = -ENOMEM;
 		return;
@@ -132,7 +135,7 @@ void txn_record(struct txn *t, enum txn_op_kind kind, const char *path,
 	op->data_len = data_len;
 	op->path = op->buf;
 	memcpy(op->path, path, path_len + 1);
-	op->data = op->buf + path_len + 1;
+	op->data = op->buf + data_off;
 	if (data_len)
 		memcpy(op->data, data, data_len);
 	if (t->ops_tail)
@@ -260,10 +263,7 @@ static int txn_replay(struct store *s, const struct txn *t)
 	for (unsigned int i = 0; i < s->nr_acct; i++) {
 		const struct acct_delta *a = &s->acct[i];
 
-		s->owned[a->domid] =
-		    (uint32_t)((long)s->owned[a->domid] + a->delta);
-		s->owned_bytes[a->domid] =
-		    (uint64_t)((long long)s->owned_bytes[a->domid] + a->bytes);
+		acct_apply(s, a->domid, a->delta, a->bytes);
 	}
 	s->nr_acct = 0;
 	store_flush_events(s, true);
