@@ -111,6 +111,15 @@ $(O)/xstore: $(call obj,$(CLI_SRC)) $(ALL_LIBS)
 $(O)/xsim: $(call obj,$(XSIM_SRC)) $(ALL_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
 
+# xsguest-c: a simulated guest over its ring, for the integration tests
+# (tests/integration/test_guests.py runs several at once).
+GUEST_SRC := tests/integration/guest.c
+ifneq ($(V),fuzz)
+all: $(O)/xsguest-c
+endif
+$(O)/xsguest-c: $(call obj,$(GUEST_SRC)) $(ALL_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
+
 $(O)/xsbench: $(call obj,$(BENCH_SRC)) $(ALL_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
 
@@ -125,6 +134,46 @@ $(O)/examples/%: $(O)/examples/%.o $(ALL_LIBS)
 $(O)/fuzz/%: $(O)/fuzz/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS)
+
+# libxstore also as a shared library; the CLI's xenstore-* names.
+XS_VERSION   := 0.1.0
+XS_SONAME    := libxstore.so.0
+LIBXSTORE_SO := $(O)/libxstore.so
+CLI_NAMES    := read write ls list rm exists chmod watch control
+CLI_LINKS    := $(if $(CLI_SRC),$(patsubst %,$(O)/xenstore-%,$(CLI_NAMES)))
+ifneq ($(V),fuzz)
+all: $(if $(LIB_SRC),$(LIBXSTORE_SO)) $(CLI_LINKS)
+endif
+
+$(LIBXSTORE_SO): $(call obj,$(LIB_SRC) common/wire.c common/xalloc.c $(PLAT_SRC)) \
+		lib/libxstore.map
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(XS_SONAME) \
+	  -Wl,--version-script=lib/libxstore.map -o $@ \
+	  $(filter %.o,$^) $(PLAT_LIBS) -lpthread
+
+$(O)/xenstore-%: | $(O)/xstore
+	ln -sf xstore $@
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: libraries, headers,
+# pkg-config file, the daemon (sbin) and the tools (bin).
+PREFIX  ?= /usr/local
+I_BIN   = $(DESTDIR)$(PREFIX)/bin
+I_SBIN  = $(DESTDIR)$(PREFIX)/sbin
+I_LIB   = $(DESTDIR)$(PREFIX)/lib
+I_INC   = $(DESTDIR)$(PREFIX)/include/xstore
+install: $(BINS) $(LIBXSTORE) $(LIBXSTORE_SO) $(CLI_LINKS)
+	install -d $(I_BIN) $(I_SBIN) $(I_LIB)/pkgconfig $(I_INC)
+	install -m 755 $(XSTORED) $(I_SBIN)/
+	install -m 755 $(O)/xstore $(if $(XSIM_SRC),$(O)/xsim) $(I_BIN)/
+	for n in $(CLI_NAMES); do ln -sf xstore $(I_BIN)/xenstore-$$n; done
+	install -m 644 $(LIBXSTORE) $(I_LIB)/
+	install -m 755 $(LIBXSTORE_SO) $(I_LIB)/libxstore.so.$(XS_VERSION)
+	ln -sf libxstore.so.$(XS_VERSION) $(I_LIB)/$(XS_SONAME)
+	ln -sf $(XS_SONAME) $(I_LIB)/libxstore.so
+	install -m 644 $(wildcard include/xstore/*.h) $(I_INC)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(XS_VERSION)|g' \
+	  -e 's|@LIBS_PRIVATE@|$(PLAT_LIBS) -lpthread|g' \
+	  lib/xstore.pc.in >$(I_LIB)/pkgconfig/xstore.pc
 
 # Object files are not intermediates: keep them between runs.
 .SECONDARY:
@@ -155,3 +204,4 @@ clean:
 	rm -rf build
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
+

@@ -8,7 +8,10 @@
 #        <name> every tests/integration/test_<name>.sh and .py, e.g. utils
 #               (test_utils.sh: xenstore-utils and test-xenstore)
 #        diff   tests/integration/diff_test.py    differential test against cx
+#        diff_guest tests/integration/diff_guest.py the same, as unprivileged guests
 #        fuzz   tests/run-fuzz.sh                 (if present)
+#        tsan   tests/run-tsan.sh                 libxstore's threaded tests
+#               under ThreadSanitizer (builds what it needs with V=tsan)
 #   4. one final line "N passed, N failed[, N skipped]" summing the suites'
 #      own final lines.  A suite that exits non-zero without counting a
 #      failure, or prints no final line (crash, time limit), counts as one
@@ -16,8 +19,8 @@
 #
 # Env: XSTORED (daemon under test, default build/asan/xstored), JOBS (2),
 # SUITE_TIMEOUT (seconds per suite, default 300), XSTORE_SUITES (space
-# separated subset of "unit integration diff fuzz", or integration suite
-# names such as "utils").  Logs: build/test-logs/.
+# separated subset of "unit integration diff fuzz tsan", or suite names such
+# as "utils" or "diff_guest").  Logs: build/test-logs/.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,7 +28,7 @@ REPO=$(pwd)
 LOGS=$REPO/build/test-logs
 mkdir -p "$LOGS"
 export XSTORED=${XSTORED:-build/asan/xstored}
-SUITES=${XSTORE_SUITES:-unit integration diff fuzz}
+SUITES=${XSTORE_SUITES:-unit integration diff fuzz tsan}
 T0=$SECONDS
 
 TOTAL_P=0 TOTAL_F=0 TOTAL_S=0
@@ -110,6 +113,10 @@ for t in tests/integration/test_*.sh tests/integration/test_*.py; do
 	esac
 done
 wanted diff && suite diff python3 tests/integration/diff_test.py
+{ wanted diff || wanted diff_guest; } && suite diff_guest python3 tests/integration/diff_guest.py
+if wanted tsan && [ -f tests/run-tsan.sh ]; then
+	suite tsan bash tests/run-tsan.sh
+fi
 if wanted fuzz; then
 	if [ -f tests/run-fuzz.sh ]; then
 		suite fuzz bash tests/run-fuzz.sh

@@ -1,0 +1,58 @@
+#!/bin/bash
+# run-tsan.sh: libxstore's threaded tests under ThreadSanitizer.
+#
+# Builds the TSan variant of what they need (make V=tsan: the tests, the
+# daemon, xsim; only those targets, so that a TSan build problem elsewhere
+# in the tree does not hide a race here) and runs test_lib_threads (many
+# threads: requests in flight, watches churned while events arrive,
+# callbacks removing themselves, suspend/resume and reconnection under
+# load), test_lib and test_lib_fake.  Any TSan report fails the binary
+# (halt_on_error).  Prints each binary's output, then one final line
+# "N passed, N failed".  Exit 1 if anything failed.
+#
+# Env: JOBS (make -j, default 2), TSAN_TIMEOUT (seconds per binary, 600).
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+TESTS="test_lib_threads test_lib test_lib_fake"
+O=build/tsan
+targets="$O/xstored $O/xsim"
+for t in $TESTS; do targets="$targets $O/tests/$t"; done
+
+echo "== build: make V=tsan $targets"
+if ! make V=tsan -j"${JOBS:-2}" $targets >build/tsan-build.log 2>&1; then
+	tail -n 40 build/tsan-build.log
+	echo "FAIL build (log: build/tsan-build.log)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+passed=0
+failed=0
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for t in $TESTS; do
+	echo "== $t"
+	rc=0
+	timeout "${TSAN_TIMEOUT:-600}" "$O/tests/$t" >"$out" 2>&1 || rc=$?
+	cat "$out"
+	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+	p=0 f=0
+	if [ -n "$summary" ]; then
+		p=${summary%% passed*}
+		f=${summary#*, }
+		f=${f%% failed}
+	fi
+	if grep -q 'WARNING: ThreadSanitizer' "$out"; then
+		echo "FAIL $t: ThreadSanitizer report"
+		[ "$f" -gt 0 ] || f=1
+	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL $t: exit status $rc"
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
