@@ -814,27 +814,6 @@ def play(fn, side, base):
     return r
 
 
-def compare(ra, rb, kind, strict):
-    bad, known = [], []
-    la = {st.label: st for st in ra.steps}
-    lb = {st.label: st for st in rb.steps}
-    order = [st.label for st in rb.steps] + [st.label for st in ra.steps if st.label not in lb]
-    for label in order:
-        sa, sb = la.get(label), lb.get(label)
-        oa = sa.outcome() if sa else "(step missing)"
-        ob = sb.outcome() if sb else "(step missing)"
-        if oa == ob:
-            continue
-        k = None if strict else next(
-            (k for k in KNOWN_GUEST_DIFFS if k.matches(kind, ra.scenario, label, oa, ob)), None)
-        if k:
-            if k.name not in known:
-                known.append(k.name)
-        else:
-            bad.append((label, (sa or sb).request, oa, ob))
-    return bad, known
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--record", action="store_true", help="print cx's transcripts")
@@ -927,7 +906,7 @@ def run(args, todo, counts, owned):
             counts["skipped"] += 1
             print("SKIP %s: %s" % (name, getattr(rb, "skipped", None) or ra.skipped))
             continue
-        bad, known = compare(ra, rb, side_a.kind, args.strict)
+        bad, known = dt.compare(ra, rb, side_a.kind, args.strict, KNOWN_GUEST_DIFFS)
         if died_a:
             bad.insert(0, ("(daemon)", "-", died_a, "alive"))
         if died_b:

@@ -1282,8 +1282,10 @@ def play(fn, side):
     return r
 
 
-def compare(ra, rb, kind, strict):
-    """(unexplained diffs, known names used) between two runs."""
+def compare(ra, rb, kind, strict, table=None):
+    """(unexplained diffs, known names used) between two runs; `table` is
+    the list of known differences (KNOWN_DIFFS by default)."""
+    table = KNOWN_DIFFS if table is None else table
     bad, known = [], []
     la = {st.label: st for st in ra.steps}
     lb = {st.label: st for st in rb.steps}
@@ -1295,7 +1297,7 @@ def compare(ra, rb, kind, strict):
         if oa == ob:
             continue
         k = None if strict else next(
-            (k for k in KNOWN_DIFFS if k.matches(kind, ra.scenario, label, oa, ob)), None)
+            (k for k in table if k.matches(kind, ra.scenario, label, oa, ob)), None)
         if k:
             if k.name not in known:
                 known.append(k.name)
