@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -26,8 +27,8 @@
 enum perm { P_INHERIT, P_RO, P_RW, P_PRIVATE };
 
 struct put {
-	struct xsc *c;
-	uint32_t tx;
+	struct xstore *xs;
+	xstore_txn_t tx;
 	unsigned int domid;
 	int err; /* the first error; later puts do nothing */
 };
@@ -39,8 +40,11 @@ static void put(struct put *p, enum perm perm, const char *value,
 static void put(struct put *p, enum perm perm, const char *value,
                 const char *fmt, ...)
 {
-	char path[XS_ABS_PATH_MAX + 1], owner[16], reader[16];
-	const char *perms[2] = {owner, reader};
+	const struct xstore_perm perms[2] = {
+	    {.domid = perm == P_RW ? p->domid : 0, .access = XS_PERM_NONE},
+	    {.domid = p->domid, .access = XS_PERM_READ},
+	};
+	char path[XS_ABS_PATH_MAX + 1];
 	va_list ap;
 	int n;
 
@@ -53,12 +57,11 @@ static void put(struct put *p, enum perm perm, const char *value,
 		p->err = -ENAMETOOLONG;
 		return;
 	}
-	p->err = xsc_write(p->c, p->tx, path, value);
+	p->err = xstore_write_str(p->xs, p->tx, path, value);
 	if (p->err || perm == P_INHERIT)
 		return;
-	snprintf(owner, sizeof(owner), "n%u", perm == P_RW ? p->domid : 0);
-	snprintf(reader, sizeof(reader), "r%u", p->domid);
-	p->err = xsc_set_perms(p->c, p->tx, path, perms, perm == P_RO ? 2 : 1);
+	p->err =
+	    xstore_set_perms(p->xs, p->tx, path, perms, perm == P_RO ? 2 : 1);
 }
 
 int home_uuid_new(char *buf)
@@ -78,9 +81,9 @@ int home_uuid_new(char *buf)
 }
 
 /* Remove `path`; absent is fine. */
-static int rm_quiet(struct xsc *c, uint32_t tx, const char *path)
+static int rm_quiet(struct xstore *xs, xstore_txn_t tx, const char *path)
 {
-	int err = xsc_rm(c, tx, path);
+	int err = xstore_rm(xs, tx, path);
 
 	return err == -ENOENT ? 0 : err;
 }
@@ -141,32 +144,32 @@ static void put_all(struct put *p, const struct home *h)
 	put(p, P_INHERIT, num, "%s/start_time", vm);
 }
 
-int home_write(struct xsc *c, const struct home *h)
+int home_write(struct xstore *xs, const struct home *h)
 {
 	char path[64];
 	int err = -EAGAIN;
 
 	for (int i = 0; i < TXN_TRIES && err == -EAGAIN; i++) {
-		struct put p = {.c = c, .domid = h->domid};
+		struct put p = {.xs = xs, .domid = h->domid};
 
-		if ((err = xsc_txn_start(c, &p.tx)))
+		if ((err = xstore_txn_start(xs, &p.tx)))
 			return err;
 		snprintf(path, sizeof(path), "/local/domain/%u", h->domid);
-		p.err = rm_quiet(c, p.tx, path);
+		p.err = rm_quiet(xs, p.tx, path);
 		if (!p.err) {
 			snprintf(path, sizeof(path), "/vm/%s", h->uuid);
-			p.err = rm_quiet(c, p.tx, path);
+			p.err = rm_quiet(xs, p.tx, path);
 		}
 		if (!p.err) {
 			snprintf(path, sizeof(path), "/libxl/%u", h->domid);
-			p.err = rm_quiet(c, p.tx, path);
+			p.err = rm_quiet(xs, p.tx, path);
 		}
 		put_all(&p, h);
 		if (p.err) {
-			xsc_txn_end(c, p.tx, false);
+			xstore_txn_end(xs, p.tx, false);
 			return p.err;
 		}
-		err = xsc_txn_end(c, p.tx, true);
+		err = xstore_txn_end(xs, p.tx, true);
 	}
 	return err;
 }
@@ -190,35 +193,37 @@ static bool is_vm_path(const char *vm)
 	return true;
 }
 
-int home_remove(struct xsc *c, unsigned int domid)
+int home_remove(struct xstore *xs, unsigned int domid)
 {
-	char path[64], vm[128];
+	char path[64];
 	int err = -EAGAIN;
 
 	for (int i = 0; i < TXN_TRIES && err == -EAGAIN; i++) {
-		uint32_t tx;
+		xstore_txn_t tx;
+		char *vm = NULL;
 
-		if ((err = xsc_txn_start(c, &tx)))
+		if ((err = xstore_txn_start(xs, &tx)))
 			return err;
 		snprintf(path, sizeof(path), "/local/domain/%u/vm", domid);
-		err = xsc_read(c, tx, path, vm, sizeof(vm));
+		err = xstore_read(xs, tx, path, &vm, NULL);
 		if (!err && is_vm_path(vm))
-			err = rm_quiet(c, tx, vm);
-		else if (err == -ENOENT || err == -E2BIG || !err)
+			err = rm_quiet(xs, tx, vm);
+		else if (err == -ENOENT || !err)
 			err = 0; /* no (usable) vm path: nothing to remove */
+		free(vm);
 		if (!err) {
 			snprintf(path, sizeof(path), "/local/domain/%u", domid);
-			err = rm_quiet(c, tx, path);
+			err = rm_quiet(xs, tx, path);
 		}
 		if (!err) {
 			snprintf(path, sizeof(path), "/libxl/%u", domid);
-			err = rm_quiet(c, tx, path);
+			err = rm_quiet(xs, tx, path);
 		}
 		if (err) {
-			xsc_txn_end(c, tx, false);
+			xstore_txn_end(xs, tx, false);
 			return err;
 		}
-		err = xsc_txn_end(c, tx, true);
+		err = xstore_txn_end(xs, tx, true);
 	}
 	return err;
 }

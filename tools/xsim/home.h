@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "tools/xsim/xsc.h"
+#include "xstore/xstore.h"
 
 #define HOME_UUID_LEN 36 /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx */
 
@@ -26,12 +26,12 @@ struct home {
 int home_uuid_new(char *buf);
 
 /* home_write - write all of `h`'s nodes in one transaction (retried on
- * EAGAIN), replacing whatever was there. */
-int home_write(struct xsc *c, const struct home *h);
+ * EAGAIN), replacing whatever was there.  0 or -errno (libxstore's). */
+int home_write(struct xstore *xs, const struct home *h);
 
 /* home_remove - remove the nodes of domain `domid` (its /vm/<uuid> found
  * through /local/domain/<D>/vm), in one transaction.  Nodes already
  * gone are no error. */
-int home_remove(struct xsc *c, unsigned int domid);
+int home_remove(struct xstore *xs, unsigned int domid);
 
 #endif

@@ -5,7 +5,7 @@
  *
  * The platform side goes through plat/sim_dom.h (the domain builder) and
  * plat.h; the store side through the daemon's unix socket as dom0
- * (xsc.c).  A create that fails halfway undoes what it did.  Exit codes:
+ * (libxstore).  A create that fails halfway undoes what it did.  Exit codes:
  * 0 success, 1 failure, 2 usage.
  */
 #include <errno.h>
@@ -19,7 +19,7 @@
 #include "plat/plat.h"
 #include "plat/sim_dom.h"
 #include "tools/xsim/home.h"
-#include "tools/xsim/xsc.h"
+#include "xstore/xstore.h"
 
 #define DEFAULT_SOCKET    "/var/run/xenstored/socket"
 #define DEFAULT_MEMORY_KB 131072ul
@@ -95,10 +95,21 @@ static int parse_ulong(const char *s, unsigned long min, unsigned long max,
 	return 0;
 }
 
-static int daemon_connect(const struct ctx *x, struct xsc *c)
+/*
+ * Connect to the daemon at x->socket; *xs gets the handle (the caller
+ * closes it).  The path goes behind "unix:" so that no path is taken for
+ * another transport's spec.
+ */
+static int daemon_connect(const struct ctx *x, struct xstore **xs)
 {
-	int err = xsc_connect(c, x->socket);
+	char spec[4096 + 8];
+	int n, err;
 
+	n = snprintf(spec, sizeof(spec), "unix:%s", x->socket);
+	if (n < 0 || (size_t)n >= sizeof(spec))
+		err = -ENAMETOOLONG;
+	else
+		err = xstore_open(spec, 0, xs);
 	if (err == -ENOENT || err == -ECONNREFUSED)
 		fprintf(stderr,
 		        "xsim: the daemon is not running: nothing listens at "
@@ -158,7 +169,7 @@ static int cmd_create(const struct ctx *x, int argc, char **argv)
 	char defname[32], uuid[HOME_UUID_LEN + 1];
 	struct plat_start_info si;
 	bool want_store = true;
-	struct xsc c = {.fd = -1};
+	struct xstore *xs = NULL;
 	unsigned long v;
 	unsigned int other;
 	int opt, err;
@@ -207,12 +218,12 @@ static int cmd_create(const struct ctx *x, int argc, char **argv)
 		        h.name, other);
 		return EXIT_FAIL;
 	}
-	if (want_store && daemon_connect(x, &c))
+	if (want_store && daemon_connect(x, &xs))
 		return EXIT_FAIL;
 
 	err = sim_dom_create(x->dir, h.domid, h.name, &si);
 	if (err) {
-		xsc_close(&c);
+		xstore_close(xs);
 		if (err == -EEXIST)
 			fprintf(stderr, "xsim: domain %u already exists (%s)\n",
 			        h.domid, strerror(EEXIST));
@@ -231,12 +242,12 @@ static int cmd_create(const struct ctx *x, int argc, char **argv)
 	err = home_uuid_new(uuid);
 	h.uuid = uuid;
 	if (!err)
-		err = home_write(&c, &h);
+		err = home_write(xs, &h);
 	if (err) {
 		fail("cannot write the home nodes of", h.domid, err);
 		goto undo;
 	}
-	err = xsc_introduce(&c, h.domid, si.store_gfn, si.store_evtchn);
+	err = xstore_introduce(xs, h.domid, si.store_gfn, si.store_evtchn);
 	if (err) {
 		fail("the daemon refused to introduce", h.domid, err);
 		if (err == -ENOSYS)
@@ -244,30 +255,30 @@ static int cmd_create(const struct ctx *x, int argc, char **argv)
 			        "xsim: (does the daemon serve the sim "
 			        "at %s? xstored --platform sim:%s)\n",
 			        x->dir, x->dir);
-		home_remove(&c, h.domid);
+		home_remove(xs, h.domid);
 		goto undo;
 	}
-	xsc_close(&c);
+	xstore_close(xs);
 	return EXIT_OK;
 undo:
-	xsc_close(&c);
+	xstore_close(xs);
 	sim_dom_remove(x->dir, h.domid);
 	return EXIT_FAIL;
 }
 
 /* Wait until the daemon no longer has `domid`; -ETIMEDOUT after `secs`. */
-static int wait_released(struct xsc *c, unsigned int domid, unsigned long secs)
+static int wait_released(struct xstore *xs, unsigned int domid,
+                         unsigned long secs)
 {
 	struct timespec start, now;
 	const struct timespec tick = {.tv_nsec = POLL_INTERVAL_NS};
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		bool is_introduced;
-		int err = xsc_is_introduced(c, domid, &is_introduced);
+		int is_introduced = xstore_is_introduced(xs, domid);
 
-		if (err)
-			return err;
+		if (is_introduced < 0)
+			return is_introduced;
 		if (!is_introduced)
 			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -294,7 +305,7 @@ static int cmd_destroy(const struct ctx *x, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	unsigned long timeout = DEFAULT_TIMEOUT_S;
-	struct xsc c = {.fd = -1};
+	struct xstore *xs = NULL;
 	int opt, err, rc = EXIT_OK;
 	unsigned int domid;
 
@@ -315,13 +326,13 @@ static int cmd_destroy(const struct ctx *x, int argc, char **argv)
 	}
 	if (err)
 		return fail("cannot mark dying", domid, err);
-	if (daemon_connect(x, &c) == 0) {
-		err = home_remove(&c, domid);
+	if (daemon_connect(x, &xs) == 0) {
+		err = home_remove(xs, domid);
 		if (err) {
 			fail("cannot remove the home nodes of", domid, err);
 			rc = EXIT_FAIL;
 		}
-		err = wait_released(&c, domid, timeout);
+		err = wait_released(xs, domid, timeout);
 		if (err) {
 			fprintf(stderr,
 			        "xsim: the daemon did not release domain %u: "
@@ -329,7 +340,7 @@ static int cmd_destroy(const struct ctx *x, int argc, char **argv)
 			        domid, strerror(-err));
 			rc = EXIT_FAIL;
 		}
-		xsc_close(&c);
+		xstore_close(xs);
 	} else {
 		fprintf(stderr,
 		        "xsim: domain %u destroyed without removing "
