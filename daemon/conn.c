@@ -48,6 +48,7 @@ static void kill_at(struct conn *c, int level, const char *why)
 	if (c->is_dead)
 		return;
 	c->is_dead = true;
+	c->d->nr_dead++;
 	log_msg(level, "conn %llu (%s, dom%u): closed: %s",
 	        (unsigned long long)c->id, kind_names[c->kind], c->domid, why);
 }
@@ -184,6 +185,10 @@ void conn_reap(struct daemon *d)
 {
 	struct conn *c, *next;
 
+	/* Most turns kill nobody: then idle connections cost nothing. */
+	if (!d->nr_dead)
+		return;
+	d->nr_dead = 0;
 	for (c = d->conns; c; c = next) {
 		next = c->next;
 		if (c->is_dead)

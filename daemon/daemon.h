@@ -54,6 +54,7 @@ struct daemon {
 	struct conn *flush_head;
 	uint64_t next_conn_id;
 	unsigned int nr_conns;
+	unsigned int nr_dead; /* killed since the last reap */
 	/* Guests: the platform (NULL: sockets only) and the domains. */
 	struct plat *plat;
 	struct domain **domains; /* by domid, XS_DOMID_MAX + 1 slots */
