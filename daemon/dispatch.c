@@ -685,7 +685,7 @@ static int do_is_domain_introduced(struct req *r)
 
 static int do_introduce(struct req *r)
 {
-	unsigned long domid, port;
+	unsigned long domid = 0, port = 0;
 	long long gfn;
 	char *end;
 	int err;
