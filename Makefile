@@ -205,3 +205,10 @@ clean:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
+# Benchmarks against Xen's daemons and an echo server (bench/README.md):
+# the full run (under ten minutes) and a quick one (under one minute).
+bench:
+	bench/run.py
+
+bench-quick:
+	bench/run.py --quick

@@ -1,0 +1,447 @@
+#!/usr/bin/env python3
+"""bench/run.py - run xsbench against xstored, Xen 4.17's C xenstored (cx),
+oxenstored (ox) and the built-in echo server; write bench/results/latest.json
+and latest.csv and print the table with ratios and where each target stands.
+
+    bench/run.py            full run (make bench; under ten minutes)
+    bench/run.py --quick    quick run (make bench-quick; under one minute)
+
+Two phases, each with freshly started daemons: phase 1 runs workloads
+1-6 and 8; phase 2 runs workload 7 (store size), so that its memory figures
+start from a fresh process.  cx and ox run through ../shared/peers
+(or $XSTORE_SHARED/peers); a peer that cannot start is skipped with the
+reason printed.  Standard library only.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+
+TWIN = "xstored-empty"  # workload 7's reference: a second xstored kept empty
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "bench", "results")
+RUNDIR = {"xstored": "/tmp/bench-xs", "cx": "/tmp/bench-cx", "ox": "/tmp/bench-ox",
+          TWIN: "/tmp/bench-xs0"}
+# xstored's guests (workload 8) live in a simulator directory, on tmpfs so
+# that the simulated hypervisor's file work stays cheap, as hypercalls are.
+SIMDIR = "/dev/shm/bench-xs-sim" if os.path.isdir("/dev/shm") else "/tmp/bench-xs/sim"
+# Workload 8's domains: Xen's daemons want a domain to exist before it owns
+# a node; the peers' stub hypervisor lists existing domains in DIR/domains.
+STORM_DOMIDS = range(1000, 5000)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def peers_dir():
+    shared = os.environ.get("XSTORE_SHARED")
+    for d in ([os.path.join(shared, "peers")] if shared else []) + [
+        os.path.join(ROOT, "..", "shared", "peers")
+    ]:
+        if os.path.exists(os.path.join(d, "peer-xenstored")):
+            return os.path.abspath(d)
+    return None
+
+
+def read_pid(path, tries=50):
+    for _ in range(tries):
+        try:
+            with open(path) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            time.sleep(0.1)
+    return None
+
+
+class Servers:
+    """Start and stop the daemons under test; remember why one is missing."""
+
+    def __init__(self, names, xstored_bin):
+        self.names = names
+        self.xstored_bin = xstored_bin
+        self.peers = peers_dir()
+        self.running = {}  # name -> (socket, pidfile)
+        self.skipped = {}  # name -> reason
+        self.procs = {}    # name -> Popen, for our own daemons
+
+    def start(self, twin=False):
+        for name in self.names + ([TWIN] if twin and "xstored" in self.names else []):
+            if name in self.skipped:
+                continue
+            d = RUNDIR[name]
+            if name in ("cx", "ox") and self.peers:  # one left by a killed run
+                subprocess.run([os.path.join(self.peers, "peer-xenstored"), name, "stop", d],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+            shutil.rmtree(d, ignore_errors=True)
+            os.makedirs(d)
+            try:
+                self.running[name] = (
+                    self._start_peer(name, d) if name in ("cx", "ox")
+                    else self._start_xstored(name, d))
+            except RuntimeError as e:
+                self.skipped[name] = str(e)
+                log("bench: %s skipped: %s" % (name, e))
+
+    def _start_xstored(self, name, d):
+        pidfile = os.path.join(d, "pid")
+        args = [self.xstored_bin, "--rundir", d, "--foreground", "-F", pidfile,
+                "--log-file", os.path.join(d, "log")]
+        if name == "xstored":
+            shutil.rmtree(SIMDIR, ignore_errors=True)
+            os.makedirs(SIMDIR)
+            args += ["--platform", "sim:" + SIMDIR]
+        proc = self.procs[name] = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sock = os.path.join(d, "socket")
+        for _ in range(100):
+            if os.path.exists(sock) and read_pid(pidfile, 1):
+                return sock, pidfile
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError("xstored did not start (see %s/log)" % d)
+
+    def _start_peer(self, name, d):
+        if not self.peers:
+            raise RuntimeError("no peers directory (set XSTORE_SHARED)")
+        with open(os.path.join(d, "domains"), "w") as f:
+            f.write("\n".join(str(i) for i in STORM_DOMIDS) + "\n")
+        r = subprocess.run(
+            [os.path.join(self.peers, "peer-xenstored"), name, "start", d],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
+        )
+        if r.returncode != 0:
+            why = (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
+            raise RuntimeError("peer-xenstored failed: " + why)
+        return os.path.join(d, "socket"), os.path.join(d, "pid")
+
+    def stop(self):
+        for name in list(self.running):
+            if name in self.procs:
+                proc = self.procs.pop(name)
+                if proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        proc.wait(10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+                if name == "xstored":
+                    shutil.rmtree(SIMDIR, ignore_errors=True)
+            else:
+                subprocess.run(
+                    [os.path.join(self.peers, "peer-xenstored"), name, "stop", RUNDIR[name]],
+                    stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                )
+            del self.running[name]
+
+    def args(self):
+        a = []
+        for name in self.names + [TWIN]:
+            if name in self.running:
+                sock, pidfile = self.running[name]
+                a += ["--server", "%s=%s:%s" % (name, sock, pidfile)]
+                if name == "xstored":
+                    a += ["--sim", "xstored=" + SIMDIR]
+                if name == TWIN:
+                    a += ["--empty-twin", TWIN]
+        return a
+
+
+def run_xsbench(xsbench, servers, workloads, extra, out_json):
+    cmd = [xsbench] + servers.args() + ["--workloads", workloads, "--json", out_json] + extra
+    log("bench: " + " ".join(cmd))
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        sys.exit("bench: xsbench failed (exit %d)" % r.returncode)
+    with open(out_json) as f:
+        return json.load(f)
+
+
+# ---- the table ----
+
+WORKLOAD_TITLES = {
+    "1": "sequential, one client",
+    "2": "pipelined reads, one client",
+    "3": "concurrent clients, 3 reads : 1 write",
+    "4": "transactions (start, 5 writes, commit)",
+    "5": "watch fan-out: writes of a watched path, N unrelated watches",
+    "6": "read latency of one client, N idle clients",
+    "7": "store size: N leaf nodes",
+    "8": "domain-creation storm: toolstack requests, 2 devices, INTRODUCE",
+}
+
+
+def fmt(v, spec="%.0f"):
+    return "-" if v is None else spec % v
+
+
+def index(results):
+    by = {}
+    for r in results:
+        by.setdefault((r["workload"], r["case"], r["param"]), {})[r["server"]] = r
+    return by
+
+
+def ratio(rows, a, b):
+    ra, rb = rows.get(a), rows.get(b)
+    if ra and ra["ratio"].get(b) is not None:
+        return ra["ratio"][b]
+    if ra and rb and ra["ops_per_s"] and rb["ops_per_s"]:
+        return ra["ops_per_s"] / rb["ops_per_s"]
+    return None
+
+
+def table(results, names):
+    out = []
+    cols = [n for n in names + ["echo"]]
+    hdr = "%-22s" % "case" + "".join("%11s" % n for n in cols)
+    hdr += "%9s%9s" % ("p50 us", "p99 us") + "".join("%9s" % ("/" + n) for n in cols[1:])
+    out.append(hdr)
+    out.append("%-22s" % "" + "".join("%11s" % "op/s" for n in cols) + "%18s" % (cols[0] + " latency")
+               + "".join("%9s" % "ratio" for n in cols[1:]))
+    by = index(results)
+    last_w = None
+    for key in sorted(by, key=lambda k: (k[0], order_of(results, k))):
+        w, case, param = key
+        rows = by[key]
+        if w != last_w:
+            out.append("-- %s. %s" % (w, WORKLOAD_TITLES.get(w, "")))
+            last_w = w
+        label = case + ("" if param < 0 else " %d" % param)
+        line = "%-22s" % label[:22]
+        for n in cols:
+            r = rows.get(n)
+            line += "%11s" % (fmt(r["ops_per_s"]) if r else "-")
+        s = rows.get(cols[0])
+        line += "%9s%9s" % (fmt(s and s["p50_us"], "%.1f"), fmt(s and s["p99_us"], "%.1f"))
+        for n in cols[1:]:
+            line += "%9s" % fmt(ratio(rows, cols[0], n), "%.2f")
+        out.append(line)
+        for n in cols:
+            r = rows.get(n)
+            if not r:
+                continue
+            bits = []
+            if r.get("event_p50_us") is not None:
+                bits.append("event p50 %.1f p99 %.1f us" % (r["event_p50_us"], r["event_p99_us"]))
+            x = r.get("extra") or {}
+            if "eagain" in x and x.get("attempts"):
+                bits.append("EAGAIN %d of %d attempts (%.1f%%)"
+                            % (x["eagain"], x["attempts"], 100.0 * x["eagain"] / x["attempts"]))
+            if "load_s" in x:
+                bits.append("loaded in %.2f s" % x["load_s"])
+            if x.get("bytes_per_node") is not None:
+                bits.append("%.0f B/node (key+value %.1f, overhead %.0f)"
+                            % (x["bytes_per_node"], x["kv_per_node"], x["overhead_per_node"] or 0))
+            if n == cols[0] and r["ratio"].get(TWIN) is not None:
+                bits.append("%.2f of an empty xstored in the same slices" % r["ratio"][TWIN])
+            if case == "storm" and r.get("runs"):
+                bits.append("runs " + ", ".join("%.0f" % v for v in r["runs"] if v)
+                            + " /s (domains accumulate)")
+            if r.get("note"):
+                bits.append(r["note"])
+            if bits:
+                out.append("%22s%s: %s" % ("", n, "; ".join(bits)))
+    return "\n".join(out)
+
+
+def order_of(results, key):
+    for i, r in enumerate(results):
+        if (r["workload"], r["case"], r["param"]) == key:
+            return i
+    return 0
+
+
+# ---- targets ----
+
+def get(by, w, case, param, server):
+    return by.get((w, case, param), {}).get(server)
+
+
+def frac(by, w, case, param, subj="xstored"):
+    r = get(by, w, case, param, subj)
+    return r and r["ratio"].get("echo")
+
+
+def targets(results, subj="xstored"):
+    by = index(results)
+    out = []
+
+    def verdict(ok):
+        return "n/a " if ok is None else ("MET " if ok else "MISS")
+
+    single = [("1", "read", -1), ("1", "write", -1), ("1", "dir", -1)]
+    single += [k for k in by if k[0] == "7" and k[1] in ("size-read", "size-write")]
+    single += [k for k in by if k[0] == "6"]
+    vals = [(k, frac(by, *k, subj=subj)) for k in sorted(single)]
+    vals = [(k, v) for k, v in vals if v is not None]
+    worst = min(vals, key=lambda kv: kv[1]) if vals else None
+    out.append("%s every single-client request/reply >= 0.85 of echo: worst %s" % (
+        verdict(worst and worst[1] >= 0.85),
+        "%.2f (%s%s)" % (worst[1], worst[0][1], "" if worst[0][2] < 0 else " %d" % worst[0][2])
+        if worst else "-"))
+
+    sizes = sorted(k[2] for k in by if k[0] == "7" and k[1] == "size-read")
+    for case in ("size-read", "size-write"):
+        # Against the empty twin measured in the same slices; else the
+        # fractions of echo at size 0 and at the largest size.
+        r = get(by, "7", case, sizes[-1], subj) if sizes else None
+        twin = r and r["ratio"].get(TWIN)
+        f0 = frac(by, "7", case, 0, subj)
+        fmax = frac(by, "7", case, sizes[-1], subj) if sizes else None
+        if twin is not None:
+            ok, how = twin >= 0.9, "%.2f of an empty xstored" % twin
+        else:
+            ok = None if not (f0 and fmax) else fmax >= 0.9 * f0
+            how = "frac to echo %s -> %s" % (fmt(f0, "%.2f"), fmt(fmax, "%.2f"))
+        out.append("%s %s flat (within 10%%) from empty to %s nodes: %s" % (
+            verdict(ok), case, sizes[-1] if sizes else "?", how))
+
+    pr = frac(by, "2", "pread", next((k[2] for k in by if k[0] == "2"), 32), subj)
+    out.append("%s pipelined reads >= 0.5 of pipelined echo: %s" % (
+        verdict(None if pr is None else pr >= 0.5), fmt(pr, "%.2f")))
+
+    ws = sorted(k[2] for k in by if k[0] == "5")
+    if ws:
+        f1, fn = frac(by, "5", "watch", ws[0], subj), frac(by, "5", "watch", ws[-1], subj)
+        ok = None if not (f1 and fn) else fn >= 0.9 * f1
+        out.append("%s write throughput flat from %d to %d watches: frac to echo %s -> %s" % (
+            verdict(ok), ws[0], ws[-1], fmt(f1, "%.2f"), fmt(fn, "%.2f")))
+
+    idle = sorted(k[2] for k in by if k[0] == "6")
+    if idle:
+        a, b = get(by, "6", "idle", idle[0], subj), get(by, "6", "idle", idle[-1], subj)
+        fa, fb = frac(by, "6", "idle", idle[0], subj), frac(by, "6", "idle", idle[-1], subj)
+        if a and b:
+            # Rates as fractions of echo in the same slices: robust to the
+            # machine's drift between the two cases.
+            ok = None if not (fa and fb) else fb >= 0.9 * fa
+            out.append("%s read latency flat from %d to %d idle connections: frac to echo"
+                       " %s -> %s (p50 %.1f -> %.1f us)" % (
+                           verdict(ok), idle[0], idle[-1], fmt(fa, "%.2f"), fmt(fb, "%.2f"),
+                           a["p50_us"], b["p50_us"]))
+
+    loads = sorted((k[2], get(by, *k, subj)) for k in by if k[0] == "7" and k[1] == "load")
+    loads = [(n, r) for n, r in loads if r]
+    if loads:
+        n, r = loads[-1]
+        x = r["extra"]
+        ov = x.get("overhead_per_node")
+        out.append("%s %d nodes held in < 200 bytes/node beyond key+value: %s" % (
+            verdict(None if ov is None else ov < 200), n,
+            "-" if ov is None else "%.0f B/node overhead (%.0f total, %.1f key+value)" % (
+                ov, x["bytes_per_node"], x["kv_per_node"])))
+        ok = r["note"] == "" and x["load_s"] < 2
+        out.append("%s %d nodes loaded in < 2 s: %.2f s%s" % (
+            verdict(ok), n, x["load_s"], (" (" + r["note"] + ")") if r["note"] else ""))
+    return "\n".join(out)
+
+
+def write_csv(path, results, names):
+    cols = names + ["echo"]
+    with open(path, "w") as f:
+        f.write("workload,case,param,unit,server,ops_per_s,p50_us,p99_us,event_p50_us,event_p99_us,"
+                + ",".join("ratio_" + n for n in cols) + ",extra,note\n")
+        for r in results:
+            def v(x):
+                return "" if x is None else "%.6g" % x
+            f.write(",".join([r["workload"], r["case"], str(r["param"]), r["unit"], r["server"],
+                              v(r["ops_per_s"]), v(r["p50_us"]), v(r["p99_us"]),
+                              v(r["event_p50_us"]), v(r["event_p99_us"])]
+                             + [v(r["ratio"].get(n)) for n in cols]
+                             + [";".join("%s=%.6g" % kv for kv in r["extra"].items() if kv[1] is not None),
+                                '"%s"' % r["note"].replace('"', "'")]) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="short runs, small sizes (< 1 min)")
+    ap.add_argument("--servers", default="xstored,cx,ox", help="daemons to run (default: all)")
+    ap.add_argument("--workloads", default="1,2,3,4,5,6,7,8")
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--out", default=OUT)
+    ap.add_argument("xsbench_args", nargs="*", help="passed to xsbench (after --)")
+    a = ap.parse_args()
+    t_start = time.time()
+    names = [n for n in a.servers.split(",") if n]
+    bindir = os.path.join(ROOT, "build", "release")
+    if not a.no_build:
+        subprocess.run(["make", "-s", "-j2", "-C", ROOT, "build/release/xstored",
+                        "build/release/xsbench"], check=True)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:  # 1 000 idle connections, inherited by every daemon
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    xsbench = os.path.join(bindir, "xsbench")
+    extra = (["--quick"] if a.quick else []) + a.xsbench_args
+    os.makedirs(a.out, exist_ok=True)
+    wl = set(a.workloads.split(","))
+    phases = [",".join(sorted(wl - {"7"})), "7" if "7" in wl else ""]
+    results, meta = [], None
+    srv = Servers(names, os.path.join(bindir, "xstored"))
+    try:
+        for i, w in enumerate(p for p in phases if p):
+            srv.start(twin=(w == "7"))
+            if not srv.running:
+                sys.exit("bench: no daemon could start")
+            part = run_xsbench(xsbench, srv, w, extra, os.path.join(a.out, "part%d.json" % i))
+            srv.stop()
+            results += part["results"]
+            meta = meta or part
+    finally:
+        srv.stop()
+    doc = {
+        "date": meta["date"], "host": platform.node(), "machine": machine(),
+        "mode": meta["mode"], "runs": meta["runs"], "secs_per_run": meta["secs_per_run"],
+        "slice": meta["slice"], "servers": [n for n in names if n not in srv.skipped] + ["echo"],
+        "skipped": srv.skipped,
+        "notes": {"8": "xstored's domains are built in the simulator at %s (as xsim create "
+                       "does; not timed); Xen's daemons run on the peers' stub hypervisor"
+                       % SIMDIR},
+        "wall_s": round(time.time() - t_start, 1),
+        "results": results,
+    }
+    for p in ("part0.json", "part1.json"):
+        try:
+            os.unlink(os.path.join(a.out, p))
+        except OSError:
+            pass
+    with open(os.path.join(a.out, "latest.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    write_csv(os.path.join(a.out, "latest.csv"), results, doc["servers"][:-1])
+    cols = doc["servers"][:-1]
+    print("xsbench %s, %s, %s; %d runs x %gs per case per server, medians"
+          % (doc["mode"], doc["date"], doc["machine"], doc["runs"], doc["secs_per_run"]))
+    for n, why in srv.skipped.items():
+        print("skipped %s: %s" % (n, why))
+    print(table(results, cols))
+    if "8" in wl:
+        print("8 storm: " + doc["notes"]["8"])
+    if "xstored" in cols:
+        print("\nTargets (xstored):")
+        print(targets(results))
+    print("\nwritten: %s/latest.json, latest.csv (%.0f s)" % (a.out, doc["wall_s"]))
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%d x %s, %s" % (os.cpu_count() or 0, model, platform.release())
+
+
+if __name__ == "__main__":
+    main()
