@@ -42,6 +42,6 @@ unsigned int dispatch_conn_txns(const struct conn *c);
  * ("@introduceDomain", "@releaseDomain") for domain `domid`.
  */
 void dispatch_fire_special(struct daemon *d, const char *name,
-			   unsigned int domid);
+                           unsigned int domid);
 
 #endif
