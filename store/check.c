@@ -52,6 +52,12 @@ static int check_node(const struct store *s, const struct node *n,
 			return fail(why, whysz,
 			            "child '%s' of '%s' not found at %u",
 			            node_name(k), node_name(n), i);
+		if (k->has_name_hash &&
+		    k->name_hash != (uint32_t)siphash24(
+		                        &s->env.key, node_name(k), k->name_len))
+			return fail(why, whysz,
+			            "child '%s' of '%s' has a stale name hash",
+			            node_name(k), node_name(n));
 		if (k->gen > s->env.gen)
 			return fail(why, whysz, "child '%s' from the future",
 			            node_name(k));

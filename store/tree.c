@@ -97,6 +97,8 @@ struct node *node_new(struct tree_env *env, const char *name, size_t name_len,
 	nperms_ref(perms);
 	n->kids = NULL;
 	n->name_len = (uint16_t)name_len;
+	n->has_name_hash = false;
+	n->name_hash = 0;
 	memcpy(n->data, name, name_len);
 	n->data[name_len] = '\0';
 	if (value_len)
@@ -156,13 +158,26 @@ static uint32_t kid_hash(const struct tree_env *env, const char *name,
 	return (uint32_t)siphash24(&env->key, name, len);
 }
 
+/*
+ * The hash of a child's name, computed once per node: the cache is a
+ * pure function of the name and the store's key, so filling it in a
+ * node shared by several versions changes nothing they can observe.
+ */
+static uint32_t node_name_hash(const struct tree_env *env, struct node *k)
+{
+	if (!k->has_name_hash) {
+		k->name_hash = kid_hash(env, node_name(k), k->name_len);
+		k->has_name_hash = true;
+	}
+	return k->name_hash;
+}
+
 static void index_insert(const struct tree_env *env, struct node *n,
                          uint32_t pos)
 {
 	uint32_t *idx = kid_index(n);
 	uint32_t mask = 2 * n->kids_cap - 1;
-	const struct node *k = n->kids[pos];
-	uint32_t h = kid_hash(env, node_name(k), k->name_len) & mask;
+	uint32_t h = node_name_hash(env, n->kids[pos]) & mask;
 
 	while (idx[h])
 		h = (h + 1) & mask;
@@ -258,6 +273,8 @@ static struct node *node_clone(struct tree_env *env, const struct node *n)
 	if (!c)
 		return NULL;
 	c->gen = n->gen;
+	c->has_name_hash = n->has_name_hash;
+	c->name_hash = n->name_hash;
 	if (n->kids) {
 		c->kids = xmalloc(kids_alloc_size(n->kids_cap));
 		if (!c->kids) {

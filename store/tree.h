@@ -39,6 +39,12 @@ struct node {
 	struct nperms *perms;
 	struct node **kids; /* insertion order; owned, with its index */
 	uint16_t name_len;
+	/* The child-index hash of the name (the store's key), cached by
+	 * tree.c once computed, so that rebuilding a directory's index
+	 * (growth, removal) hashes no existing child again.  Every child
+	 * of an indexed directory has it; it fits in what was padding. */
+	bool has_name_hash;
+	uint32_t name_hash;
 	char data[]; /* name, nul, value, nul */
 };
 
