@@ -94,10 +94,7 @@ static int survey(struct store *s, unsigned int domid, struct pathlist *rm,
 		if (pos[sp] >= n->nkids) {
 			if (sp == 0)
 				break;
-			len -= n->name_len;
-			if (len > 1)
-				len--;
-			buf[len] = '\0';
+			path_pop(buf, &len, n->name_len);
 			sp--;
 			continue;
 		}
@@ -122,10 +119,7 @@ static int survey(struct store *s, unsigned int domid, struct pathlist *rm,
 			}
 		}
 		/* Not descended: back to the parent's path. */
-		len -= k->name_len;
-		if (len > 1)
-			len--;
-		buf[len] = '\0';
+		path_pop(buf, &len, k->name_len);
 	}
 	return err;
 }

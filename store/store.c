@@ -556,11 +556,7 @@ static void rm_subtree_effects(struct store *s, const struct view *v,
 		emit(s, v, buf, sp > 0, true, n->perms, NULL);
 		if (sp == 0)
 			break;
-		/* Back to the parent's path. */
-		len -= n->name_len;
-		if (len > 1)
-			len--;
-		buf[len] = '\0';
+		path_pop(buf, &len, n->name_len);
 		sp--;
 	}
 }

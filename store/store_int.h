@@ -117,6 +117,18 @@ struct store {
 	int quota_hit; /* see store_quota_hit */
 };
 
+/*
+ * path_pop - cut the last component (of `name_len` bytes) off the path
+ * of `*len` bytes in `buf`, as a subtree walk climbs back to a parent.
+ */
+static inline void path_pop(char *buf, size_t *len, size_t name_len)
+{
+	*len -= name_len;
+	if (*len > 1)
+		(*len)--; /* the '/' before it, except under the root */
+	buf[*len] = '\0';
+}
+
 /* store.c */
 int acct_reserve(struct store *s, unsigned int domid);
 void acct_apply(struct store *s, unsigned int domid, long nodes, long bytes);

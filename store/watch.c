@@ -338,43 +338,37 @@ static int cmp_seq(const void *a, const void *b)
 	return x->w->seq < y->w->seq ? -1 : x->w->seq > y->w->seq;
 }
 
+/* Push `n` on the index's scratch stack (of `*sp` entries). */
+static int stack_push(struct watch_index *idx, size_t *sp, struct wnode *n)
+{
+	if (*sp == idx->stack_cap) {
+		size_t cap = idx->stack_cap ? 2 * idx->stack_cap : 32;
+		struct wnode **s = xrealloc_array(idx->stack, cap, sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		idx->stack = s;
+		idx->stack_cap = cap;
+	}
+	idx->stack[(*sp)++] = n;
+	return 0;
+}
+
 /* Watches strictly below `top`: each reported with its own path. */
 static int match_below(struct watch_index *idx, struct wnode *top)
 {
 	size_t sp = 0;
 	int err = 0;
 
-	for (struct wnode *k = top->kid; k; k = k->next_sib) {
-		if (sp == idx->stack_cap) {
-			size_t cap = idx->stack_cap ? 2 * idx->stack_cap : 32;
-			struct wnode **s =
-			    xrealloc_array(idx->stack, cap, sizeof(*s));
-
-			if (!s)
-				return -ENOMEM;
-			idx->stack = s;
-			idx->stack_cap = cap;
-		}
-		idx->stack[sp++] = k;
-	}
+	for (struct wnode *k = top->kid; k && !err; k = k->next_sib)
+		err = stack_push(idx, &sp, k);
 	while (sp && !err) {
 		struct wnode *n = idx->stack[--sp];
 
 		for (struct watch *w = n->head; w && !err; w = w->next)
 			err = add_match(idx, w, w->path);
-		for (struct wnode *k = n->kid; k && !err; k = k->next_sib) {
-			if (sp == idx->stack_cap) {
-				size_t cap = 2 * idx->stack_cap;
-				struct wnode **s =
-				    xrealloc_array(idx->stack, cap, sizeof(*s));
-
-				if (!s)
-					return -ENOMEM;
-				idx->stack = s;
-				idx->stack_cap = cap;
-			}
-			idx->stack[sp++] = k;
-		}
+		for (struct wnode *k = n->kid; k && !err; k = k->next_sib)
+			err = stack_push(idx, &sp, k);
 	}
 	return err;
 }
