@@ -32,6 +32,10 @@ void daemon_config_defaults(struct daemon_config *cfg)
 	 * what a toolstack or PV driver does, far below a flood. */
 	cfg->write_rate = 200;
 	cfg->write_burst = 1000;
+	/* A few request round trips on a unix socket: enough to keep a
+	 * client's back-to-back requests from paying a wakeup each, short
+	 * enough that an idle daemon stops polling within a millisecond. */
+	cfg->poll_us = 50;
 }
 
 int daemon_init(struct daemon *d, const struct daemon_config *cfg)
@@ -50,6 +54,7 @@ int daemon_init(struct daemon *d, const struct daemon_config *cfg)
 		daemon_fini(d);
 		return -ENOMEM;
 	}
+	loop_set_poll(d->loop, cfg->poll_us);
 	dispatch_set_store_events(d);
 	err = domain_table_init(d);
 	if (err) {

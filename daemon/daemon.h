@@ -41,6 +41,9 @@ struct daemon_config {
 	 * per second sustained, and the burst allowed. */
 	unsigned int write_rate;
 	unsigned int write_burst;
+	/* Upper bound of the loop's adaptive poll window (loop_set_poll),
+	 * in microseconds; 0: always sleep. */
+	unsigned int poll_us;
 };
 
 struct daemon {

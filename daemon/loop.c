@@ -4,10 +4,12 @@
  *
  * A turn is: wait (epoll_wait, bounded by the earliest timer), run the fd
  * callbacks of the events returned, run the timers that are due, run the
- * turn hook.  Level-triggered, so a callback may leave work for the next
- * turn.  Invariants: fds[fd].cb != NULL iff fd is in the epoll set;
- * heap[] is ordered by (when, seq) and every live timer record knows its
- * heap index.  Nothing here reads the clock except loop_now_ms().
+ * turn hook.  After a turn that served fds, the wait may first poll for a
+ * short adaptive window before sleeping (see loop_set_poll).  Level-triggered,
+ * so a callback may leave work for the next turn.  Invariants: fds[fd].cb !=
+ * NULL iff fd is in the epoll set; heap[] is ordered by (when, seq) and every
+ * live timer record knows its heap index.  Nothing here reads the clock except
+ * loop_now_ms().
  */
 #include <errno.h>
 #include <limits.h>
@@ -67,7 +69,22 @@ struct loop {
 
 	loop_timer_cb *turn_cb;
 	void *turn_arg;
+
+	/* Adaptive polling (loop_set_poll): the current window and its
+	 * bound, in nanoseconds; the window is 0 while polling would not
+	 * have paid.  `was_busy`: the last turn ran fd callbacks. */
+	uint64_t poll_ns, poll_max_ns;
+	bool was_busy;
+	struct loop_poll_stats stats;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 uint64_t loop_now_ms(void)
 {
@@ -409,14 +426,85 @@ static void run_fd_events(struct loop *l, const struct epoll_event *evs, int n)
 	}
 }
 
+void loop_set_poll(struct loop *l, unsigned int max_us)
+{
+	l->poll_max_ns = (uint64_t)max_us * 1000u;
+	l->poll_ns = 0;
+}
+
+void loop_poll_stats(const struct loop *l, struct loop_poll_stats *st)
+{
+	*st = l->stats;
+	st->window_ns = l->poll_ns;
+}
+
+uint64_t loop_poll_adapt(uint64_t window_ns, uint64_t max_ns, uint64_t idle_ns,
+                         bool had_events)
+{
+	if (idle_ns > max_ns || !had_events) {
+		/* A long sleep (or a timer): polling longer would only have
+		 * burnt CPU.  Halve, and stop below the starting window. */
+		window_ns /= 2;
+		return window_ns < LOOP_POLL_START_NS ? 0 : window_ns;
+	}
+	if (window_ns >= idle_ns)
+		return window_ns; /* it was long enough */
+	/* Work came back within the bound, after the window: a longer
+	 * window would have saved a sleep and a wakeup. */
+	window_ns = window_ns ? window_ns * 2 : LOOP_POLL_START_NS;
+	return window_ns > max_ns ? max_ns : window_ns;
+}
+
+/*
+ * Wait for events.  Sleeping in epoll_wait and being woken costs more
+ * than a whole request in a VM (the woken CPU has to leave its idle
+ * state, an IPI through the hypervisor), so after a busy turn the loop
+ * first polls without sleeping for the current window, as KVM's halt
+ * polling does; loop_poll_adapt sizes the window from how long the
+ * loop really stayed idle.  Polling never outlasts the earliest timer.
+ */
+static int loop_wait(struct loop *l, struct epoll_event *evs)
+{
+	int timeout = wait_timeout(l);
+	uint64_t t0 = 0, idle;
+	int n = 0;
+
+	if (!l->poll_max_ns)
+		return epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
+	t0 = now_ns();
+	if (l->was_busy && l->poll_ns && timeout != 0) {
+		uint64_t end = t0 + l->poll_ns;
+
+		if (timeout > 0 && (uint64_t)timeout * 1000000u < l->poll_ns)
+			end = t0 + (uint64_t)timeout * 1000000u;
+		do
+			n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, 0);
+		while (n == 0 && now_ns() < end);
+		if (n != 0) {
+			if (n > 0)
+				l->stats.poll_hits++;
+			return n;
+		}
+		l->stats.poll_misses++;
+		timeout = wait_timeout(l);
+	}
+	n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
+	if (n >= 0) {
+		idle = now_ns() - t0;
+		l->stats.sleeps++;
+		l->poll_ns =
+		    loop_poll_adapt(l->poll_ns, l->poll_max_ns, idle, n > 0);
+	}
+	return n;
+}
+
 int loop_run(struct loop *l)
 {
 	struct epoll_event evs[LOOP_MAX_EVENTS];
 	int ret = 0;
 
 	while (!l->is_stopping) {
-		int n =
-		    epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, wait_timeout(l));
+		int n = loop_wait(l, evs);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -424,6 +512,7 @@ int loop_run(struct loop *l)
 			ret = -errno;
 			break;
 		}
+		l->was_busy = n > 0;
 		run_fd_events(l, evs, n);
 		run_timers(l);
 		if (l->turn_cb)

@@ -57,6 +57,43 @@ void loop_timer_del(struct loop *l, uint64_t id);
  */
 void loop_set_turn_hook(struct loop *l, loop_timer_cb *cb, void *arg);
 
+/*
+ * loop_set_poll - after a turn that ran fd callbacks, poll (epoll_wait
+ * with no timeout, in a loop) for up to an adaptive window before
+ * sleeping, the window never above `max_us` microseconds; 0 (the
+ * default of loop_new) never polls.  A sleep and its wakeup cost more
+ * than a small request in a VM, so a client sending back-to-back
+ * requests is served without either; the window grows (from
+ * LOOP_POLL_START_NS, doubling) only while the loop's idle periods are
+ * shorter than `max_us`, and halves after every longer one, so an idle
+ * daemon stops polling after a few sleeps.  The CPU spent is bounded by
+ * the window per busy turn.
+ */
+void loop_set_poll(struct loop *l, unsigned int max_us);
+
+/* The first window after polling has paused, in nanoseconds. */
+#define LOOP_POLL_START_NS 8000u
+
+/*
+ * loop_poll_adapt - the next poll window (ns) given the current one, the
+ * bound, how long the loop was idle before its last events (`idle_ns`,
+ * polling included) and whether the wait ended with fd events (false:
+ * a timer or nothing).  Pure; exposed for the tests.
+ */
+uint64_t loop_poll_adapt(uint64_t window_ns, uint64_t max_ns, uint64_t idle_ns,
+                         bool had_events);
+
+/* What polling did, for logs and tests. */
+struct loop_poll_stats {
+	uint64_t poll_hits;   /* polls that found events: sleeps saved */
+	uint64_t poll_misses; /* polls that ran out of window */
+	uint64_t sleeps;      /* waits that slept in epoll_wait */
+	uint64_t window_ns;   /* the current window */
+};
+
+/* loop_poll_stats - copy the counters into `st`. */
+void loop_poll_stats(const struct loop *l, struct loop_poll_stats *st);
+
 /* loop_run - run until loop_stop().  0, or -errno if epoll fails. */
 int loop_run(struct loop *l);
 

@@ -51,6 +51,7 @@ enum {
 	OPT_EVENTS_MAX,
 	OPT_PLATFORM,
 	OPT_WRITE_RATE,
+	OPT_POLL_US,
 };
 
 static const struct option long_opts[] = {
@@ -79,6 +80,7 @@ static const struct option long_opts[] = {
     {"events-max", required_argument, NULL, OPT_EVENTS_MAX},
     {"platform", required_argument, NULL, OPT_PLATFORM},
     {"write-rate", required_argument, NULL, OPT_WRITE_RATE},
+    {"poll-us", required_argument, NULL, OPT_POLL_US},
     {NULL, 0, NULL, 0},
 };
 static const char short_opts[] = ":fNF:T:E:S:W:t:A:M:Q:q:w:IRVHh";
@@ -129,6 +131,10 @@ static void usage(FILE *f)
 	        "/var/run/xenstored/sim, if it exists)\n"
 	        "  --write-rate N[/BURST]  changes per second per guest "
 	        "(default 200/1000; 0: no limit)\n"
+	        "  --poll-us N             after busy turns, poll up to N "
+	        "microseconds before\n"
+	        "                          sleeping (adaptive; default 50; "
+	        "0: never)\n"
 	        "  -I, --internal-db, -R, --no-recovery   accepted for Xen, "
 	        "no effect\n"
 	        "  -H, -h, --help          this help\n"
@@ -374,6 +380,11 @@ static int apply_opt(int c, const char *arg, struct daemon_config *cfg,
 		}
 		return rc;
 	}
+	case OPT_POLL_US:
+		rc = parse_ulong("--poll-us", arg, 1000000, &v);
+		if (!rc)
+			cfg->poll_us = (unsigned int)v;
+		return rc;
 	}
 	return bad_usage("unhandled option %d", c);
 }
@@ -591,6 +602,18 @@ static int signals_watch(struct daemon *d, int *sfd)
 }
 
 /* The safe point: write what the turn queued, free what it killed. */
+/* What polling cost and saved, so that --poll-us can be judged. */
+static void log_poll_stats(const struct loop *l)
+{
+	struct loop_poll_stats st;
+
+	loop_poll_stats(l, &st);
+	log_debug("polling: %llu sleeps saved, %llu polls in vain, %llu sleeps",
+	          (unsigned long long)st.poll_hits,
+	          (unsigned long long)st.poll_misses,
+	          (unsigned long long)st.sleeps);
+}
+
 static void turn_hook(struct loop *l, void *arg)
 {
 	struct daemon *d = arg;
@@ -755,6 +778,7 @@ static int run(struct daemon_config *cfg, struct opts *o)
 		log_err("event loop: %s", strerror(-err));
 	else
 		log_info("stopped");
+	log_poll_stats(d.loop);
 
 out_sock:
 	sock_close(&d);

@@ -1,7 +1,9 @@
 /*
  * test_loop.c - the event loop (daemon/loop.c): timer order and
  * cancellation, fd callbacks over pipes, deletion from callbacks, the
- * turn hook, and allocation failure.  Time is only ever checked as a
+ * turn hook, allocation failure, and the adaptive poll window (its rule,
+ * and that a loop whose next request is already waiting polls instead of
+ * sleeping).  Time is only ever checked as a
  * lower bound (a timer never fires early), never as a speed.
  */
 #include <errno.h>
@@ -418,12 +420,101 @@ static void test_alloc_failure(void)
 	loop_free(l);
 }
 
+/* The window's rule, step by step (nanoseconds; bound 64 us). */
+static void test_poll_adapt(void)
+{
+	const uint64_t max = 64000, start = LOOP_POLL_START_NS;
+
+	/* Short idle with work: start, then double up to the bound. */
+	CHECK_EQ_UINT(loop_poll_adapt(0, max, 20000, true), start);
+	CHECK_EQ_UINT(loop_poll_adapt(start, max, 20000, true), 2 * start);
+	CHECK_EQ_UINT(loop_poll_adapt(32000, max, 50000, true), max);
+	CHECK_EQ_UINT(loop_poll_adapt(max, max, 63000, true), max);
+	/* Long enough already: kept. */
+	CHECK_EQ_UINT(loop_poll_adapt(32000, max, 5000, true), 32000);
+	/* Idle past the bound, or woken by no fd: halve, then stop. */
+	CHECK_EQ_UINT(loop_poll_adapt(max, max, 1000000, true), max / 2);
+	CHECK_EQ_UINT(loop_poll_adapt(32000, max, 100, false), 16000);
+	CHECK_EQ_UINT(loop_poll_adapt(start, max, 1000000, true), 0);
+	CHECK_EQ_UINT(loop_poll_adapt(0, max, 1000000, true), 0);
+}
+
+/* Each callback makes the next byte ready at once: after the first
+ * wait, every wait is a poll that finds it (no sleep). */
+struct chain {
+	int rfd, wfd;
+	unsigned int left;
+};
+
+static void chain_cb(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	struct chain *c = arg;
+	char b;
+
+	if (read(fd, &b, 1) != 1)
+		return;
+	if (--c->left == 0)
+		loop_stop(l);
+	else if (write(c->wfd, "x", 1) != 1)
+		loop_stop(l);
+}
+
+static void test_poll(void)
+{
+	struct loop *l = loop_new();
+	struct loop_poll_stats st;
+	struct chain c = {.left = 10};
+	int p[2];
+
+	CHECK(l != NULL);
+	CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+	c.rfd = p[0];
+	c.wfd = p[1];
+	/* A bound of 1 s: any idle time of this test is within it. */
+	loop_set_poll(l, 1000000);
+	CHECK_EQ_INT(loop_add(l, p[0], LOOP_IN, chain_cb, &c), 0);
+	CHECK_EQ_INT(write(p[1], "x", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+	loop_poll_stats(l, &st);
+	CHECK_EQ_UINT(st.sleeps, 1);
+	CHECK_EQ_UINT(st.poll_hits, 9);
+	CHECK_EQ_UINT(st.poll_misses, 0);
+	CHECK_EQ_UINT(st.window_ns, LOOP_POLL_START_NS);
+
+	/* Then only a timer: one poll in vain, and the sleep it ends in
+	 * (no fd) halves the window below the start: polling stops. */
+	loop_timer_add(l, 2, stop_cb, NULL);
+	CHECK_EQ_INT(loop_run(l), 0);
+	loop_poll_stats(l, &st);
+	CHECK_EQ_UINT(st.poll_misses, 1);
+	CHECK_EQ_UINT(st.sleeps, 2);
+	CHECK_EQ_UINT(st.window_ns, 0);
+	loop_timer_add(l, 2, stop_cb, NULL);
+	CHECK_EQ_INT(loop_run(l), 0);
+	loop_poll_stats(l, &st);
+	CHECK_EQ_UINT(st.poll_misses, 1);
+
+	/* Polling off: the same chain sleeps every time. */
+	loop_set_poll(l, 0);
+	c.left = 5;
+	CHECK_EQ_INT(write(p[1], "x", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+	loop_poll_stats(l, &st);
+	CHECK_EQ_UINT(st.poll_hits, 9);
+	CHECK_EQ_UINT(c.left, 0);
+	loop_del(l, p[0]);
+	close(p[0]);
+	close(p[1]);
+	loop_free(l);
+}
+
 static const struct check_test tests[] = {
     CHECK_TEST(test_new_free),     CHECK_TEST(test_timer_order),
     CHECK_TEST(test_timer_cancel), CHECK_TEST(test_timer_rearm_next_turn),
     CHECK_TEST(test_timer_heap),   CHECK_TEST(test_fd_in),
     CHECK_TEST(test_fd_out),       CHECK_TEST(test_fd_del_in_batch),
     CHECK_TEST(test_turn_hook),    CHECK_TEST(test_alloc_failure),
+    CHECK_TEST(test_poll_adapt),   CHECK_TEST(test_poll),
 };
 
 CHECK_MAIN(tests)
