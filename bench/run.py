@@ -8,7 +8,9 @@ and latest.csv and print the table with ratios and where each target stands.
 
 Two phases, each with freshly started daemons: phase 1 runs workloads
 1-6 and 8; phase 2 runs workload 7 (store size), so that its memory figures
-start from a fresh process.  cx and ox run through ../shared/peers
+start from a fresh process.  A last short phase measures xstored's
+adaptive polling: workloads 1 and 2 against xstored --poll-us 0, in the
+same slices, with the CPU each spends per request (--no-poll-ab: skip).  cx and ox run through ../shared/peers
 (or $XSTORE_SHARED/peers); a peer that cannot start is skipped with the
 reason printed.  Standard library only.
 """
@@ -24,10 +26,11 @@ import sys
 import time
 
 TWIN = "xstored-empty"  # workload 7's reference: a second xstored kept empty
+NOPOLL = "xstored-nopoll"  # the A/B of polling: xstored --poll-us 0
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "results")
 RUNDIR = {"xstored": "/tmp/bench-xs", "cx": "/tmp/bench-cx", "ox": "/tmp/bench-ox",
-          TWIN: "/tmp/bench-xs0"}
+          TWIN: "/tmp/bench-xs0", NOPOLL: "/tmp/bench-xs1"}
 # xstored's guests (workload 8) live in a simulator directory, on tmpfs so
 # that the simulated hypervisor's file work stays cheap, as hypercalls are.
 SIMDIR = "/dev/shm/bench-xs-sim" if os.path.isdir("/dev/shm") else "/tmp/bench-xs/sim"
@@ -97,6 +100,8 @@ class Servers:
             shutil.rmtree(SIMDIR, ignore_errors=True)
             os.makedirs(SIMDIR)
             args += ["--platform", "sim:" + SIMDIR]
+        elif name == NOPOLL:
+            args += ["--platform", "none", "--poll-us", "0"]
         proc = self.procs[name] = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sock = os.path.join(d, "socket")
@@ -203,9 +208,9 @@ def table(results, names):
     out = []
     cols = [n for n in names + ["echo"]]
     hdr = "%-22s" % "case" + "".join("%11s" % n for n in cols)
-    hdr += "%9s%9s" % ("p50 us", "p99 us") + "".join("%9s" % ("/" + n) for n in cols[1:])
+    hdr += "%9s%9s%9s" % ("p50 us", "p99 us", "cpu us") + "".join("%9s" % ("/" + n) for n in cols[1:])
     out.append(hdr)
-    out.append("%-22s" % "" + "".join("%11s" % "op/s" for n in cols) + "%18s" % (cols[0] + " latency")
+    out.append("%-22s" % "" + "".join("%11s" % "op/s" for n in cols) + "%27s" % (cols[0] + " latency, cpu/op")
                + "".join("%9s" % "ratio" for n in cols[1:]))
     by = index(results)
     last_w = None
@@ -221,7 +226,8 @@ def table(results, names):
             r = rows.get(n)
             line += "%11s" % (fmt(r["ops_per_s"]) if r else "-")
         s = rows.get(cols[0])
-        line += "%9s%9s" % (fmt(s and s["p50_us"], "%.1f"), fmt(s and s["p99_us"], "%.1f"))
+        line += "%9s%9s%9s" % (fmt(s and s["p50_us"], "%.1f"), fmt(s and s["p99_us"], "%.1f"),
+                               fmt(s and s.get("cpu_us_per_op"), "%.2f"))
         for n in cols[1:]:
             line += "%9s" % fmt(ratio(rows, cols[0], n), "%.2f")
         out.append(line)
@@ -250,6 +256,27 @@ def table(results, names):
                 bits.append(r["note"])
             if bits:
                 out.append("%22s%s: %s" % ("", n, "; ".join(bits)))
+    return "\n".join(out)
+
+
+def poll_table(rows):
+    """xstored's polling against --poll-us 0: rate, latency, CPU per op."""
+    by = index(rows)
+    out = ["Polling A/B: xstored (adaptive polling, --poll-us 50) vs --poll-us 0,"
+           " same slices",
+           "%-22s%11s%11s%8s%9s%9s%12s%12s" % ("case", "on op/s", "off op/s", "on/off",
+                                              "p50 on", "p50 off", "cpu us on",
+                                              "cpu us off")]
+    for key in sorted(by, key=lambda k: (k[0], order_of(rows, k))):
+        on, off = by[key].get("xstored"), by[key].get(NOPOLL)
+        if not (on and off):
+            continue
+        label = key[1] + ("" if key[2] < 0 else " %d" % key[2])
+        out.append("%-22s%11s%11s%8s%9s%9s%12s%12s" % (
+            label[:22], fmt(on["ops_per_s"]), fmt(off["ops_per_s"]),
+            fmt(on["ratio"].get(NOPOLL), "%.2f"), fmt(on["p50_us"], "%.1f"),
+            fmt(off["p50_us"], "%.1f"), fmt(on.get("cpu_us_per_op"), "%.2f"),
+            fmt(off.get("cpu_us_per_op"), "%.2f")))
     return "\n".join(out)
 
 
@@ -349,7 +376,7 @@ def write_csv(path, results, names):
     cols = names + ["echo"]
     with open(path, "w") as f:
         f.write("workload,case,param,unit,server,ops_per_s,p50_us,p99_us,event_p50_us,event_p99_us,"
-                + ",".join("ratio_" + n for n in cols) + ",extra,note\n")
+                + ",".join("ratio_" + n for n in cols) + ",extra,note,cpu_us_per_op\n")
         for r in results:
             def v(x):
                 return "" if x is None else "%.6g" % x
@@ -358,7 +385,8 @@ def write_csv(path, results, names):
                               v(r["event_p50_us"]), v(r["event_p99_us"])]
                              + [v(r["ratio"].get(n)) for n in cols]
                              + [";".join("%s=%.6g" % kv for kv in r["extra"].items() if kv[1] is not None),
-                                '"%s"' % r["note"].replace('"', "'")]) + "\n")
+                                '"%s"' % r["note"].replace('"', "'"),
+                                v(r.get("cpu_us_per_op"))]) + "\n")
 
 
 def main():
@@ -367,6 +395,8 @@ def main():
     ap.add_argument("--servers", default="xstored,cx,ox", help="daemons to run (default: all)")
     ap.add_argument("--workloads", default="1,2,3,4,5,6,7,8")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--no-poll-ab", action="store_true",
+                    help="skip the polling A/B (xstored against --poll-us 0)")
     ap.add_argument("--out", default=OUT)
     ap.add_argument("xsbench_args", nargs="*", help="passed to xsbench (after --)")
     a = ap.parse_args()
@@ -384,7 +414,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     wl = set(a.workloads.split(","))
     phases = [",".join(sorted(wl - {"7"})), "7" if "7" in wl else ""]
-    results, meta = [], None
+    results, meta, poll_ab = [], None, []
     srv = Servers(names, os.path.join(bindir, "xstored"))
     try:
         for i, w in enumerate(p for p in phases if p):
@@ -395,6 +425,16 @@ def main():
             srv.stop()
             results += part["results"]
             meta = meta or part
+        if "xstored" in names and not a.no_poll_ab and wl & {"1", "2"}:
+            ab = Servers(["xstored", NOPOLL], os.path.join(bindir, "xstored"))
+            try:
+                ab.start()
+                if len(ab.running) == 2:
+                    poll_ab = run_xsbench(xsbench, ab, ",".join(sorted(wl & {"1", "2"})),
+                                          extra + ["--no-echo"],
+                                          os.path.join(a.out, "part2.json"))["results"]
+            finally:
+                ab.stop()
     finally:
         srv.stop()
     doc = {
@@ -407,8 +447,9 @@ def main():
                        % SIMDIR},
         "wall_s": round(time.time() - t_start, 1),
         "results": results,
+        "poll_ab": poll_ab,
     }
-    for p in ("part0.json", "part1.json"):
+    for p in ("part0.json", "part1.json", "part2.json"):
         try:
             os.unlink(os.path.join(a.out, p))
         except OSError:
@@ -424,6 +465,8 @@ def main():
     print(table(results, cols))
     if "8" in wl:
         print("8 storm: " + doc["notes"]["8"])
+    if poll_ab:
+        print("\n" + poll_table(poll_ab))
     if "xstored" in cols:
         print("\nTargets (xstored):")
         print(targets(results))

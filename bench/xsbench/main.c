@@ -9,6 +9,9 @@
  * gives op/s and per-op latency percentiles per server; the row reports
  * the median over runs, and each ratio is the median of the per-run
  * ratios (more robust than a ratio of medians on a noisy machine).
+ * Where a server's process is known, the CPU it spends (user+system, all
+ * threads) is summed over its slices of a run and divided by the run's
+ * ops: the cost of the throughput it delivers, median over runs.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench/xsbench/xsbench.h"
@@ -53,13 +57,19 @@ bool workload_wanted(const char *w)
 	return false;
 }
 
-long server_rss_kb(const struct server *s)
+/*
+ * The server's process: the echo server's forked child, else the pid or
+ * pid file given with --server; -1 if unknown.  Resolved at every call,
+ * as a pid file may name a daemon restarted since the last one.
+ */
+static pid_t server_pid(const struct server *s)
 {
-	char path[64], line[256];
-	long pid = 0, kb = -1;
+	long pid;
 	FILE *f;
 	char *end;
 
+	if (s->is_echo)
+		return s->echo_pid > 0 ? s->echo_pid : -1;
 	if (!s->pidarg)
 		return -1;
 	pid = strtol(s->pidarg, &end, 10);
@@ -70,9 +80,19 @@ long server_rss_kb(const struct server *s)
 		if (f)
 			fclose(f);
 	}
-	if (pid <= 0)
+	return pid > 0 ? (pid_t)pid : -1;
+}
+
+long server_rss_kb(const struct server *s)
+{
+	char path[64], line[256];
+	pid_t pid = server_pid(s);
+	long kb = -1;
+	FILE *f;
+
+	if (pid < 0)
 		return -1;
-	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
@@ -81,6 +101,48 @@ long server_rss_kb(const struct server *s)
 			break;
 	fclose(f);
 	return kb;
+}
+
+/*
+ * The process CPU clock of another process (clock_getcpuclockid) is the
+ * kernel's own count of on-CPU nanoseconds summed over the whole thread
+ * group, exited threads included.  That is the figure of the first field
+ * of /proc/PID/task/(each)/schedstat, but in one call and without losing
+ * a thread that ends between two readings (the echo server's threads end
+ * with their connections).  Where it fails, utime+stime of /proc/PID/stat
+ * (fields 14 and 15, all threads) in clock ticks, usually 10 ms (a
+ * tenth of a full-mode slice): good only summed over many slices.
+ */
+double server_cpu(const struct server *s)
+{
+	pid_t pid = server_pid(s);
+	unsigned long long ut, st;
+	char path[64], buf[1024], *p;
+	struct timespec ts;
+	clockid_t clk;
+	size_t n;
+	FILE *f;
+
+	if (pid < 0)
+		return NAN;
+	if (!clock_getcpuclockid(pid, &clk) && !clock_gettime(clk, &ts))
+		return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return NAN;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Field 2, the name, may hold spaces and parentheses: fields 3 on
+	 * follow its last ')'. */
+	p = strrchr(buf, ')');
+	if (!p ||
+	    sscanf(p + 1,
+	           " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	           &ut, &st) != 2)
+		return NAN;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 struct result *results_add(const struct bcase *k, const struct server *s)
@@ -103,7 +165,7 @@ struct result *results_add(const struct bcase *k, const struct server *s)
 	snprintf(r->server, sizeof(r->server), "%s", s->name);
 	r->param = k->param;
 	r->ops_med = NAN;
-	r->p50 = r->p99 = r->ev50 = r->ev99 = -1;
+	r->p50 = r->p99 = r->ev50 = r->ev99 = r->cpu_us = -1;
 	for (j = 0; j < XB_MAX_SERVERS; j++)
 		r->ratio[j] = NAN;
 	return r;
@@ -121,6 +183,7 @@ void result_extra(struct result *r, const char *key, double v)
 struct runs {
 	double ops[XB_MAX_RUNS], p50[XB_MAX_RUNS], p99[XB_MAX_RUNS];
 	double ev50[XB_MAX_RUNS], ev99[XB_MAX_RUNS];
+	double cpu[XB_MAX_RUNS]; /* server CPU per op, us */
 	double x[XB_MAX_EXTRA];
 	double secs;
 };
@@ -130,6 +193,24 @@ static double pct_or_nan(struct samples *s, double p)
 	double v = samples_pct(s, p);
 
 	return v < 0 ? NAN : v;
+}
+
+/*
+ * One slice of a server, and the CPU its process spends in it.  Only its
+ * own slices count: what it does while the others are measured (a timer,
+ * the end of a busy-poll after its last reply) is not the work of these
+ * ops, and would grow with the number of servers.  What is lost is at
+ * most one poll's spin per slice.  Every case fits: one server does the
+ * work of the ops counted in its slices (workload 8's simulator part runs
+ * in xsbench, and the daemon hears of a domain only at its INTRODUCE).
+ */
+static void slice(struct server *s, const struct bcase *k, struct cstate *st,
+                  double secs, struct meas *m)
+{
+	double cpu0 = server_cpu(s);
+
+	k->step(s, k, st, secs, m);
+	m->cpu += server_cpu(s) - cpu0; /* NAN stays NAN */
 }
 
 static void measure_runs(struct server *srv, int nsrv, const struct bcase *k,
@@ -146,6 +227,7 @@ static void measure_runs(struct server *srv, int nsrv, const struct bcase *k,
 			samples_clear(&m[i].lat);
 			samples_clear(&m[i].ev);
 			memset(m[i].x, 0, sizeof(m[i].x));
+			m[i].cpu = 0;
 		}
 		/* Each round starts with the next server, so that no server
 		 * always follows the same one (and its after-effects). */
@@ -155,11 +237,11 @@ static void measure_runs(struct server *srv, int nsrv, const struct bcase *k,
 			for (j = 0; j < nsrv; j++) {
 				i = (j + rot) % nsrv;
 				if (!st[i].is_skip)
-					k->step(&srv[i], k, &st[i],
-					        left < xb_opts.slice
-					            ? left
-					            : xb_opts.slice,
-					        &m[i]);
+					slice(&srv[i], k, &st[i],
+					      left < xb_opts.slice
+					          ? left
+					          : xb_opts.slice,
+					      &m[i]);
 			}
 		}
 		for (i = 0; i < nsrv; i++) {
@@ -171,6 +253,8 @@ static void measure_runs(struct server *srv, int nsrv, const struct bcase *k,
 			r->p99[run] = pct_or_nan(&m[i].lat, 99);
 			r->ev50[run] = pct_or_nan(&m[i].ev, 50);
 			r->ev99[run] = pct_or_nan(&m[i].ev, 99);
+			r->cpu[run] =
+			    m[i].ops ? m[i].cpu * 1e6 / (double)m[i].ops : NAN;
 			for (x = 0; x < XB_MAX_EXTRA; x++)
 				r->x[x] += m[i].x[x];
 			r->secs += m[i].secs;
@@ -210,6 +294,7 @@ static void record(struct server *srv, int nsrv, const struct bcase *k,
 		r->p99 = med_or_neg(rs[i].p99, n);
 		r->ev50 = med_or_neg(rs[i].ev50, n);
 		r->ev99 = med_or_neg(rs[i].ev99, n);
+		r->cpu_us = med_or_neg(rs[i].cpu, n);
 		for (j = 0; j < nsrv; j++) {
 			if (st[j].is_skip)
 				continue;
@@ -223,6 +308,8 @@ static void record(struct server *srv, int nsrv, const struct bcase *k,
 		fprintf(stderr,
 		        "  %-8s %12.0f %s/s  p50 %8.1f us  p99 %8.1f us",
 		        srv[i].name, r->ops_med, r->unit, r->p50, r->p99);
+		if (r->cpu_us >= 0)
+			fprintf(stderr, "  cpu %6.1f us/op", r->cpu_us);
 		if (r->ev50 >= 0)
 			fprintf(stderr, "  event p50 %.1f us", r->ev50);
 		fputc('\n', stderr);

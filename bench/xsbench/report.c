@@ -2,9 +2,9 @@
  * report.c - the results as a readable table, as JSON and as CSV.
  *
  * The table has one line per case: each server's op/s, the subject's
- * (first server's) p50/p99 latency, and the subject's rate as a ratio to
- * each other server (echo included).  JSON and CSV carry every row with
- * every number, for the driver (bench/run.py) to merge and compare.
+ * (first server's) p50/p99 latency and CPU per op, and the subject's rate
+ * as a ratio to each other server (echo included).  JSON and CSV carry every
+ * row with every number, for the driver (bench/run.py) to merge and compare.
  * Missing values are null in JSON and empty in CSV.
  */
 #include <math.h>
@@ -50,13 +50,13 @@ void report_table(FILE *f, struct server *srv, int nsrv)
 	fprintf(f, "\n%-24s", "case");
 	for (j = 0; j < nsrv; j++)
 		fprintf(f, " %10.10s", srv[j].name);
-	fprintf(f, " %8s %8s", "p50 us", "p99 us");
+	fprintf(f, " %8s %8s %9s", "p50 us", "p99 us", "cpu us/op");
 	for (j = 1; j < nsrv; j++)
 		fprintf(f, "  /%-6.6s", srv[j].name);
 	fprintf(f, "\n%-24s", "");
 	for (j = 0; j < nsrv; j++)
 		fprintf(f, " %10s", "op/s");
-	fprintf(f, " %17s", srv[0].name);
+	fprintf(f, " %27s", srv[0].name);
 	for (j = 1; j < nsrv; j++)
 		fprintf(f, "  %-7s", "ratio");
 	fputc('\n', f);
@@ -80,6 +80,10 @@ void report_table(FILE *f, struct server *srv, int nsrv)
 			fprintf(f, " %8.1f %8.1f", o->p50, o->p99);
 		else
 			fprintf(f, " %8s %8s", "-", "-");
+		if (o && o->cpu_us >= 0)
+			fprintf(f, " %9.2f", o->cpu_us);
+		else
+			fprintf(f, " %9s", "-");
 		for (j = 1; j < nsrv; j++) {
 			if (o && !isnan(o->ratio[j]))
 				fprintf(f, "  %-7.3f", o->ratio[j]);
@@ -138,6 +142,8 @@ static void json_row(FILE *f, const struct result *r, struct server *srv,
 	json_num(f, r->ev50);
 	fputs(", \"event_p99_us\": ", f);
 	json_num(f, r->ev99);
+	fputs(", \"cpu_us_per_op\": ", f);
+	json_num(f, r->cpu_us);
 	fputs(",\n     \"ratio\": {", f);
 	for (j = 0; j < nsrv; j++) {
 		if (isnan(r->ratio[j]) || !strcmp(srv[j].name, r->server))
@@ -213,7 +219,8 @@ int report_csv(const char *path, struct server *srv, int nsrv)
 	      f);
 	for (j = 0; j < nsrv; j++)
 		fprintf(f, ",ratio_%s", srv[j].name);
-	fputs(",extra,note\n", f);
+	/* New columns go last, so that readers by position keep working. */
+	fputs(",extra,note,cpu_us_per_op\n", f);
 	for (i = 0; i < xb_nresults; i++) {
 		r = &xb_results[i];
 		fprintf(f, "%s,%s,%ld,%s,%s,", r->workload, r->name, r->param,
@@ -235,7 +242,9 @@ int report_csv(const char *path, struct server *srv, int nsrv)
 		for (j = 0; j < r->nx; j++)
 			fprintf(f, "%s%s=%.6g", j ? ";" : "", r->xk[j],
 			        r->xv[j]);
-		fprintf(f, ",\"%s\"\n", r->note);
+		fprintf(f, ",\"%s\",", r->note);
+		csv_num(f, r->cpu_us);
+		fputc('\n', f);
 	}
 	return fclose(f) ? -1 : 0;
 }

@@ -4,7 +4,8 @@
  * The store grows in steps (xb_opts.sizes leaf nodes: 10 000, 100 000,
  * 1 000 000) by pipelined WRITEs of /bench/s/A/B/C (100 children per
  * directory, 8-byte values), each server in turn, timed.  After each step:
- *   - load: nodes per second so far, and memory: the server's VmRSS
+ *   - load: nodes per second so far, the server's CPU per leaf so far
+ *     (one timed write-out, not interleaved), and memory: the server's VmRSS
  *     growth since before the first step, per node (leaves and the
  *     directories made on the way), with the key (full path) and value
  *     bytes per node shown beside it, so that the overhead is their
@@ -31,6 +32,8 @@
 struct sizestate {
 	long loaded;
 	double load_secs;
+	double
+	    load_cpu; /* the server's CPU seconds in its loads; NAN: unknown */
 	long rss_base;
 	bool is_out;
 	char why[96];
@@ -76,7 +79,7 @@ static void load_step(struct server *srv, int nsrv, long target)
 	    .workload = "7", .name = "load", .unit = "node"};
 	struct result *rows[XB_MAX_SERVERS] = {0};
 	struct bcase k = lk;
-	double t0, dt, kv;
+	double t0, dt, kv, cpu0;
 	long nodes, rss;
 	int i, j;
 
@@ -88,17 +91,21 @@ static void load_step(struct server *srv, int nsrv, long target)
 
 		if (srv[i].is_echo || srv[i].is_twin || z->is_out)
 			continue;
+		cpu0 = server_cpu(&srv[i]);
 		t0 = now();
 		z->loaded += xb_pipeline_write(
 		    &srv[i].main, z->loaded, target, 64, size_key, NULL,
 		    t0 + xb_opts.load_budget - z->load_secs);
 		dt = now() - t0;
 		z->load_secs += dt;
+		z->load_cpu += server_cpu(&srv[i]) - cpu0;
 		rss = server_rss_kb(&srv[i]);
 		size_nodes(z->loaded, &nodes, &kv);
 		r = rows[i] = results_add(&k, &srv[i]);
 		r->nruns = 1;
 		r->ops[0] = r->ops_med = (double)z->loaded / z->load_secs;
+		if (z->loaded && !isnan(z->load_cpu))
+			r->cpu_us = z->load_cpu * 1e6 / (double)z->loaded;
 		result_extra(r, "load_s", z->load_secs);
 		result_extra(r, "nodes", (double)nodes);
 		if (rss >= 0 && z->rss_base >= 0) {

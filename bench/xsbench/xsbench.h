@@ -130,6 +130,10 @@ struct server {
 pid_t echo_start(const char *path);
 /* server_rss_kb - VmRSS of the server's process in kB, or -1. */
 long server_rss_kb(const struct server *s);
+/* server_cpu - user+system CPU seconds used so far by the server's
+ * process, all its threads together; NAN if unknown.  Only differences
+ * mean anything. */
+double server_cpu(const struct server *s);
 
 /* ---- cases and measurements ---- */
 
@@ -140,6 +144,7 @@ struct meas {
 	struct samples lat;     /* per-op latency */
 	struct samples ev;      /* watch event latency (workload 5) */
 	double x[XB_MAX_EXTRA]; /* counters named by the case's xnames */
+	double cpu; /* the server's CPU seconds in these slices; NAN: unknown */
 };
 
 struct bcase;
@@ -201,10 +206,11 @@ struct result {
 	char unit[16];
 	char server[32];
 	int nruns;
-	double ops[XB_MAX_RUNS];      /* op/s of each run */
-	double ops_med;               /* median op/s */
-	double p50, p99;              /* median over runs, us; -1: n/a */
-	double ev50, ev99;            /* event latency, us; -1: n/a */
+	double ops[XB_MAX_RUNS]; /* op/s of each run */
+	double ops_med;          /* median op/s */
+	double p50, p99;         /* median over runs, us; -1: n/a */
+	double ev50, ev99;       /* event latency, us; -1: n/a */
+	double cpu_us; /* server CPU per op, median over runs, us; -1: n/a */
 	double ratio[XB_MAX_SERVERS]; /* median run ratio to server j */
 	int nx;
 	char xk[XB_MAX_EXTRA][24];
