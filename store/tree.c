@@ -447,9 +447,18 @@ int node_set_value(struct tree_env *env, struct node **rootp, struct walk *w,
                    unsigned int i, const void *value, size_t len, uint64_t gen)
 {
 	struct node *old = w->nodes[i];
-	struct node *n = node_new(env, node_name(old), old->name_len, value,
-	                          len, old->perms);
+	struct node *n;
 
+	/* Same length (XenBus states, flags, counters): overwrite in place,
+	 * no allocation.  Only one version holds the node (refs == 1, as
+	 * the caller unshared it), so no snapshot can see the change. */
+	if (old->refs == 1 && old->value_len == len) {
+		memmove(old->data + old->name_len + 1, value, len);
+		old->gen = gen;
+		return 0;
+	}
+	n = node_new(env, node_name(old), old->name_len, value, len,
+	             old->perms);
 	if (!n)
 		return -ENOMEM;
 	n->gen = gen;

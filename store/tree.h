@@ -160,8 +160,10 @@ int tree_unshare(struct tree_env *env, struct node **rootp, struct walk *w,
 
 /*
  * node_set_value - give unshared node nodes[i] of a walk a new value:
- * the node is replaced by a new allocation (relinked in its parent, or
- * *rootp).  Its generation becomes `gen`.  0 or -ENOMEM (unchanged).
+ * a value of the same length is written over the old one; otherwise the
+ * node is replaced by a new allocation (relinked in its parent, or
+ * *rootp), so callers must re-read w->nodes[i].  Its generation becomes
+ * `gen`.  0 or -ENOMEM (unchanged).
  */
 int node_set_value(struct tree_env *env, struct node **rootp, struct walk *w,
                    unsigned int i, const void *value, size_t len, uint64_t gen);

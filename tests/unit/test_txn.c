@@ -66,8 +66,15 @@ static void test_snapshot_isolation(void)
 	CHECK_EQ_INT(store_rm(s, NULL, &st_dom0, "/b"), 0);
 	CHECK_EQ_INT(wr(s, NULL, "/d/z", ""), 0);
 	CHECK_EQ_INT(store_rm(s, NULL, &st_dom0, "/d/x"), 0);
+	/* A value of the same length is written in place when only one
+	 * version holds the node: not when the snapshot holds it too. */
+	CHECK_EQ_INT(wr(s, NULL, "/p", "q"), 0);
 	STORE_OK(s);
 	/* The transaction sees none of them. */
+	CHECK_EQ_INT(st_read(s, t, NULL, "/p", buf, sizeof(buf)), 0);
+	CHECK_EQ_STR(buf, "p");
+	CHECK_EQ_INT(st_read(s, NULL, NULL, "/p", buf, sizeof(buf)), 0);
+	CHECK_EQ_STR(buf, "q");
 	CHECK_EQ_INT(st_read(s, t, NULL, "/a", buf, sizeof(buf)), 0);
 	CHECK_EQ_STR(buf, "1");
 	CHECK_EQ_INT(store_read(s, t, &st_dom0, "/new/node", &v, &len),
@@ -82,9 +89,16 @@ static void test_snapshot_isolation(void)
 	/* Its own changes it sees; the main tree does not. */
 	CHECK_EQ_INT(wr(s, t, "/t/own", "mine"), 0);
 	CHECK_EQ_INT(store_rm(s, t, &st_dom0, "/c"), 0);
+	/* The transaction's own copy: same length, in place. */
+	CHECK_EQ_INT(wr(s, t, "/p", "t"), 0);
+	CHECK_EQ_INT(wr(s, t, "/p", "u"), 0);
 	STORE_OK(s);
 	CHECK_EQ_INT(st_read(s, t, NULL, "/t/own", buf, sizeof(buf)), 0);
 	CHECK_EQ_STR(buf, "mine");
+	CHECK_EQ_INT(st_read(s, t, NULL, "/p", buf, sizeof(buf)), 0);
+	CHECK_EQ_STR(buf, "u");
+	CHECK_EQ_INT(st_read(s, NULL, NULL, "/p", buf, sizeof(buf)), 0);
+	CHECK_EQ_STR(buf, "q");
 	CHECK_EQ_INT(st_dir(s, t, NULL, "/", buf, sizeof(buf)), 0);
 	CHECK_EQ_STR(buf, "tool a b d p t");
 	CHECK_EQ_INT(store_read(s, NULL, &st_dom0, "/t/own", &v, &len),
