@@ -20,9 +20,16 @@ DIR=${PROFDIR:-/tmp/bench-prof-cg}
 command -v valgrind >/dev/null || { echo "profile: valgrind is not installed" >&2; exit 1; }
 make -s -C "$ROOT" -j2 build/release/xstored build/release/xsbench
 rm -rf "$DIR"; mkdir -p "$DIR"
+XSD=${XSTORED:-$ROOT/build/release/xstored}
+# --poll-us 0: count the work per request, not the polls between requests
+# (under valgrind every gap is long, so the count would be noise).  An
+# older build given as XSTORED may not know the option.
+POLL=""
+"$XSD" --help | grep -q -- --poll-us && POLL="--poll-us 0"
+# shellcheck disable=SC2086
 valgrind --tool=callgrind --callgrind-out-file="$DIR/callgrind.out" \
-	"${XSTORED:-$ROOT/build/release/xstored}" --rundir "$DIR" --foreground -F "$DIR/pid" \
-	--log-file "$DIR/log" 2>"$DIR/valgrind.log" &
+	"$XSD" --rundir "$DIR" --foreground -F "$DIR/pid" \
+	--log-file "$DIR/log" $POLL 2>"$DIR/valgrind.log" &
 VG=$!
 trap 'kill $VG 2>/dev/null || true' EXIT
 for _ in $(seq 200); do [ -S "$DIR/socket" ] && [ -s "$DIR/pid" ] && break; sleep 0.1; done
