@@ -9,7 +9,7 @@
  * so a callback may leave work for the next turn.  Invariants: fds[fd].cb !=
  * NULL iff fd is in the epoll set; heap[] is ordered by (when, seq) and every
  * live timer record knows its heap index.  Nothing here reads the clock except
- * loop_now_ms().
+ * now_ns() (and loop_now_ms(), its milliseconds).
  */
 #include <errno.h>
 #include <limits.h>
@@ -82,17 +82,14 @@ static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
+	/* CLOCK_MONOTONIC cannot fail with a valid pointer. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 uint64_t loop_now_ms(void)
 {
-	struct timespec ts;
-
-	/* CLOCK_MONOTONIC cannot fail with a valid pointer. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return now_ns() / 1000000u;
 }
 
 struct loop *loop_new(void)
@@ -466,8 +463,8 @@ uint64_t loop_poll_adapt(uint64_t window_ns, uint64_t max_ns, uint64_t idle_ns,
 static int loop_wait(struct loop *l, struct epoll_event *evs)
 {
 	int timeout = wait_timeout(l);
-	uint64_t t0 = 0, idle;
-	int n = 0;
+	uint64_t t0;
+	int n;
 
 	if (!l->poll_max_ns)
 		return epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
@@ -490,10 +487,9 @@ static int loop_wait(struct loop *l, struct epoll_event *evs)
 	}
 	n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
 	if (n >= 0) {
-		idle = now_ns() - t0;
 		l->stats.sleeps++;
-		l->poll_ns =
-		    loop_poll_adapt(l->poll_ns, l->poll_max_ns, idle, n > 0);
+		l->poll_ns = loop_poll_adapt(l->poll_ns, l->poll_max_ns,
+		                             now_ns() - t0, n > 0);
 	}
 	return n;
 }
