@@ -10,7 +10,7 @@
 # Warnings are errors in every variant.
 
 V        ?= release
-O        := build/$(V)
+O        ?= build/$(V)
 CC       ?= cc
 WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Wformat=2 -Wno-unused-parameter

@@ -2,11 +2,14 @@
  * log.c - the process-wide log sink.  Owns the FILE and its path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -21,6 +24,42 @@ static const char *const level_names[] = {
     "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
 };
 
+int log_open_file(const char *path, FILE **out)
+{
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	/* O_NONBLOCK: opening a FIFO without a reader (or a device) must
+	 * not stall the daemon's loop; it is refused below anyway. */
+	fd = open(path,
+	          O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_NOCTTY |
+	              O_CLOEXEC,
+	          0640);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if (fcntl(fd, F_SETFL, O_APPEND) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	f = fdopen(fd, "a");
+	if (!f) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	setvbuf(f, NULL, _IOLBF, 0);
+	*out = f;
+	return 0;
+}
+
 int log_open(const char *path, int level)
 {
 	FILE *f = NULL;
@@ -30,30 +69,17 @@ int log_open(const char *path, int level)
 		copy = strdup(path);
 		if (!copy)
 			return -ENOMEM;
-		f = fopen(path, "a");
-		if (!f) {
-			int err = errno;
+		int err = log_open_file(path, &f);
 
+		if (err) {
 			free(copy);
-			return -err;
+			return err;
 		}
-		setvbuf(f, NULL, _IOLBF, 0);
 	}
 	log_close();
 	sink = f;
 	sink_path = copy;
 	min_level = level;
-	return 0;
-}
-
-static int open_append(const char *path, FILE **out)
-{
-	FILE *f = fopen(path, "a");
-
-	if (!f)
-		return -errno;
-	setvbuf(f, NULL, _IOLBF, 0);
-	*out = f;
 	return 0;
 }
 
@@ -67,7 +93,7 @@ int log_open_trace(const char *path)
 		copy = strdup(path);
 		if (!copy)
 			return -ENOMEM;
-		err = open_append(path, &f);
+		err = log_open_file(path, &f);
 		if (err) {
 			free(copy);
 			return err;
@@ -85,16 +111,17 @@ int log_reopen(void)
 {
 	FILE *f = NULL;
 
-	if (trace_path && !open_append(trace_path, &f)) {
+	int err;
+
+	if (trace_path && !log_open_file(trace_path, &f)) {
 		fclose(trace_sink);
 		trace_sink = f;
 	}
 	if (!sink_path)
 		return 0;
-	f = fopen(sink_path, "a");
-	if (!f)
-		return -errno;
-	setvbuf(f, NULL, _IOLBF, 0);
+	err = log_open_file(sink_path, &f);
+	if (err)
+		return err;
 	if (sink)
 		fclose(sink);
 	sink = f;

@@ -10,6 +10,7 @@
 #define XSTORE_LOG_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <syslog.h>
 
 /*
@@ -18,6 +19,15 @@
  * error the previous sink stays.
  */
 int log_open(const char *path, int level);
+
+/*
+ * log_open_file - open `path` for appending, line-buffered, without ever
+ * blocking: anything but a regular file (a FIFO, a device, a socket)
+ * gives -EINVAL, since a path a client names must not be able to stall
+ * the daemon.  *out is the caller's (fclose).  0 or -errno.  Every sink
+ * of this module is opened through it.
+ */
+int log_open_file(const char *path, FILE **out);
 
 /* log_reopen - reopen the current file (log rotation). 0 or -errno. */
 int log_reopen(void);

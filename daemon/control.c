@@ -201,9 +201,10 @@ static int ctl_memreport(struct req *r)
 	if (r->argc > 2)
 		return -EINVAL;
 	if (r->argc == 2) {
-		f = fopen(r->argv[1], "a");
-		if (!f)
-			return -EINVAL;
+		int err = log_open_file(r->argv[1], &f);
+
+		if (err)
+			return err == -ENOMEM ? err : -EINVAL;
 	}
 	store_stats(r->d->store, &st);
 #define MEMLINE(...)                                                           \

@@ -14,6 +14,10 @@ client can reach.
                    and DIRECTORY_PART still lists it.
   priv-watch-cap   a privileged connection cannot register watches without
                    bound.
+  control-fifo     CONTROL logfile / memreport naming a FIFO (with or without
+                   a reader) or a directory is refused at once and never
+                   blocks the daemon's loop (issue 10, item 7: a client-named
+                   path must not stall every other client).
 Output: PASS/FAIL lines, then "N passed, N failed".
 """
 import os
@@ -154,6 +158,44 @@ def priv_watch_cap(d):
     report("priv-watch-cap", refused, "watch 70001 was not refused: %r" % (r,))
 
 
+def control_fifo(d):
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="xs-ctl-")
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    bad = []
+    try:
+        # First without a reader (a blocking open would wait forever),
+        # then with one (the writes would block once the pipe is full).
+        for reader in (False, True):
+            rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK) if reader else None
+            try:
+                for args in (("logfile", fifo), ("memreport", fifo), ("logfile", tmp)):
+                    with Conn(d.socket, timeout=3.0) as c:
+                        r = c.request(type_num("CONTROL"), strings(*args), timeout=3.0)
+                        if not (r.is_error and r.error() == "EINVAL"):
+                            bad.append("%s %s (reader %s): %r" % (args[0], args[1], reader, r))
+                    if not served_quickly(d.socket, limit=3.0):
+                        bad.append("not served after %s (reader %s)" % (args, reader))
+            finally:
+                if rfd is not None:
+                    os.close(rfd)
+        # A regular file still works.
+        log = os.path.join(tmp, "report")
+        with Conn(d.socket, timeout=3.0) as c:
+            r = c.request(type_num("CONTROL"), strings("memreport", log), timeout=3.0)
+            if r.is_error or "nodes in the tree" not in open(log).read():
+                bad.append("memreport to a regular file: %r" % (r,))
+    finally:
+        for f in ("fifo", "report"):
+            try:
+                os.unlink(os.path.join(tmp, f))
+            except OSError:
+                pass
+        os.rmdir(tmp)
+    report("control-fifo", not bad, "; ".join(bad))
+
+
 def main():
     # ASan's quarantine keeps freed blocks resident, which would make RSS
     # grow with churn alone: keep it small so RSS measures live memory.
@@ -167,7 +209,8 @@ def main():
         print("0 passed, 1 failed")
         return 1
     try:
-        for t in (never_reads, event_flood, oversized, reply_e2big, priv_watch_cap):
+        for t in (never_reads, event_flood, oversized, reply_e2big, priv_watch_cap,
+                  control_fifo):
             try:
                 t(d)
             except Exception as e:  # a hung or dead daemon fails the test
