@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,11 @@ static int min_level = LOG_INFO;
 static bool trace_on;
 static FILE *trace_sink;
 static char *trace_path;
+
+/* Bound on the log file; over it, the file is renamed to "<path>.1"
+ * (replacing an older one) and started afresh: at most twice this on
+ * disk, whatever the guests do. */
+static uint64_t max_size = LOG_MAX_SIZE_DEFAULT;
 
 static const char *const level_names[] = {
     "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
@@ -180,6 +186,41 @@ static void vlog(FILE *f, const char *tag, const char *fmt, va_list ap)
 	fputc('\n', f);
 }
 
+void log_set_max_size(uint64_t bytes)
+{
+	max_size = bytes;
+}
+
+/* Start the log file afresh once it passed max_size (see above). */
+static void bound_size(void)
+{
+	char *old;
+	long pos;
+	FILE *f;
+
+	if (!sink || !sink_path || !max_size)
+		return;
+	pos = ftell(sink);
+	if (pos < 0 || (uint64_t)pos < max_size)
+		return;
+	if (asprintf(&old, "%s.1", sink_path) < 0)
+		return;
+	if (rename(sink_path, old) < 0 || log_open_file(sink_path, &f)) {
+		/* Cannot rotate (a read-only directory...): keep the newest
+		 * lines in the one file rather than grow it. */
+		if (ftruncate(fileno(sink), 0) == 0)
+			fprintf(sink,
+			        "log: over %llu bytes and cannot rotate; "
+			        "truncated\n",
+			        (unsigned long long)max_size);
+		free(old);
+		return;
+	}
+	free(old);
+	fclose(sink);
+	sink = f;
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
 	va_list ap;
@@ -191,6 +232,125 @@ void log_msg(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(sink ? sink : stderr, level_names[level], fmt, ap);
 	va_end(ap);
+	bound_size();
+}
+
+/*
+ * Rate limiting of what other parties cause.  A direct-mapped table of
+ * (domain, kind) windows bounds the memory whatever the number of
+ * domains; a key evicted by a collision reports its suppressed count
+ * and starts a new window, and the global budget below still holds, so
+ * collisions cannot be used to get more lines out.
+ */
+#define RL_SLOTS      1024u
+#define RL_WINDOW_S   60u
+#define RL_BURST      10u  /* lines per key per window */
+#define RL_GLOBAL_MAX 200u /* lines per window, all keys together */
+
+struct rl_slot {
+	const char *kind; /* a string literal: compared by address */
+	unsigned int domid;
+	uint64_t window_start; /* monotonic seconds */
+	unsigned int printed;
+	unsigned long suppressed;
+};
+
+static struct rl_slot rl_table[RL_SLOTS];
+static uint64_t rl_global_start;
+static unsigned int rl_global_printed;
+static unsigned long rl_global_suppressed;
+static unsigned long rl_total_suppressed;
+
+static uint64_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec + 1; /* 0 means "never" */
+}
+
+static void rl_summary(struct rl_slot *sl)
+{
+	if (sl->suppressed)
+		log_msg(LOG_WARNING,
+		        "domain %u: suppressed %lu similar '%s' lines in the "
+		        "last %u s",
+		        sl->domid, sl->suppressed, sl->kind, RL_WINDOW_S);
+	sl->suppressed = 0;
+}
+
+static bool rl_global_allows(uint64_t now)
+{
+	if (now - rl_global_start >= RL_WINDOW_S) {
+		if (rl_global_suppressed)
+			log_msg(LOG_WARNING,
+			        "suppressed %lu more lines caused by guests in "
+			        "the last %u s (over %u per window)",
+			        rl_global_suppressed, RL_WINDOW_S,
+			        RL_GLOBAL_MAX);
+		rl_global_start = now;
+		rl_global_printed = 0;
+		rl_global_suppressed = 0;
+	}
+	if (rl_global_printed >= RL_GLOBAL_MAX) {
+		rl_global_suppressed++;
+		return false;
+	}
+	rl_global_printed++;
+	return true;
+}
+
+void log_limited(unsigned int domid, const char *kind, int level,
+                 const char *fmt, ...)
+{
+	size_t h = ((uintptr_t)kind >> 3) * 0x9e3779b97f4a7c15ull + domid;
+	struct rl_slot *sl = &rl_table[(h ^ (h >> 29)) % RL_SLOTS];
+	uint64_t now = mono_s();
+	va_list ap;
+
+	if (level > min_level)
+		return;
+	if (sl->kind != kind || sl->domid != domid) {
+		rl_summary(sl);
+		sl->kind = kind;
+		sl->domid = domid;
+		sl->window_start = now;
+		sl->printed = 0;
+	} else if (now - sl->window_start >= RL_WINDOW_S) {
+		rl_summary(sl);
+		sl->window_start = now;
+		sl->printed = 0;
+	}
+	if (sl->printed >= RL_BURST || !rl_global_allows(now)) {
+		sl->suppressed++;
+		rl_total_suppressed++;
+		return;
+	}
+	sl->printed++;
+	va_start(ap, fmt);
+	vlog(sink ? sink : stderr, level_names[level], fmt, ap);
+	va_end(ap);
+	bound_size();
+}
+
+void log_limited_flush(void)
+{
+	uint64_t now = mono_s();
+	unsigned int i;
+
+	for (i = 0; i < RL_SLOTS; i++)
+		if (rl_table[i].kind &&
+		    now - rl_table[i].window_start >= RL_WINDOW_S) {
+			rl_summary(&rl_table[i]);
+			rl_table[i].kind = NULL;
+		}
+	if (rl_global_suppressed)
+		rl_global_allows(now);
+}
+
+unsigned long log_limited_suppressed(void)
+{
+	return rl_total_suppressed;
 }
 
 void log_trace(const char *fmt, ...)

@@ -10,6 +10,7 @@
 #define XSTORE_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <syslog.h>
 
@@ -38,6 +39,15 @@ void log_close(void);
 /* log_path - the current file, or NULL for stderr. */
 const char *log_path(void);
 
+/*
+ * log_set_max_size - bound the log file at `bytes` (0: no bound): past
+ * it the file is renamed to "<path>.1" (replacing an older one) and a
+ * new one started, so the log takes at most twice that on disk.  The
+ * trace file, which an operator turns on deliberately, is not bounded.
+ */
+#define LOG_MAX_SIZE_DEFAULT (16ull << 20)
+void log_set_max_size(uint64_t bytes);
+
 void log_set_level(int level);
 int log_get_level(void);
 
@@ -58,6 +68,27 @@ void log_msg(int level, const char *fmt, ...)
 #define log_warn(...)  log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+/*
+ * log_limited - log_msg for lines that another party (a guest, a
+ * client) can cause at will: refusals, dropped events.  At most a burst
+ * of lines per (domid, kind) and per minute, and a global budget for all
+ * of them together; what is held back is counted and reported as one
+ * "suppressed K similar" line when the key's window ends (at its next
+ * line, or at log_limited_flush()).  `kind` must be a string literal
+ * (keys compare it by address) that names the class of line ("quota",
+ * "events dropped").
+ */
+void log_limited(unsigned int domid, const char *kind, int level,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* log_limited_flush - report the windows that ended; call now and then
+ * (the daemon: every few seconds). */
+void log_limited_flush(void);
+
+/* log_limited_suppressed - lines held back since start (for tests and
+ * CONTROL). */
+unsigned long log_limited_suppressed(void);
+
 /* log_trace - written whenever trace is on, whatever the level. */
 void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -466,10 +466,11 @@ static void expire_cb(struct loop *l, void *arg)
 		dropped++;
 	}
 	if (dropped) {
-		log_warn("conn %llu (dom%u): discarded %u watch events "
-		         "undelivered for %u ms",
-		         (unsigned long long)c->id, c->domid, dropped,
-		         c->d->cfg.watch_event_timeout_ms);
+		log_limited(c->domid, "events expired", LOG_WARNING,
+		            "conn %llu (dom%u): discarded %u watch events "
+		            "undelivered for %u ms",
+		            (unsigned long long)c->id, c->domid, dropped,
+		            c->d->cfg.watch_event_timeout_ms);
 		maybe_resume(c);
 	}
 }
@@ -479,10 +480,11 @@ static void report_dropped(struct conn *c)
 {
 	if (!c->events_dropped)
 		return;
-	log_warn("conn %llu (dom%u): %lu watch events were dropped over the "
-	         "limit of %u",
-	         (unsigned long long)c->id, c->domid, c->events_dropped,
-	         c->d->cfg.conn_events_max);
+	log_limited(c->domid, "events dropped", LOG_WARNING,
+	            "conn %llu (dom%u): %lu watch events were dropped over "
+	            "the limit of %u",
+	            (unsigned long long)c->id, c->domid, c->events_dropped,
+	            c->d->cfg.conn_events_max);
 	c->events_dropped = 0;
 }
 
@@ -496,9 +498,10 @@ static bool is_event_refused(struct conn *c)
 		return false;
 	}
 	if (c->events_dropped++ == 0)
-		log_warn("conn %llu (dom%u): %u watch events undelivered: "
-		         "dropping new events",
-		         (unsigned long long)c->id, c->domid, max);
+		log_limited(c->domid, "events dropped", LOG_WARNING,
+		            "conn %llu (dom%u): %u watch events undelivered: "
+		            "dropping new events",
+		            (unsigned long long)c->id, c->domid, max);
 	return true;
 }
 

@@ -139,9 +139,10 @@ static void charge_write(struct req *r);
  */
 static int quota_refused(const struct req *r, enum quota_id id, int err)
 {
-	log_warn("domain %u: %s refused: quota %s (%lu) reached", r->c->domid,
-	         xs_type_name(r->hdr->type), quota_name(id),
-	         r->caller.quota ? r->caller.quota->v[id] : 0ul);
+	log_limited(r->c->domid, "quota", LOG_WARNING,
+	            "domain %u: %s refused: quota %s (%lu) reached",
+	            r->c->domid, xs_type_name(r->hdr->type), quota_name(id),
+	            r->caller.quota ? r->caller.quota->v[id] : 0ul);
 	return err;
 }
 
@@ -374,9 +375,10 @@ static void send_event(struct conn *c, const struct watch *w, const char *path)
 		path += w->rel_prefix;
 	plen = strlen(path);
 	if (plen + tlen + 2 > sizeof(buf)) {
-		log_warn("conn %" PRIu64
-		         ": watch event for %s too long, dropped",
-		         c->id, path);
+		log_limited(c->domid, "event too long", LOG_WARNING,
+		            "conn %" PRIu64
+		            ": watch event for %s too long, dropped",
+		            c->id, path);
 		return;
 	}
 	memcpy(buf, path, plen + 1);

@@ -52,6 +52,7 @@ enum {
 	OPT_PLATFORM,
 	OPT_WRITE_RATE,
 	OPT_POLL_US,
+	OPT_LOG_MAX_SIZE,
 };
 
 static const struct option long_opts[] = {
@@ -81,6 +82,7 @@ static const struct option long_opts[] = {
     {"platform", required_argument, NULL, OPT_PLATFORM},
     {"write-rate", required_argument, NULL, OPT_WRITE_RATE},
     {"poll-us", required_argument, NULL, OPT_POLL_US},
+    {"log-max-size", required_argument, NULL, OPT_LOG_MAX_SIZE},
     {NULL, 0, NULL, 0},
 };
 static const char short_opts[] = ":fNF:T:E:S:W:t:A:M:Q:q:w:IRVHh";
@@ -101,6 +103,10 @@ static void usage(FILE *f)
 	        "  --log-file FILE         log to FILE (default: stderr; "
 	        "DIR/xstored.log\n"
 	        "                          when daemonised)\n"
+	        "  --log-max-size BYTES    past it, the log file moves to "
+	        "FILE.1 and starts\n"
+	        "                          afresh (default 16 MiB; 0: no "
+	        "bound)\n"
 	        "  --log-level LEVEL       err, warning, info or debug\n"
 	        "  -V, --verbose           --log-level debug\n"
 	        "  -T, --trace-file FILE   trace every request and reply (to "
@@ -385,6 +391,11 @@ static int apply_opt(int c, const char *arg, struct daemon_config *cfg,
 		if (!rc)
 			cfg->poll_us = (unsigned int)v;
 		return rc;
+	case OPT_LOG_MAX_SIZE:
+		rc = parse_ulong("--log-max-size", arg, ULONG_MAX, &v);
+		if (!rc)
+			log_set_max_size(v);
+		return rc;
 	}
 	return bad_usage("unhandled option %d", c);
 }
@@ -614,6 +625,15 @@ static void log_poll_stats(const struct loop *l)
 	          (unsigned long long)st.sleeps);
 }
 
+/* Report the rate-limited lines held back (log_limited) now and then,
+ * even when nothing else is logged. */
+#define LOG_FLUSH_MS 10000u
+static void log_flush_cb(struct loop *l, void *arg)
+{
+	log_limited_flush();
+	loop_timer_add(l, LOG_FLUSH_MS, log_flush_cb, arg);
+}
+
 static void turn_hook(struct loop *l, void *arg)
 {
 	struct daemon *d = arg;
@@ -773,6 +793,7 @@ static int run(struct daemon_config *cfg, struct opts *o)
 	         (int)getpid(), cfg->rundir);
 
 	loop_set_turn_hook(d.loop, turn_hook, &d);
+	loop_timer_add(d.loop, LOG_FLUSH_MS, log_flush_cb, NULL);
 	err = loop_run(d.loop);
 	if (err)
 		log_err("event loop: %s", strerror(-err));
