@@ -142,9 +142,11 @@ static void unlink_msg(struct conn *c, struct outmsg *prev, struct outmsg *m)
 	if (c->out_tail == m)
 		c->out_tail = prev;
 	c->out_bytes -= m->size;
-	if (m->is_event)
+	if (m->is_event) {
 		c->out_events--;
-	else
+		c->out_event_bytes -= m->size;
+		c->d->event_bytes -= m->size;
+	} else
 		c->out_replies--;
 	xfree(m);
 }
@@ -505,6 +507,69 @@ static bool is_event_refused(struct conn *c)
 	return true;
 }
 
+/*
+ * Drop the oldest undelivered events of `c` until `want` bytes are freed
+ * or none is left (a message partly written stays).  Returns the bytes
+ * freed.
+ */
+static size_t drop_oldest_events(struct conn *c, size_t want)
+{
+	struct outmsg *prev = NULL, *m = c->out_head, *next;
+	size_t freed = 0;
+
+	for (; m && freed < want; m = next) {
+		next = m->next;
+		if (!m->is_event || (m == c->out_head && c->out_off > 0)) {
+			prev = m;
+			continue;
+		}
+		freed += m->size;
+		unlink_msg(c, prev, m);
+		c->events_shed++;
+	}
+	return freed;
+}
+
+/*
+ * Over the daemon's total of undelivered events: take from the biggest
+ * queue first (the slowest reader), down to 7/8 of the bound so that a
+ * flood does not pay this walk per event.  Readers that keep up have
+ * short queues and lose nothing.  Each victim is logged once per
+ * episode (log_limited).  O(connections) per shed, rare by design.
+ */
+static void shed_events(struct daemon *d)
+{
+	size_t before = d->event_bytes;
+	size_t target = d->cfg.events_total_max / 8 * 7;
+
+	while (d->event_bytes > target) {
+		struct conn *c, *big = NULL;
+		size_t big_avail = 0;
+
+		for (c = d->conns; c; c = c->next) {
+			size_t avail = c->out_event_bytes;
+
+			if (c->out_off > 0 && c->out_head->is_event)
+				avail -= c->out_head->size; /* must finish */
+			if (avail > big_avail) {
+				big = c;
+				big_avail = avail;
+			}
+		}
+		if (!big)
+			return;
+		drop_oldest_events(big, d->event_bytes - target);
+		log_limited(
+		    big->domid, "events shed", LOG_WARNING,
+		    "conn %llu (dom%u): %lu oldest watch events dropped: "
+		    "%zu bytes of events were undelivered in all "
+		    "(bound %zu)",
+		    (unsigned long long)big->id, big->domid, big->events_shed,
+		    before, d->cfg.events_total_max);
+		big->events_shed = 0;
+	}
+}
+
 int conn_send(struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
               const void *payload, size_t len, bool is_event)
 {
@@ -548,6 +613,8 @@ int conn_send(struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
 		c->out_replies++;
 	if (is_event) {
 		c->out_events++;
+		c->out_event_bytes += m->size;
+		c->d->event_bytes += m->size;
 		if (cfg->watch_event_timeout_ms) {
 			m->deadline =
 			    loop_now_ms() + cfg->watch_event_timeout_ms;
@@ -561,6 +628,9 @@ int conn_send(struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
 	}
 	if (log_is_trace())
 		trace_msg(c, "OUT", &hdr, m->data + XS_HDR_SIZE);
+	if (is_event && cfg->events_total_max &&
+	    c->d->event_bytes > cfg->events_total_max)
+		shed_events(c->d);
 	if (cfg->conn_out_max && c->out_bytes > cfg->conn_out_max &&
 	    !c->is_read_paused)
 		set_read_paused(c, true);

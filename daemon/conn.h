@@ -75,10 +75,11 @@ struct conn {
 
 	/* Output queue: replies and watch events, in order. */
 	struct outmsg *out_head, *out_tail;
-	size_t out_off;     /* bytes of out_head already written */
-	size_t out_bytes;   /* bytes queued in all (headers included) */
-	size_t out_events;  /* watch events queued */
-	size_t out_replies; /* replies queued (outstanding requests) */
+	size_t out_off;         /* bytes of out_head already written */
+	size_t out_bytes;       /* bytes queued in all (headers included) */
+	size_t out_events;      /* watch events queued */
+	size_t out_event_bytes; /* their bytes (headers included) */
+	size_t out_replies;     /* replies queued (outstanding requests) */
 	/* Unprivileged: reading stops while this many replies wait (Xen's
 	 * "outstanding" quota; 0 = no limit). */
 	unsigned int outstanding_max;
@@ -93,6 +94,7 @@ struct conn {
 	uint64_t expire_timer;
 	uint64_t kick_timer;
 	unsigned long events_dropped; /* over conn_events_max, not yet logged */
+	unsigned long events_shed; /* over events_total_max, not yet logged */
 
 	/* Per-connection protocol state (watches, transactions), owned
 	 * by dispatch: dispatch_conn_new makes it, dispatch_conn_gone

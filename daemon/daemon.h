@@ -32,6 +32,9 @@ struct daemon_config {
 	unsigned int watch_event_timeout_ms; /* undelivered events expire */
 	size_t conn_out_max; /* bytes queued per connection before reads stop */
 	unsigned int conn_events_max; /* undelivered events per connection */
+	/* Bytes of undelivered events across all connections: past it the
+	 * oldest events of the biggest queue go first (0: no bound). */
+	size_t events_total_max;
 	/* Xen leaves the privileged domain unbounded; these keep one
 	 * runaway dom0 client from exhausting the daemon. */
 	unsigned int priv_watches_max; /* per privileged connection */
@@ -58,6 +61,7 @@ struct daemon {
 	uint64_t next_conn_id;
 	unsigned int nr_conns;
 	unsigned int nr_dead; /* killed since the last reap */
+	size_t event_bytes;   /* undelivered events, all connections (conn.c) */
 	/* Guests: the platform (NULL: sockets only) and the domains. */
 	struct plat *plat;
 	struct domain **domains; /* by domid, XS_DOMID_MAX + 1 slots */

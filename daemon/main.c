@@ -53,6 +53,7 @@ enum {
 	OPT_WRITE_RATE,
 	OPT_POLL_US,
 	OPT_LOG_MAX_SIZE,
+	OPT_EVENTS_TOTAL_MAX,
 };
 
 static const struct option long_opts[] = {
@@ -83,6 +84,7 @@ static const struct option long_opts[] = {
     {"write-rate", required_argument, NULL, OPT_WRITE_RATE},
     {"poll-us", required_argument, NULL, OPT_POLL_US},
     {"log-max-size", required_argument, NULL, OPT_LOG_MAX_SIZE},
+    {"events-total-max", required_argument, NULL, OPT_EVENTS_TOTAL_MAX},
     {NULL, 0, NULL, 0},
 };
 static const char short_opts[] = ":fNF:T:E:S:W:t:A:M:Q:q:w:IRVHh";
@@ -131,6 +133,11 @@ static void usage(FILE *f)
 	        "its reads stop\n"
 	        "  --events-max N          undelivered watch events per "
 	        "connection\n"
+	        "  --events-total-max BYTES\n"
+	        "                          undelivered watch events in all "
+	        "(default 32 MiB);\n"
+	        "                          past it the biggest queue loses its "
+	        "oldest first\n"
 	        "  --platform SPEC         guests' platform: sim, sim:DIR, xen "
 	        "or none\n"
 	        "                          (default: sim, at $XSIM_DIR or "
@@ -390,6 +397,11 @@ static int apply_opt(int c, const char *arg, struct daemon_config *cfg,
 		rc = parse_ulong("--poll-us", arg, 1000000, &v);
 		if (!rc)
 			cfg->poll_us = (unsigned int)v;
+		return rc;
+	case OPT_EVENTS_TOTAL_MAX:
+		rc = parse_ulong("--events-total-max", arg, SIZE_MAX, &v);
+		if (!rc)
+			cfg->events_total_max = v;
 		return rc;
 	case OPT_LOG_MAX_SIZE:
 		rc = parse_ulong("--log-max-size", arg, ULONG_MAX, &v);

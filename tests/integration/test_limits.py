@@ -14,6 +14,11 @@ client can reach.
                    and DIRECTORY_PART still lists it.
   priv-watch-cap   a privileged connection cannot register watches without
                    bound.
+  silent-watchers  many dom0 connections that never read, each within its
+                   own event cap: the daemon's total of undelivered events
+                   is bounded (--events-total-max), the biggest queues
+                   lose their oldest events, and a watcher that keeps
+                   reading loses none (issue 10, item 5).
   control-fifo     CONTROL logfile / memreport naming a FIFO (with or without
                    a reader) or a directory is refused at once and never
                    blocks the daemon's loop (issue 10, item 7: a client-named
@@ -158,6 +163,47 @@ def priv_watch_cap(d):
     report("priv-watch-cap", refused, "watch 70001 was not refused: %r" % (r,))
 
 
+def silent_watchers(_d):
+    bound = 8 << 20
+    d = XstoredDaemon(extra_args=["--events-total-max", str(bound)])
+    d.start()
+    silent = []
+    try:
+        path = "/limits/silent/" + "p" * 2000
+        for i in range(10):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(d.socket)
+            w = strings("/limits/silent", "t%d" % i)
+            s.sendall(struct.pack("<IIII", type_num("WATCH"), 1, 0, len(w)) + w)
+            silent.append(s)
+        with Conn(d.socket) as reader, Conn(d.socket) as c:
+            reader.watch("/limits/silent", "r")
+            reader.drain_events()
+            time.sleep(0.2)
+            before = rss_kib(d.proc.pid)
+            # Each write fires ~2 KB at each of 11 watchers: unbounded,
+            # 4000 writes leave ~80 MB queued for the silent ones.
+            n, got = 4000, 0
+            for i in range(n):
+                c.send(type_num("WRITE"), strings(path, "v%d" % i))
+                if i % 200 == 199:
+                    c.sync(timeout=20)
+                    got += len(reader.drain_events(wait=0.01))
+            c.sync(timeout=20)
+            deadline = time.monotonic() + 10
+            while got < n and time.monotonic() < deadline:
+                got += len(reader.drain_events(wait=0.05))
+            grown = rss_kib(d.proc.pid) - before
+        ok = grown < 3 * bound // 1024 and got == n
+        report("silent-watchers", ok, "grew %d KiB (bound %d KiB); the reading watcher got "
+               "%d of %d events" % (grown, bound // 1024, got, n))
+    finally:
+        for s in silent:
+            s.close()
+        d.stop()
+        d.cleanup()
+
+
 def control_fifo(d):
     import tempfile
     tmp = tempfile.mkdtemp(prefix="xs-ctl-")
@@ -210,7 +256,7 @@ def main():
         return 1
     try:
         for t in (never_reads, event_flood, oversized, reply_e2big, priv_watch_cap,
-                  control_fifo):
+                  silent_watchers, control_fifo):
             try:
                 t(d)
             except Exception as e:  # a hung or dead daemon fails the test
