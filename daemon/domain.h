@@ -26,6 +26,7 @@ struct domain {
 	uint32_t target;           /* SET_TARGET domain, or PERM_NO_TARGET */
 	uint32_t features;         /* advertised in the ring page */
 	void *ring;                /* the mapped page, or NULL */
+	bool is_ring_faulted;      /* the page faulted: ring.c stops using it */
 	unsigned int local_port;   /* our end of its event channel */
 	unsigned int remote_port;  /* its end, as given by INTRODUCE */
 	uint64_t gfn;              /* as given by INTRODUCE */

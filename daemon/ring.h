@@ -19,10 +19,10 @@ extern const struct transport_ops ring_ops;
 void ring_set_error(struct domain *dom, unsigned int code);
 
 /* ring_is_sane - are both index pairs within a ring's worth? */
-bool ring_is_sane(const struct domain *dom);
+bool ring_is_sane(struct domain *dom);
 
 /* ring_wants_reconnect - has the guest asked for a reset? */
-bool ring_wants_reconnect(const struct domain *dom);
+bool ring_wants_reconnect(struct domain *dom);
 
 /* ring_reset - empty both queues, clear the error, mark connected. */
 void ring_reset(struct domain *dom);
