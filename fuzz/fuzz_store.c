@@ -14,15 +14,23 @@
  * The model is deliberately simple: a flat array of nodes (path, value,
  * permissions, creation sequence for child order, a generation that
  * changes with the node's content), linear searches, recursion over its
- * few levels.  A transaction copies the whole model at start, records
- * the paths it observed with their generation and its successful
- * operations; a commit fails with EAGAIN when any recorded generation
- * differs on the main model, otherwise it replays the operations on a
- * copy (rights already checked, quotas still applied) and swaps it in.
+ * few levels.  A transaction copies the whole model at start twice (its
+ * snapshot, and the view its operations change), records the paths it
+ * observed with their generation in the snapshot, and its successful
+ * operations; a commit fails with EAGAIN exactly when a recorded
+ * generation differs on the main model, otherwise it replays the
+ * operations on a copy (rights already checked, quotas still applied)
+ * and swaps it in.  The store must agree on every commit: EAGAIN, a
+ * replay error or success, both ways.
  *
  * A FAULT step makes the next step's k-th allocation fail: that step may
- * then also end in -ENOMEM with nothing changed (and a transaction hit
- * by it may fail its commit with ENOMEM or EAGAIN, never half-apply).
+ * then also end in -ENOMEM with nothing changed.  In a transaction the
+ * touched-set size tells how far the failed step got: nothing recorded,
+ * everything (the model keeps the step's touches, drops its effect), or
+ * part (the store lost track: the commit must fail with ENOMEM).  A
+ * transaction hit by a fault may also fail its commit with ENOMEM (the
+ * store cannot say whether it lost track); never with anything else the
+ * model does not predict, and never half-applied.
  *
  * Each input starts from a fresh store; nothing global survives it but
  * the model's static storage, which is reset.
@@ -128,7 +136,8 @@ struct mop {
 
 struct mtxn {
 	bool is_open;
-	bool is_tainted; /* an allocation failed in one of its steps */
+	bool may_enomem; /* a fault hit one of its steps: see above */
+	bool is_doomed;  /* the store lost track: its commit fails ENOMEM */
 	struct txn *t;
 	const struct store_caller *c;
 	struct model view;
@@ -151,6 +160,9 @@ static struct {
 	struct evlist sev; /* the store's */
 	long fault;        /* -1: none armed */
 } g;
+
+/* Each slot's snapshot: the main model when its transaction started. */
+static struct model snaps[NSLOTS];
 
 /* Scratch: copies for undo and replay. */
 static struct model scratch_model;
@@ -345,9 +357,11 @@ struct mctx {
 	struct evlist *ev;
 };
 
-static int m_touch(struct mctx *x, const char *path, uint64_t gen)
+/* Record `path` with its generation in the snapshot (0: absent there). */
+static int m_touch(struct mctx *x, const char *path)
 {
 	struct mtxn *t = x->txn;
+	struct mnode *n;
 
 	if (!t)
 		return 0;
@@ -358,8 +372,9 @@ static int m_touch(struct mctx *x, const char *path, uint64_t gen)
 		return -ENOSPC;
 	if (t->nt == M_TOUCHED)
 		fail("model: touched set full");
+	n = m_find(&snaps[t - g.txn], path);
 	strcpy(t->touched[t->nt].path, path);
-	t->touched[t->nt].gen = gen;
+	t->touched[t->nt].gen = n ? n->gen : 0;
 	t->nt++;
 	return 0;
 }
@@ -433,10 +448,10 @@ static int m_write(struct mctx *x, const char *path, const unsigned char *val,
 
 	if (!x->skip_checks && !(m_access(&near->perms, x->c) & PERM_WRITE))
 		return -EACCES;
-	err = m_touch(x, near->path, near->gen);
+	err = m_touch(x, near->path);
 	for (unsigned int k = nd + 1; !err && k <= depth; k++) {
 		prefix(path, k, pre);
-		err = m_touch(x, pre, 0);
+		err = m_touch(x, pre);
 	}
 	if (err || (is_mkdir && !missing))
 		return err;
@@ -503,9 +518,9 @@ static int m_rm(struct mctx *x, const char *path)
 		prefix(path, depth - 1, pp);
 		parent = m_find(m, pp);
 	}
-	err = m_touch(x, path, node ? node->gen : 0);
+	err = m_touch(x, path);
 	if (!err && depth > 0)
-		err = m_touch(x, pp, parent ? parent->gen : 0);
+		err = m_touch(x, pp);
 	if (err)
 		return err;
 	if (!node) {
@@ -559,7 +574,7 @@ static int m_set_perms(struct mctx *x, const char *path, const struct mperms *p)
 	}
 	node = m_find(x->m, path);
 	near = m_nearest(x->m, path, &nd);
-	err = m_touch(x, path, node ? node->gen : 0);
+	err = m_touch(x, path);
 	if (err)
 		return err;
 	if (!node) {
@@ -594,7 +609,7 @@ static int m_lookup(struct mctx *x, const char *path, struct mnode **out)
 {
 	struct mnode *node = m_find(x->m, path), *near;
 	unsigned int nd;
-	int err = m_touch(x, path, node ? node->gen : 0);
+	int err = m_touch(x, path);
 
 	if (err)
 		return err;
@@ -1175,12 +1190,48 @@ static void step_txn_start(struct store *s, struct input *in)
 		return;
 	}
 	t->is_open = true;
-	t->is_tainted = false;
+	t->may_enomem = false;
+	t->is_doomed = false;
 	t->c = c;
 	t->view = g.main;
+	snaps[t - g.txn] = g.main;
 	t->nt = 0;
 	t->own_delta = 0;
 	t->nops = 0;
+}
+
+/*
+ * The store's operation in `t` failed with ENOMEM and the model's did not:
+ * undo the model's step (scratch_txn holds `t` from before it), keeping
+ * its touches if the store recorded them all.
+ */
+static void txn_op_failed(struct mtxn *t, bool fired)
+{
+	static struct mtxn after;
+	unsigned int n = store_txn_touched(t->t);
+
+	after = *t;
+	*t = scratch_txn;
+	if (t->is_doomed)
+		return; /* its touched set no longer counts */
+	if (n > after.nt)
+		fail("txn touched %u paths in a failed step, model %u", n,
+		     after.nt);
+	if (!fired) {
+		/* Without a fault now: the sticky error of an earlier one. */
+		t->is_doomed = true;
+		return;
+	}
+	t->may_enomem = true;
+	if (n == after.nt) {
+		/* Every touch made, then an allocation failed. */
+		memcpy(t->touched, after.touched, sizeof(t->touched));
+		t->nt = after.nt;
+	} else if (n != t->nt) {
+		/* Some touches made, then the set could not grow. */
+		t->is_doomed = true;
+	}
+	/* else: none made (the walk failed, or the first touch). */
 }
 
 static void step_txn_op(struct store *s, struct input *in)
@@ -1209,24 +1260,19 @@ static void step_txn_op(struct store *s, struct input *in)
 		        sr.err, mr.err, fired ? " fault" : "");
 	if (g.sev.n)
 		fail("an operation in a transaction reported events");
-	if (fired)
-		t->is_tainted = true;
-	if (!same_result(&sr, &mr, kind)) {
-		/*
-		 * After an allocation failure the transaction may have
-		 * recorded more than the model (touches of the failed
-		 * step): later steps may fail with ENOMEM or ENOSPC.
-		 */
-		if (!t->is_tainted || (sr.err != -ENOMEM && sr.err != -ENOSPC))
-			mismatch("in txn", &a, t->c, &sr, &mr);
-		*t = scratch_txn;
-		t->is_tainted = true;
-		memcpy(g.special, special_saved, sizeof(special_saved));
+	if (same_result(&sr, &mr, kind)) {
+		/* A fault here may have hit the operation log only. */
+		t->may_enomem = t->may_enomem || fired;
+		if (!t->is_doomed && store_txn_touched(t->t) != t->nt)
+			fail("txn touched %u paths, model %u",
+			     store_txn_touched(t->t), t->nt);
 		return;
 	}
-	if (!t->is_tainted && store_txn_touched(t->t) != t->nt)
-		fail("txn touched %u paths, model %u", store_txn_touched(t->t),
-		     t->nt);
+	/* Only an allocation failure, now or sticky from before. */
+	if (sr.err != -ENOMEM || !(fired || t->may_enomem))
+		mismatch("in txn", &a, t->c, &sr, &mr);
+	txn_op_failed(t, fired);
+	memcpy(g.special, special_saved, sizeof(special_saved));
 }
 
 /* The model's commit: EAGAIN, a replay error, or the new main tree. */
@@ -1271,10 +1317,14 @@ static void step_txn_end(struct store *s, struct input *in)
 	t->t = NULL;
 	merr = is_commit ? model_commit(t) : 0;
 	if (is_trace)
-		fprintf(stderr, "txn%d %s: %d (model %d)%s%s\n",
+		fprintf(stderr, "txn%d %s: %d (model %d)%s%s%s\n",
 		        (int)(t - g.txn), is_commit ? "commit" : "abort", err,
-		        merr, t->is_tainted ? " tainted" : "",
-		        fired ? " fault" : "");
+		        merr, t->may_enomem ? " may-enomem" : "",
+		        t->is_doomed ? " doomed" : "", fired ? " fault" : "");
+	if (is_commit && t->is_doomed && err != -ENOMEM)
+		fail("txn end: the store lost track of a transaction, yet "
+		     "its commit returned %d (model %d)",
+		     err, merr);
 	if (err == merr) {
 		if (err == 0 && is_commit)
 			check_commit_events();
@@ -1282,12 +1332,12 @@ static void step_txn_end(struct store *s, struct input *in)
 			fail("a failed or aborted transaction reported events");
 		return;
 	}
-	/* Allowed only after an allocation failure, and changing nothing. */
-	if (!((fired || t->is_tainted) &&
-	      (err == -ENOMEM || (t->is_tainted && err == -EAGAIN))))
-		fail("txn end (commit %d, tainted %d, fault %d): store %d, "
+	/* Allowed only after an allocation failure, and changing nothing:
+	 * EAGAIN and success must agree exactly. */
+	if (err != -ENOMEM || !(fired || t->may_enomem))
+		fail("txn end (commit %d, may-enomem %d, fault %d): store %d, "
 		     "model %d",
-		     is_commit, t->is_tainted, fired, err, merr);
+		     is_commit, t->may_enomem, fired, err, merr);
 	g.main = before;
 	if (g.sev.n)
 		fail("a failed commit reported events");

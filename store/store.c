@@ -339,14 +339,6 @@ static uint64_t next_gen(struct store *s)
 	return ++s->env.gen;
 }
 
-/* Length of `path` up to the end of walk component i. */
-static size_t prefix_len(const struct walk *w, const char *path, unsigned int i)
-{
-	if (i == 0)
-		return 1;
-	return (size_t)(w->comp[i] + w->comp_len[i] - path);
-}
-
 /*
  * Permissions of a node `c` creates under a parent with `parent`: the
  * same, except that an unprivileged creator owns what it creates (Xen).
@@ -367,20 +359,11 @@ static struct nperms *inherit_perms(struct nperms *parent,
 	return p;
 }
 
-/* Record in the transaction every path the write observes. */
+/* Record in the transaction every path the write observes: the deepest
+ * existing node (its value or its child list) and each one it creates. */
 static int write_touch(struct view *v, const struct walk *w, const char *path)
 {
-	struct txn *t = v->txn;
-	int err;
-
-	if (!t)
-		return 0;
-	/* The deepest existing node: its value or its child list. */
-	err = txn_touch(t, path, prefix_len(w, path, w->found),
-	                w->nodes[w->found]->gen);
-	for (unsigned int i = w->found + 1; !err && i <= w->depth; i++)
-		err = txn_touch(t, path, prefix_len(w, path, i), 0);
-	return err;
+	return v->txn ? txn_touch_snap(v->txn, path, w->found, w->depth) : 0;
 }
 
 /* Xen's size of a node with `nperms` entries, a value and child names. */
@@ -575,14 +558,10 @@ int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
 	near = w->nodes[w->found];
 	if (v->txn) {
 		/* The node, and the parent whose child list it leaves. */
-		err = txn_touch(v->txn, path, strlen(path),
-		                w->found == w->depth ? near->gen : 0);
+		err = txn_touch_snap(v->txn, path, w->depth, w->depth);
 		if (!err && w->depth > 0)
-			err = txn_touch(v->txn, path,
-			                prefix_len(w, path, w->depth - 1),
-			                w->found >= w->depth - 1
-			                    ? w->nodes[w->depth - 1]->gen
-			                    : 0);
+			err = txn_touch_snap(v->txn, path, w->depth - 1,
+			                     w->depth - 1);
 		if (err)
 			return err;
 	}
@@ -664,8 +643,7 @@ int store_op_set_perms(struct store *s, struct view *v,
 		return err;
 	node = w->nodes[w->found];
 	if (v->txn) {
-		err = txn_touch(v->txn, path, strlen(path),
-		                w->found == w->depth ? node->gen : 0);
+		err = txn_touch_snap(v->txn, path, w->depth, w->depth);
 		if (err)
 			return err;
 	}
@@ -724,7 +702,8 @@ static int read_lookup(struct store *s, struct txn *t,
 	struct node *n = tree_lookup(&s->env, root, path, &near);
 
 	if (t) {
-		int err = txn_touch(t, path, strlen(path), n ? n->gen : 0);
+		unsigned int depth = path_depth(path);
+		int err = txn_touch_snap(t, path, depth, depth);
 
 		if (err)
 			return err;

@@ -73,6 +73,7 @@ struct touched {
 
 struct txn {
 	const struct siphash_key *key; /* the store's, for the touched set */
+	const struct tree_env *env;    /* the store's, to look into `base` */
 	struct node *base;             /* snapshot at start (reference) */
 	struct node *root; /* the transaction's own version (reference) */
 	struct store_caller caller;
@@ -147,6 +148,11 @@ void store_flush_events(struct store *s, bool emit);
  * (first sighting wins).  0, -ENOSPC (transaction-nodes quota; this
  * operation fails) or -ENOMEM (sticky: the commit will fail). */
 int txn_touch(struct txn *t, const char *path, size_t len, uint64_t gen);
+/* txn_touch_snap - txn_touch the prefixes of `path` ending at components
+ * `from` to `to` (0 is "/"; stops at the end of the path), each with its
+ * generation in the snapshot.  Errors as txn_touch. */
+int txn_touch_snap(struct txn *t, const char *path, unsigned int from,
+                   unsigned int to);
 void txn_record(struct txn *t, enum txn_op_kind kind, const char *path,
                 const void *data, size_t data_len);
 void txn_free(struct store *s, struct txn *t);

@@ -4,11 +4,21 @@
  * Design.  TRANSACTION_START takes two references on the current root:
  * `base`, the snapshot, and `root`, the transaction's own version, which
  * its writes change copy-on-write (tree.c) without disturbing anyone.
- * Every operation records each path it observed together with the
- * generation it saw there (0 for an absent node): the node itself, the
- * parent whose child list it changed, each ancestor it created.  Because
- * a path is recorded before the transaction first changes it, the
- * recorded generation is the snapshot's.
+ * Every operation records each path it observed together with that
+ * path's generation in the snapshot (0 where the snapshot has no node):
+ * the node itself, the parent whose child list it changed, each ancestor
+ * it created.  The generation is looked up in `base`, not in the
+ * transaction's own version: the two agree on a path the transaction
+ * has not changed yet, except below a node it removed.  libxl adds a
+ * device by removing its directory and writing the nodes under it again
+ * in one transaction; recorded as the absent nodes its own version
+ * shows, those paths would differ from the main tree at every commit
+ * after any change anywhere (the unchanged-root shortcut below hid it
+ * only while nothing else was written).  A removal records the node
+ * and its parent, not the subtree: what it does depends on nothing
+ * below, so a descendant the transaction never looked at may change
+ * meanwhile and is removed all the same, as if that change came first
+ * (Xen's daemon records every node it deletes, and fails there).
  *
  * Commit checks each recorded path against the main tree: any different
  * generation (changed, created or removed since) fails the commit with
@@ -106,6 +116,39 @@ int txn_touch(struct txn *t, const char *path, size_t len, uint64_t gen)
 	return 0;
 }
 
+int txn_touch_snap(struct txn *t, const char *path, unsigned int from,
+                   unsigned int to)
+{
+	const struct node *n = t->base;
+	const char *p = path + 1;
+	unsigned int i = 0;
+	size_t len = 1; /* of the prefix ending at component i */
+	size_t clen;
+
+	/* One descent of the snapshot, whatever the number of prefixes. */
+	while (1) {
+		if (i >= from) {
+			int err = txn_touch(t, path, len, n ? n->gen : 0);
+
+			if (err || i == to)
+				return err;
+		}
+		if (!*p)
+			return 0;
+		clen = strcspn(p, "/");
+		if (n) {
+			long pos = node_find_kid(t->env, n, p, clen);
+
+			n = pos < 0 ? NULL : n->kids[pos];
+		}
+		p += clen;
+		len = (size_t)(p - path);
+		if (*p == '/')
+			p++;
+		i++;
+	}
+}
+
 unsigned int store_txn_touched(const struct txn *t)
 {
 	return t->nr_touched;
@@ -157,6 +200,7 @@ int store_txn_start(struct store *s, const struct store_caller *c,
 		return -ENOMEM;
 	t->caller = *c;
 	t->key = &s->env.key;
+	t->env = &s->env;
 	t->quota_hit = &s->quota_hit;
 	if (c->quota) {
 		t->quota = *c->quota;

@@ -324,6 +324,268 @@ static void test_conflicts(void)
 		CHECK_OK(run_conflict_case(&conflict_cases[i]));
 }
 
+/* ---- a path re-created after a removal (issue 10, item 0) ---- */
+
+/*
+ * libxl adds a device in one transaction: `rm` the device directory,
+ * then write the nodes under it again.  The paths it re-creates were
+ * present in the snapshot; the transaction must record them as they
+ * were there (not as the absent nodes its own view shows), or every
+ * commit fails as soon as anything at all changed elsewhere.
+ */
+struct seq_op {
+	enum op op;
+	const char *path;
+};
+
+#define SEQ_T 6
+#define SEQ_M 3
+
+static const struct seq_case {
+	struct seq_op t[SEQ_T]; /* the transaction's; a NULL path ends */
+	struct seq_op m[SEQ_M]; /* then the main tree's, before commit */
+	int want;
+} seq_cases[] = {
+    /* Only unrelated changes meanwhile: the commit succeeds. */
+    {{{RM, "/dev/0"},
+      {WRITE, "/dev/0/a"},
+      {WRITE, "/dev/0/b"},
+      {WRITE, "/dev/0/state"},
+      {WRITE, "/dev/0/sub/c"}},
+     {{WRITE, "/guest/data/k"}},
+     0},
+    {{{RM, "/dev"}, {WRITE, "/dev/0/sub/c"}, {WRITE, "/dev/1/a"}},
+     {{WRITE, "/b"}, {WRITE, "/c/x"}},
+     0},
+    {{{RM, "/dev/0"}, {MKDIR, "/dev/0/sub"}, {MKDIR, "/dev/0/sub/c"}},
+     {{WRITE, "/b"}},
+     0},
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}, {SETPERMS, "/dev/0/a"}},
+     {{RM, "/b"}},
+     0},
+    {{{RM, "/dev/0"}, {SETPERMS, "/dev/0/a"}, {READ, "/dev/0/sub/c"}},
+     {{WRITE, "/b"}},
+     0},
+    {{{RM, "/dev/0"},
+      {READ, "/dev/0/a"},
+      {PERMS, "/dev/0/b"},
+      {DIR, "/dev/0/sub"},
+      {WRITE, "/dev/0/b"},
+      {DIR, "/dev/0"}},
+     {{WRITE, "/b"}},
+     0},
+    {{{WRITE, "/dev/0/a"}, {RM, "/dev/0"}, {WRITE, "/dev/0/a"}},
+     {{WRITE, "/b"}},
+     0},
+    {{{RM, "/dev"}, {RM, "/dev/0"}, {RM, "/dev/1/a"}}, {{WRITE, "/b"}}, 0},
+    {{{RM, "/dev/0/sub"}, {WRITE, "/dev/0/sub/c/deeper"}, {RM, "/dev/0"}},
+     {{WRITE, "/b"}},
+     0},
+    /* A node the transaction neither observed nor re-created: its
+     * removal does not depend on the value (serially, the other write
+     * came first and the removal took it away). */
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{WRITE, "/dev/0/b"}}, 0},
+    /* What it re-created, or what its removal depended on, changed. */
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{WRITE, "/dev/0/a"}}, -EAGAIN},
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{WRITE, "/dev/0/new"}}, -EAGAIN},
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{RM, "/dev/0"}}, -EAGAIN},
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}},
+     {{RM, "/dev"}, {WRITE, "/dev/0/a"}},
+     -EAGAIN},
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{SETPERMS, "/dev"}}, -EAGAIN},
+    {{{RM, "/dev"}, {WRITE, "/dev/0/sub/c"}},
+     {{WRITE, "/dev/0/sub/c"}},
+     -EAGAIN},
+    {{{RM, "/dev"}, {WRITE, "/dev/0/sub/c"}},
+     {{WRITE, "/dev/0/sub/z"}},
+     -EAGAIN},
+    {{{RM, "/dev/0"}, {READ, "/dev/0/a"}}, {{WRITE, "/dev/0/a"}}, -EAGAIN},
+    {{{RM, "/dev/0"}, {READ, "/dev/0/a"}}, {{RM, "/dev/0/a"}}, -EAGAIN},
+    {{{RM, "/dev"}, {RM, "/dev/0"}}, {{WRITE, "/dev/0/new"}}, -EAGAIN},
+    {{{RM, "/dev/0"}, {MKDIR, "/dev/0/sub"}},
+     {{WRITE, "/dev/0/sub/new"}},
+     -EAGAIN},
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}, {SETPERMS, "/dev/0/a"}},
+     {{SETPERMS, "/dev/0/a"}},
+     -EAGAIN},
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/b"}, {DIR, "/dev/0"}},
+     {{WRITE, "/dev/0/new"}},
+     -EAGAIN},
+    {{{RM, "/dev/0"}, {DIR, "/dev/0/sub"}},
+     {{WRITE, "/dev/0/sub/new"}},
+     -EAGAIN},
+};
+
+/* The base tree with two device directories. */
+static struct store *dev_store(struct st_events *ev)
+{
+	struct store *s = base_store(ev);
+
+	if (s &&
+	    (wr(s, NULL, "/dev/0/a", "a0") || wr(s, NULL, "/dev/0/b", "b0") ||
+	     wr(s, NULL, "/dev/0/sub/c", "c0") ||
+	     wr(s, NULL, "/dev/1/a", "a1") || !st_sane(s))) {
+		store_free(s);
+		return NULL;
+	}
+	if (ev)
+		st_events_clear(ev);
+	return s;
+}
+
+/* Inside a sequence, reading or changing a missing node is fine. */
+static int seq_op_do(struct store *s, struct txn *t, const struct seq_op *o)
+{
+	int err = do_op(s, t, o->op, o->path);
+
+	return err == -ENOENT ? 0 : err;
+}
+
+static int seq_ops_do(struct store *s, struct txn *t, const struct seq_op *o,
+                      unsigned int n)
+{
+	int err = 0;
+
+	for (unsigned int i = 0; i < n && o[i].path && !err; i++)
+		err = seq_op_do(s, t, &o[i]);
+	return err;
+}
+
+/* The tree after the main tree's operations, then the transaction's. */
+static char *seq_serial(const struct seq_case *k)
+{
+	struct store *s = dev_store(NULL);
+	struct txn *t = NULL;
+	char *dump = NULL;
+
+	if (s && !seq_ops_do(s, NULL, k->m, SEQ_M) &&
+	    !store_txn_start(s, &st_dom0, &t)) {
+		if (!seq_ops_do(s, t, k->t, SEQ_T) &&
+		    !store_txn_end(s, t, true))
+			dump = st_dump(s, false);
+		else
+			store_txn_end(s, t, false);
+	}
+	store_free(s);
+	return dump;
+}
+
+static bool run_seq_case(const struct seq_case *k)
+{
+	struct st_events ev;
+	struct store *s = dev_store(&ev);
+	struct txn *t = NULL;
+	char *before = NULL, *after = NULL, *want = NULL;
+	bool ok = false;
+	int err;
+
+	if (!s)
+		return false;
+	if (store_txn_start(s, &st_dom0, &t) || seq_ops_do(s, t, k->t, SEQ_T) ||
+	    seq_ops_do(s, NULL, k->m, SEQ_M) || !st_sane(s)) {
+		printf("  setup failed\n");
+		if (t)
+			store_txn_end(s, t, false);
+		goto out;
+	}
+	before = st_dump(s, true);
+	st_events_clear(&ev);
+	err = store_txn_end(s, t, true);
+	if (err != k->want) {
+		printf("  commit returned %d, want %d\n", err, k->want);
+		goto out;
+	}
+	if (!st_sane(s) || !before)
+		goto out;
+	after = st_dump(s, !k->want ? false : true);
+	if (err) {
+		if (!after || strcmp(before, after) != 0 || ev.n != 0) {
+			printf("  failed commit changed something\n");
+			goto out;
+		}
+	} else {
+		/* As if the transaction had run after the other changes. */
+		want = seq_serial(k);
+		if (!after || !want || strcmp(after, want) != 0) {
+			printf("  result:\n%s  want:\n%s", after ? after : "?",
+			       want ? want : "?");
+			goto out;
+		}
+	}
+	ok = true;
+out:
+	if (!ok) {
+		printf("  case: txn");
+		for (unsigned int i = 0; i < SEQ_T && k->t[i].path; i++)
+			printf(" %s %s;", op_names[k->t[i].op], k->t[i].path);
+		printf(" main");
+		for (unsigned int i = 0; i < SEQ_M && k->m[i].path; i++)
+			printf(" %s %s;", op_names[k->m[i].op], k->m[i].path);
+		printf("\n");
+	}
+	free(before);
+	free(after);
+	free(want);
+	store_free(s);
+	return ok;
+}
+
+static void test_recreated_after_rm(void)
+{
+	bool ok = true;
+
+	/* Every case runs, so that a failure lists all that fail. */
+	for (size_t i = 0; i < sizeof(seq_cases) / sizeof(seq_cases[0]); i++)
+		ok = run_seq_case(&seq_cases[i]) && ok;
+	CHECK_OK(ok);
+}
+
+/*
+ * The pattern as libxl runs it, over and over: each device add is a
+ * transaction that removes and re-writes the device's directories,
+ * while a guest keeps writing its own data/.  Every commit succeeds.
+ */
+static void test_device_add_livelock(void)
+{
+	struct store *s = dev_store(NULL);
+	char path[64], val[16];
+	int committed = 0;
+
+	CHECK(s != NULL);
+	for (int i = 0; i < 20; i++) {
+		static const char *const keys[] = {"state", "mac", "handle",
+		                                   "backend-id"};
+		struct txn *t = NULL;
+		int err;
+
+		CHECK_EQ_INT(store_txn_start(s, &st_dom0, &t), 0);
+		CHECK_EQ_INT(store_rm(s, t, &st_dom0, "/dev/0"), 0);
+		CHECK_EQ_INT(store_rm(s, t, &st_dom0, "/dev/1"), 0);
+		snprintf(val, sizeof(val), "%d", i);
+		for (int k = 0; k < 4; k++) {
+			snprintf(path, sizeof(path), "/dev/0/%s", keys[k]);
+			CHECK_EQ_INT(wr(s, t, path, val), 0);
+			snprintf(path, sizeof(path), "/dev/1/%s", keys[k]);
+			CHECK_EQ_INT(wr(s, t, path, val), 0);
+		}
+		/* The guest, meanwhile. */
+		snprintf(path, sizeof(path), "/guest/data/k%d", i % 3);
+		CHECK_EQ_INT(wr(s, NULL, path, val), 0);
+		err = store_txn_end(s, t, true);
+		committed += err == 0;
+		CHECK_EQ_INT(err, 0);
+		STORE_OK(s);
+		CHECK_EQ_INT(st_dir(s, NULL, NULL, "/dev/1", buf, sizeof(buf)),
+		             0);
+		CHECK_EQ_STR(buf, "state mac handle backend-id");
+		CHECK_EQ_INT(
+		    st_read(s, NULL, NULL, "/dev/0/mac", buf, sizeof(buf)), 0);
+		CHECK_EQ_STR(buf, val);
+	}
+	CHECK_EQ_INT(committed, 20);
+	store_free(s);
+}
+
 static void test_read_only_commit(void)
 {
 	struct st_events ev;
@@ -917,6 +1179,8 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_snapshot_isolation),
     CHECK_TEST(test_own_changes_in_txn),
     CHECK_TEST(test_conflicts),
+    CHECK_TEST(test_recreated_after_rm),
+    CHECK_TEST(test_device_add_livelock),
     CHECK_TEST(test_read_only_commit),
     CHECK_TEST(test_create_and_delete_in_txn),
     CHECK_TEST(test_abort_leaves_nothing),
