@@ -10,7 +10,9 @@
  * and resumes below half; undelivered events are capped in number and
  * in age.  A message once partly written is always finished, or the
  * stream would desynchronise.  Connections die by mark (conn_kill) and
- * are freed only in conn_reap, at the loop's safe point.
+ * are freed only in conn_reap, at the loop's safe point.  The queued
+ * events are also indexed by content (keyed hash), so that an identical
+ * one is not queued twice at O(1) cost, whatever the queue's length.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,6 +33,7 @@ struct outmsg {
 	struct outmsg *next;
 	uint64_t deadline; /* events: loop_now_ms() to discard at; else 0 */
 	size_t size;       /* header + payload */
+	uint32_t hash;     /* events: of the payload, for ev_index */
 	bool is_event;
 	char data[]; /* struct xs_wire_hdr, then the payload */
 };
@@ -133,6 +136,76 @@ err_free:
 	return NULL;
 }
 
+/* ---- the index of queued events ---- */
+
+static uint32_t event_hash(const struct conn *c, const void *payload,
+                           size_t len)
+{
+	return (uint32_t)siphash24(&c->d->event_key, payload, len);
+}
+
+/* The slot of the queued event with this payload (an event's header
+ * follows from its length), or the empty slot that ends the probe.  The
+ * index always has empty slots: it is at most half full. */
+static uint32_t index_slot(const struct conn *c, uint32_t hash,
+                           const void *payload, size_t len)
+{
+	uint32_t mask = c->ev_index_cap - 1, i = hash & mask;
+	const struct outmsg *m;
+
+	while ((m = c->ev_index[i]) &&
+	       (m->hash != hash || m->size != XS_HDR_SIZE + len ||
+	        memcmp(m->data + XS_HDR_SIZE, payload, len)))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static int index_grow(struct conn *c)
+{
+	uint32_t cap = c->ev_index_cap ? 2 * c->ev_index_cap : 16;
+	uint32_t old_cap = c->ev_index_cap;
+	struct outmsg **old = c->ev_index, **tab = xcalloc(cap, sizeof(*tab));
+
+	if (!tab)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < old_cap; i++) {
+		uint32_t j;
+
+		if (!old[i])
+			continue;
+		for (j = old[i]->hash & (cap - 1); tab[j];
+		     j = (j + 1) & (cap - 1))
+			;
+		tab[j] = old[i];
+	}
+	xfree(old);
+	c->ev_index = tab;
+	c->ev_index_cap = cap;
+	return 0;
+}
+
+/* Take `m` out, moving later entries of its cluster back (no tombstones). */
+static void index_remove(struct conn *c, const struct outmsg *m)
+{
+	uint32_t mask = c->ev_index_cap - 1, i = m->hash & mask, j;
+
+	while (c->ev_index[i] != m)
+		i = (i + 1) & mask;
+	c->ev_index[i] = NULL;
+	for (j = (i + 1) & mask; c->ev_index[j]; j = (j + 1) & mask) {
+		struct outmsg *e = c->ev_index[j];
+		uint32_t home = e->hash & mask;
+
+		/* It moves into the hole unless its home lies cyclically
+		 * in (i, j]: then it is still reachable from there. */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			c->ev_index[i] = e;
+			c->ev_index[j] = NULL;
+			i = j;
+		}
+	}
+}
+
 static void unlink_msg(struct conn *c, struct outmsg *prev, struct outmsg *m)
 {
 	if (prev)
@@ -143,9 +216,17 @@ static void unlink_msg(struct conn *c, struct outmsg *prev, struct outmsg *m)
 		c->out_tail = prev;
 	c->out_bytes -= m->size;
 	if (m->is_event) {
+		index_remove(c, m);
 		c->out_events--;
 		c->out_event_bytes -= m->size;
 		c->d->event_bytes -= m->size;
+		/* A flood is over: do not keep its index for the
+		 * connection's life. */
+		if (!c->out_events && c->ev_index_cap > 64) {
+			xfree(c->ev_index);
+			c->ev_index = NULL;
+			c->ev_index_cap = 0;
+		}
 	} else
 		c->out_replies--;
 	xfree(m);
@@ -175,6 +256,7 @@ void conn_free(struct conn *c)
 		loop_timer_del(d->loop, c->pause_timer);
 	while (c->out_head)
 		unlink_msg(c, NULL, c->out_head);
+	xfree(c->ev_index);
 	if (c->is_flush_queued)
 		flush_unlink(c);
 	c->ops->close(c);
@@ -576,6 +658,7 @@ int conn_send(struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
 	const struct daemon_config *cfg = &c->d->cfg;
 	struct xs_wire_hdr hdr = {type, req_id, tx_id, (uint32_t)len};
 	struct outmsg *m;
+	uint32_t hash = 0, slot = 0;
 
 	if (len > XS_PAYLOAD_MAX) {
 		log_err("conn %llu: refusing to send %s of %zu bytes",
@@ -585,18 +668,29 @@ int conn_send(struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
 	}
 	if (c->is_dead)
 		return 0;
-	if (is_event && is_event_refused(c))
-		return -ENOSPC;
+	if (is_event) {
+		if (2 * (c->out_events + 1) > c->ev_index_cap && index_grow(c))
+			return -ENOMEM;
+		hash = event_hash(c, payload, len);
+		slot = index_slot(c, hash, payload, len);
+		if (c->ev_index[slot])
+			return 0; /* the same event waits already */
+		if (is_event_refused(c))
+			return -ENOSPC;
+	}
 	m = xmalloc(sizeof(*m) + XS_HDR_SIZE + len);
 	if (!m)
 		return -ENOMEM;
 	m->next = NULL;
 	m->size = XS_HDR_SIZE + len;
+	m->hash = hash;
 	m->is_event = is_event;
 	m->deadline = 0;
 	memcpy(m->data, &hdr, XS_HDR_SIZE);
 	if (len)
 		memcpy(m->data + XS_HDR_SIZE, payload, len);
+	if (is_event)
+		c->ev_index[slot] = m;
 
 	if (c->out_tail)
 		c->out_tail->next = m;

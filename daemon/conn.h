@@ -80,6 +80,10 @@ struct conn {
 	size_t out_events;      /* watch events queued */
 	size_t out_event_bytes; /* their bytes (headers included) */
 	size_t out_replies;     /* replies queued (outstanding requests) */
+	/* The queued events by content (conn.c): open addressing, linear
+	 * probing, at most half full; NULL until the first event. */
+	struct outmsg **ev_index;
+	uint32_t ev_index_cap;
 	/* Unprivileged: reading stops while this many replies wait (Xen's
 	 * "outstanding" quota; 0 = no limit). */
 	unsigned int outstanding_max;
@@ -150,7 +154,12 @@ void conn_handle_output(struct conn *c);
  * conn_send - queue one message: header fields plus `len` payload bytes
  * (copied).  Nothing is written now: conn_flush_all writes every queue
  * at the end of the turn, so replies and events of one turn go out in
- * one writev.  Returns 0, -ENOMEM, -E2BIG when len > XS_PAYLOAD_MAX
+ * one writev.  An event identical to one still queued, not yet wholly
+ * written, is dropped (returns 0), as Xen 4.17 does: one change seen
+ * by two watches with the same token, or a node changed again before
+ * the reader took the first event, gives one event, and a reader that
+ * falls behind costs one event per (path, token), not per change.
+ * Returns 0, -ENOMEM, -E2BIG when len > XS_PAYLOAD_MAX
  * (clients drop a connection that sends such a message, so it is never
  * sent; logged), or -ENOSPC when `is_event` and the connection already
  * holds d->cfg.conn_events_max undelivered events (the event is dropped

@@ -50,6 +50,7 @@ int daemon_init(struct daemon *d, const struct daemon_config *cfg)
 	d->sock_fd = -1;
 	d->sock_ro_fd = -1;
 	d->next_conn_id = 1;
+	siphash_key_random(&d->event_key);
 	d->store = store_new();
 	d->watches = watch_index_new();
 	d->loop = loop_new();

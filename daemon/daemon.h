@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/siphash.h"
 #include "store/quota.h"
 #include "xstore/wire.h"
 
@@ -62,6 +63,7 @@ struct daemon {
 	unsigned int nr_conns;
 	unsigned int nr_dead; /* killed since the last reap */
 	size_t event_bytes;   /* undelivered events, all connections (conn.c) */
+	struct siphash_key event_key; /* keys conn.c's index of queued events */
 	/* Guests: the platform (NULL: sockets only) and the domains. */
 	struct plat *plat;
 	struct domain **domains; /* by domid, XS_DOMID_MAX + 1 slots */

@@ -276,7 +276,10 @@ static int do_rm(struct req *r)
  * platform does not know is ENOENT; another entry for an absent domain is
  * dropped (Xen keeps it but ignores it forever).  Every domain named gets
  * a record, so that its death is noticed and forgotten even if it was
- * never introduced.  Updates *n.
+ * never introduced.  Without a platform the owner rule holds all the
+ * same (only dom0 exists: INTRODUCE needs a platform), but other entries
+ * are kept, as Xen keeps them, since no domain can ever be born there to
+ * inherit them.  Updates *n.
  */
 static int check_perm_domains(struct daemon *d, struct perm_entry *e,
                               unsigned int *n)
@@ -284,12 +287,12 @@ static int check_perm_domains(struct daemon *d, struct perm_entry *e,
 	unsigned int kept = 0;
 
 	for (unsigned int i = 0; i < *n; i++) {
-		if (e[i].domid == 0 || domain_get(d, e[i].domid)) {
-			e[kept++] = e[i];
-			continue;
-		}
-		if (i == 0)
+		bool exists = e[i].domid == 0 || domain_get(d, e[i].domid);
+
+		if (!exists && i == 0)
 			return -ENOENT;
+		if (exists || !d->plat)
+			e[kept++] = e[i];
 	}
 	*n = kept;
 	return 0;
@@ -324,7 +327,7 @@ static int do_set_perms(struct req *r)
 	if (!err && !r->c->is_privileged &&
 	    quota_is_over(r->caller.quota, QUOTA_PERMS, n))
 		err = quota_refused(r, QUOTA_PERMS, -ENOSPC);
-	if (!err && r->d->plat)
+	if (!err)
 		err = check_perm_domains(r->d, e, &n);
 	if (!err)
 		err = store_set_perms(r->d->store, r->txn, &r->caller,

@@ -135,11 +135,6 @@ KNOWN_DIFFS = [
           {"xstored"}, "*", ("perms-introduce", "perms-release", "get-introduce",
                              "get-release"),
           a=r"^GET_PERMS b'n0", b=r"^ERROR b'EINVAL\\x00'$"),
-    Known("owner-existence", "cx asks the hypervisor whether a new owner "
-          "domain exists and answers ENOENT if not; xstored learns which "
-          "domains exist from its platform layer (the guests issue), and "
-          "until then accepts any domid 0..65535 as owner", {"xstored"},
-          "perms", ("owner-*", "get-owner-*"), b=r"(^ERROR b'ENOENT\\x00'$|^GET_PERMS)"),
     Known("domains-pending", "INTRODUCE, and what needs an introduced domain "
           "(SET_TARGET, RESUME, RELEASE, IS_DOMAIN_INTRODUCED of a guest), "
           "arrive with the platform layer (the guests issue): until then "
@@ -635,6 +630,11 @@ def perms(s):
     try_perms("owner-existing-dom", "r0", "w65535")
     try_perms("owner-unknown-dom", "r12")
     try_perms("owner-unknown-dom-with-others", "b12", "r0")
+    # an owner that is no domain is refused with no platform too (issue 10,
+    # item 9): only dom0 and introduced domains exist
+    try_perms("owner-unknown-dom-32000", "n32000")
+    try_perms("owner-unknown-dom-32000-with-dom0", "n32000", "b0")
+    try_perms("owner-dom0-other-unknown", "n0", "r32000")
     s.req(c, "set-no-perms", "SET_PERMS", strings(a))
     s.req(c, "set-no-nul", "SET_PERMS", a + b"\0n0")
     s.req(c, "set-path-only-no-nul", "SET_PERMS", a)
@@ -1225,6 +1225,53 @@ def socket_ro(s):
     s.req(ro, "ro-introduce", "INTRODUCE", strings(9, 0, 1))
     s.req(ro, "ro-control", "CONTROL", strings("check"))
     s.read(rw, "rw-read", s.p("a"))
+
+
+@scenario
+def watch_same_event(s):
+    """An event identical to one still queued for the connection (same
+    path, same token) is not queued again (issue 10, item 8): cx sends one
+    event for one change that two watches with one token match, and one
+    per (path, token) to a reader that fell behind, whatever the number
+    of changes."""
+    c1, c2 = s.conn(), s.conn()
+    s.setup(c1)
+    s.watch(c1, "watch-a", s.p("a"), "tok")
+    s.watch(c1, "watch-a-b", s.p("a/b"), "tok")
+    s.watch(c1, "watch-a-b-other-token", s.p("a/b"), "other")
+    s.write(c2, "write-matches-both", s.p("a/b/c"), "1")
+    s.write(c1, "own-write-matches-both", s.p("a/b/c"), "2")
+    s.mkdir(c2, "mkdir-matches-both", s.p("a/b/d"))
+    s.setp(c2, "setperms-matches-both", s.p("a/b/c"), "n0")
+    t = s.tx_start(c2, "tx-start")
+    s.write(c2, "tx-write-c", s.p("a/b/c"), "3", tx=t)
+    s.write(c2, "tx-write-e", s.p("a/b/e"), "3", tx=t)
+    s.tx_end(c2, "tx-commit-matches-both", t)
+    s.rm(c2, "rm-matches-both", s.p("a/b"))
+    s.write(c2, "write-matches-one", s.p("a/x"), "1")
+    # A reader that stops reading: once its socket is full the events wait
+    # in the daemon, and a node changed again adds nothing.
+    f = s.p("f")
+    s.write(c2, "f-init", f, "")
+    s.watch(c1, "watch-f-long-token", f, "T" * 1800)
+    c1.pending = True  # no round trip on c1 until the end
+    for i in range(400):
+        s.write(c2, "", s.p("f/x%d" % i), "v", record=False)
+    s.write(c2, "same-1", s.p("f/same"), "1")
+    s.write(c2, "same-2", s.p("f/same"), "2")
+    s.write(c2, "other", s.p("f/other"), "1")
+    s.write(c2, "same-3", s.p("f/same"), "3")
+    c1.pending = False
+    try:
+        c1.conn.sync(timeout=REPLY_TIMEOUT)
+        paths = [p for p, _ in c1.conn.take_events()]
+        got = "%d events; %s x%d; %s x%d; last %s" % (
+            len(paths), show(s.p("f/same")), paths.count(s.p("f/same")),
+            show(s.p("f/other")), paths.count(s.p("f/other")),
+            ", ".join(show(p) for p in paths[-3:]))
+    except (XsClosed, XsTimeout) as e:
+        got = "no round trip: %s" % type(e).__name__
+    s.note("events-after-falling-behind", got)
 
 
 # --------------------------------------------------------------------------
