@@ -267,6 +267,33 @@ static int cmp_ev(const void *a, const void *b)
 }
 
 /*
+ * Who may see a commit's event is decided by the committed result, not
+ * by the states inside the transaction: a node created and made
+ * unreadable in one transaction was never readable outside it, so its
+ * path must not reach a watcher that cannot read it (issue 10, item 4).
+ * perms become the node's in the new tree (for a removed node, the last
+ * ones it had), old_perms its perms before the commit (none if it did not
+ * exist): a watcher that could read it before or after sees the event.
+ */
+static void set_ev_perms(struct nperms **slot, struct nperms *p)
+{
+	if (p)
+		nperms_ref(p);
+	nperms_unref(*slot);
+	*slot = p;
+}
+
+static void commit_perms(struct store *s, struct evbuf *e, struct node *before)
+{
+	struct node *old = tree_lookup(&s->env, before, e->path, NULL);
+	struct node *now = tree_lookup(&s->env, s->root, e->path, NULL);
+
+	if (now)
+		set_ev_perms(&e->perms, now->perms);
+	set_ev_perms(&e->old_perms, old ? old->perms : NULL);
+}
+
+/*
  * A commit reports each changed path once, where it first changed (as Xen
  * 4.17 does): mark later duplicates, folding their flags into the first,
  * which gets the last permissions (and the first ones as old_perms, so a
@@ -274,13 +301,16 @@ static int cmp_ev(const void *a, const void *b)
  * Sorting keeps this O(n log n) for large transactions, in space that
  * emit() reserved, so that it cannot fail.
  */
-static void dedupe_events(struct store *s)
+static void dedupe_events(struct store *s, struct node *before)
 {
 	struct evbuf **v = s->ev_vec;
 	unsigned int n = s->nr_ev, i = 0;
 
-	if (n < 2)
+	if (n < 2) {
+		if (n == 1 && before)
+			commit_perms(s, s->ev_head, before);
 		return;
+	}
 	for (struct evbuf *e = s->ev_head; e; e = e->next)
 		v[i++] = e;
 	qsort(v, n, sizeof(*v), cmp_ev);
@@ -301,17 +331,19 @@ static void dedupe_events(struct store *s)
 			first->perms = last->perms;
 			nperms_ref(first->perms);
 		}
+		if (before)
+			commit_perms(s, first, before);
 		i = j;
 	}
 }
 
 /* Emit (or drop) the events buffered by a replay. */
-void store_flush_events(struct store *s, bool is_emit)
+void store_flush_events(struct store *s, bool is_emit, struct node *before)
 {
 	struct evbuf *e;
 
 	if (is_emit)
-		dedupe_events(s);
+		dedupe_events(s, before);
 	e = s->ev_head;
 	s->ev_head = s->ev_tail = NULL;
 	s->nr_ev = 0;
@@ -916,7 +948,7 @@ void store_free(struct store *s)
 {
 	if (!s)
 		return;
-	store_flush_events(s, false);
+	store_flush_events(s, false, NULL);
 	node_unref(&s->env, s->root);
 	nperms_unref(s->special_perms[0]);
 	nperms_unref(s->special_perms[1]);

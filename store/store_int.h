@@ -141,7 +141,9 @@ int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
 int store_op_set_perms(struct store *s, struct view *v,
                        const struct store_caller *c, const char *path,
                        const struct perm_entry *e, unsigned int n);
-void store_flush_events(struct store *s, bool emit);
+/* `before`: the main tree's root before a commit's replay (the events'
+ * permissions are then taken from the committed result), or NULL. */
+void store_flush_events(struct store *s, bool emit, struct node *before);
 
 /* txn.c */
 /* txn_touch - record `len` bytes of `path` as seen at generation `gen`

@@ -279,7 +279,7 @@ static int replay_op(struct store *s, struct view *v, const struct txn *t,
 static int txn_replay(struct store *s, const struct txn *t)
 {
 	struct view v = {&s->root, NULL, true, false};
-	struct node *newroot = NULL;
+	struct node *newroot = NULL, *before;
 	int err = 0;
 
 	if (t->nr_ops == 1)
@@ -298,11 +298,11 @@ static int txn_replay(struct store *s, const struct txn *t)
 	}
 	if (err) {
 		node_unref(&s->env, newroot);
-		store_flush_events(s, false);
+		store_flush_events(s, false, NULL);
 		s->nr_acct = 0;
 		return err;
 	}
-	node_unref(&s->env, s->root);
+	before = s->root; /* kept until the events are decided */
 	s->root = newroot;
 	for (unsigned int i = 0; i < s->nr_acct; i++) {
 		const struct acct_delta *a = &s->acct[i];
@@ -310,7 +310,8 @@ static int txn_replay(struct store *s, const struct txn *t)
 		acct_apply(s, a->domid, a->delta, a->bytes);
 	}
 	s->nr_acct = 0;
-	store_flush_events(s, true);
+	store_flush_events(s, true, before);
+	node_unref(&s->env, before);
 	return 0;
 }
 

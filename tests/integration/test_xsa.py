@@ -551,6 +551,30 @@ def t_special_watch_perms(env):
     healthy(env)
 
 
+def t_event_perms_after_commit(env):
+    """XSA-115 class, in a transaction (issue 10, item 4): a node created
+    and made unreadable in one transaction was never readable outside it;
+    a guest watching its parent must not learn its path.  A node the
+    guest could read before the commit (or can after) is still announced."""
+    G = 97
+    g = env.domain(G)
+    base = home(G, "data")
+    env.dom0.write(base + "/open", "o")
+    g.watch("data", "W")
+    events_of(g)
+    tx = env.dom0.tx_start()
+    env.dom0.write(base + "/hidden", "h", tx=tx)
+    env.dom0.set_perms(base + "/hidden", ["n0"], tx=tx)
+    env.dom0.write(base + "/shown", "s", tx=tx)
+    env.dom0.write(base + "/open", "o2", tx=tx)
+    env.dom0.set_perms(base + "/open", ["n0"], tx=tx)  # readable before
+    env.dom0.tx_end(tx)
+    got = sorted(p for p, t in events_of(g))
+    eq(got, ["data/open", "data/shown"],
+       "events after a commit that hid one new node")
+    healthy(env)
+
+
 def t_owner_changes(env):
     """XSA-352 (CVE-2020-29486) and XSA-419 (CVE-2022-42322/42323): a guest
     cannot give a node away (to dom0 or another guest: quota evasion), and
@@ -800,6 +824,7 @@ TESTS = [
     ("xsa322_reuse_after_unintroduced_death", t_domid_reuse_unintroduced),
     ("xsa322_entries_for_absent_domains", t_absent_domain_entries),
     ("xsa115_special_watch_perms", t_special_watch_perms),
+    ("xsa115_event_perms_after_commit", t_event_perms_after_commit),
     ("xsa352_419_owner_changes", t_owner_changes),
     ("xsa353_root_perms", t_root_perms),
     ("xsa323_481_path_lengths", t_path_lengths),
