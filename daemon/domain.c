@@ -371,8 +371,11 @@ void domain_check_all(struct daemon *d)
 				        domid, strerror(-err));
 			continue;
 		}
-		if (!err && st == PLAT_DOM_SHUTDOWN && dom->is_introduced &&
-		    !dom->is_shutdown_reported) {
+		/* A suspend is a shutdown to the daemon, as in Xen (the
+		 * toolstack saves the guest, then destroys or RESUMEs it). */
+		if (!err &&
+		    (st == PLAT_DOM_SHUTDOWN || st == PLAT_DOM_SUSPENDED) &&
+		    dom->is_introduced && !dom->is_shutdown_reported) {
 			dom->is_shutdown_reported = true;
 			dispatch_fire_special(d, "@releaseDomain", dom->domid);
 		}

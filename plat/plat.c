@@ -10,14 +10,26 @@
 
 int plat_open(const char *spec, unsigned int self, struct plat **out)
 {
+	return plat_open_flags(spec, self, 0, out);
+}
+
+int plat_open_flags(const char *spec, unsigned int self, unsigned int flags,
+                    struct plat **out)
+{
 	const char *dir;
 
+	*out = NULL;
+	if (flags & ~PLAT_OPEN_NO_STORE_PORT)
+		return -EINVAL;
 	if (!spec || !strcmp(spec, "sim")) {
 		dir = getenv("XSIM_DIR");
-		return sim_open(dir && *dir ? dir : SIM_DEFAULT_DIR, self, out);
+		return sim_open(dir && *dir ? dir : SIM_DEFAULT_DIR, self,
+		                flags, out);
 	}
 	if (!strncmp(spec, "sim:", 4))
-		return sim_open(spec + 4, self, out);
+		return sim_open(spec + 4, self, flags, out);
+	/* Xen's plat never listens on a store port: the flag changes
+	 * nothing there. */
 	if (!strcmp(spec, "xen"))
 		return xen_open(self, out);
 	return -EINVAL;
@@ -73,7 +85,16 @@ int plat_start_info(struct plat *p, unsigned int domid,
 int plat_map_grant(struct plat *p, unsigned int domid, uint32_t ref,
                    bool is_writable, void **addr)
 {
-	return p->ops->map_grant(p, domid, ref, is_writable, addr);
+	return p->ops->map_grants(p, domid, &ref, 1, is_writable, addr);
+}
+
+int plat_map_grants(struct plat *p, unsigned int domid, const uint32_t *refs,
+                    unsigned int n, bool is_writable, void **addr)
+{
+	*addr = NULL;
+	if (n == 0 || n > PLAT_MAP_PAGES_MAX)
+		return -EINVAL;
+	return p->ops->map_grants(p, domid, refs, n, is_writable, addr);
 }
 
 int plat_map_foreign(struct plat *p, unsigned int domid, uint64_t gfn,
@@ -84,7 +105,16 @@ int plat_map_foreign(struct plat *p, unsigned int domid, uint64_t gfn,
 
 int plat_map_own(struct plat *p, uint64_t gfn, void **addr)
 {
-	return p->ops->map_own(p, gfn, addr);
+	return p->ops->map_own_pages(p, &gfn, 1, addr);
+}
+
+int plat_map_own_pages(struct plat *p, const uint64_t *gfns, unsigned int n,
+                       void **addr)
+{
+	*addr = NULL;
+	if (n == 0 || n > PLAT_MAP_PAGES_MAX)
+		return -EINVAL;
+	return p->ops->map_own_pages(p, gfns, n, addr);
 }
 
 void plat_unmap(struct plat *p, void *addr)
@@ -107,6 +137,11 @@ int plat_ungrant(struct plat *p, uint32_t ref)
 int plat_alloc_page(struct plat *p, uint64_t *gfn)
 {
 	return p->ops->alloc_page(p, gfn);
+}
+
+int plat_free_page(struct plat *p, uint64_t gfn)
+{
+	return p->ops->free_page(p, gfn);
 }
 
 int plat_evtchn_alloc_unbound(struct plat *p, unsigned int remote,

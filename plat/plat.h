@@ -16,8 +16,8 @@
  * out of range (a domid >= 0x7ff0, port 0, ...) give -EINVAL; so does
  * malformed platform data (in the sim: garbage in a domain's files).
  * The xen implementation serves the privileged domain: the guest-side
- * calls (plat_grant, plat_ungrant, plat_alloc_page, plat_map_own) give
- * -ENOTSUP there.
+ * calls (plat_grant, plat_ungrant, plat_alloc_page, plat_free_page,
+ * plat_map_own, plat_map_own_pages) give -ENOTSUP there.
  */
 #ifndef XSTORE_PLAT_H
 #define XSTORE_PLAT_H
@@ -35,6 +35,11 @@ enum plat_dom_state {
 	PLAT_DOM_RUNNING,
 	PLAT_DOM_SHUTDOWN, /* stopped; may be resumed or destroyed */
 	PLAT_DOM_DYING,    /* being destroyed: release everything */
+	/* Shut down for a suspend (Xen: SHUTDOWN_suspend): the daemon treats
+	 * it as PLAT_DOM_SHUTDOWN; the domain's own processes see it and
+	 * suspend, and see PLAT_DOM_RUNNING again when resumed.  Sim state
+	 * file: "suspended". */
+	PLAT_DOM_SUSPENDED,
 };
 
 /* What the domain builder tells a guest (and the toolstack the daemon). */
@@ -53,6 +58,18 @@ struct plat_start_info {
  * store port (start-info's store_evtchn), as the guest kernel would.
  */
 int plat_open(const char *spec, unsigned int self, struct plat **out);
+
+/* plat_open_flags flags */
+/*
+ * A sim guest's plat that does not listen on the domain's store port:
+ * for a device process (a driver) inside a guest, which must not take
+ * the store ring's events away from the guest's xenstore connection.
+ */
+#define PLAT_OPEN_NO_STORE_PORT (1u << 0)
+
+/* plat_open_flags - plat_open with PLAT_OPEN_* flags (plat_open: 0). */
+int plat_open_flags(const char *spec, unsigned int self, unsigned int flags,
+                    struct plat **out);
 
 /*
  * plat_close - unbind the event channels this plat allocated or bound
@@ -76,8 +93,10 @@ int plat_domain_state(struct plat *p, unsigned int domid,
 
 /*
  * plat_domain_exc_fd - a pollable fd, readable when some domain changed
- * state (VIRQ_DOM_EXC); plat_domain_exc_ack drains it.  Only the
- * privileged domain's plat has one (-EPERM otherwise).
+ * state (VIRQ_DOM_EXC); plat_domain_exc_ack drains it.  The privileged
+ * domain's plat sees every domain; a guest's plat sees only its own
+ * state (suspend and resume; in the sim, an inotify watch on its own
+ * state file), and plat_domain_state() of its own domid works for it.
  */
 int plat_domain_exc_fd(struct plat *p);
 int plat_domain_exc_ack(struct plat *p);
@@ -111,7 +130,22 @@ int plat_map_foreign(struct plat *p, unsigned int domid, uint64_t gfn,
 /* plat_map_own - map our own frame `gfn` (a guest's ring page). */
 int plat_map_own(struct plat *p, uint64_t gfn, void **addr);
 
-/* plat_unmap - undo any of the three maps (NULL is ignored). */
+/* The most pages one plat_map_grants / plat_map_own_pages call maps. */
+#define PLAT_MAP_PAGES_MAX 256u
+
+/*
+ * plat_map_grants, plat_map_own_pages - plat_map_grant and plat_map_own
+ * of n pages (1..PLAT_MAP_PAGES_MAX, else -EINVAL) at once, contiguous:
+ * *addr gets n * PLAT_PAGE_SIZE bytes, page i from refs[i] / gfns[i], as
+ * a multi-page ring needs.  All or nothing: an error of any page maps
+ * none.  plat_unmap of *addr undoes the whole mapping.
+ */
+int plat_map_grants(struct plat *p, unsigned int domid, const uint32_t *refs,
+                    unsigned int n, bool is_writable, void **addr);
+int plat_map_own_pages(struct plat *p, const uint64_t *gfns, unsigned int n,
+                       void **addr);
+
+/* plat_unmap - undo any of the maps (NULL is ignored). */
 void plat_unmap(struct plat *p, void *addr);
 
 /*
@@ -120,16 +154,23 @@ void plat_unmap(struct plat *p, void *addr);
  * (chosen by the platform unless `*ref` is non-zero on entry, as the
  * domain builder does for PLAT_GRANT_XENSTORE; -EEXIST if that ref is
  * in use).  -ENOENT no such frame of ours, -ENOSPC no free ref.
- * plat_ungrant ends grant `ref` (-ENOENT if none); mappings already
- * made stay valid.
  */
 int plat_grant(struct plat *p, uint64_t gfn, unsigned int grantee,
                bool is_writable, uint32_t *ref);
+/*
+ * plat_ungrant ends grant `ref` (-ENOENT if none) only when the grantee
+ * no longer maps it: -EBUSY (the grant stays) while a mapping made
+ * through it exists, as Xen's gnttab_end_foreign_access_ref() refuses.
+ */
 int plat_ungrant(struct plat *p, uint32_t ref);
 
 /* plat_alloc_page - as domain self, a new zeroed frame; *gfn gets it
  * (-ENOMEM when the domain has no more). */
 int plat_alloc_page(struct plat *p, uint64_t *gfn);
+
+/* plat_free_page - as domain self, give frame `gfn` back (-ENOENT if no
+ * such frame; -EBUSY while a grant of it exists). */
+int plat_free_page(struct plat *p, uint64_t gfn);
 
 /* ---- event channels ---- */
 

@@ -19,16 +19,20 @@ struct plat_ops {
 	int (*domain_exc_ack)(struct plat *p);
 	int (*start_info)(struct plat *p, unsigned int domid,
 	                  struct plat_start_info *out);
-	int (*map_grant)(struct plat *p, unsigned int domid, uint32_t ref,
-	                 bool is_writable, void **addr);
+	/* n pages, contiguous; plat.c has checked 1 <= n <= MAX */
+	int (*map_grants)(struct plat *p, unsigned int domid,
+	                  const uint32_t *refs, unsigned int n,
+	                  bool is_writable, void **addr);
 	int (*map_foreign)(struct plat *p, unsigned int domid, uint64_t gfn,
 	                   void **addr);
-	int (*map_own)(struct plat *p, uint64_t gfn, void **addr);
+	int (*map_own_pages)(struct plat *p, const uint64_t *gfns,
+	                     unsigned int n, void **addr);
 	void (*unmap)(struct plat *p, void *addr);
 	int (*grant)(struct plat *p, uint64_t gfn, unsigned int grantee,
 	             bool is_writable, uint32_t *ref);
 	int (*ungrant)(struct plat *p, uint32_t ref);
 	int (*alloc_page)(struct plat *p, uint64_t *gfn);
+	int (*free_page)(struct plat *p, uint64_t gfn);
 	int (*evtchn_alloc_unbound)(struct plat *p, unsigned int remote,
 	                            unsigned int *port);
 	int (*evtchn_bind)(struct plat *p, unsigned int remote,
@@ -45,8 +49,9 @@ struct plat {
 	unsigned int self;
 };
 
-/* sim.c: the simulator rooted at `dir`. */
-int sim_open(const char *dir, unsigned int self, struct plat **out);
+/* sim.c: the simulator rooted at `dir`; `flags` PLAT_OPEN_*. */
+int sim_open(const char *dir, unsigned int self, unsigned int flags,
+             struct plat **out);
 
 /* xen.c: the real hypervisor (-ENOTSUP in builds without it). */
 int xen_open(unsigned int self, struct plat **out);

@@ -18,17 +18,22 @@
  * so the hot path is one fstatat and one write.
  *
  * Ownership: a plat unbinds on close the ports it allocated or bound; a
- * guest's plat also listens on its store port (start-info) but leaves it
- * bound on close, since the domain builder made it, not the process.
+ * guest's plat also listens on its store port (start-info; not with
+ * PLAT_OPEN_NO_STORE_PORT) but leaves it bound on close, since the domain
+ * builder made it, not the process.  A mapping made through grants holds
+ * each grant file open and read-locked until unmapped (simfs.c), which is
+ * how a granter in another process sees that its grant is still mapped.
  * The sim trusts nothing read from a file (simfs.c) but is no isolation
  * boundary between processes of one user.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,15 +59,22 @@ struct sim_port {
 	struct file_id peer_id; /* our .peer file when peer_fd was opened */
 };
 
+/* One plat_map_* call's mapping. */
+struct sim_map {
+	void *addr;
+	unsigned int n; /* pages */
+	int *locks;     /* n held grant files (through grants), else NULL */
+};
+
 struct sim {
 	struct plat base;                    /* first: plat.c casts */
 	int root;                            /* the sim directory */
 	int evtchn_dir, page_dir, grant_dir; /* dom<self>/... */
 	int epfd;                            /* every port in ports[] */
-	int exc_fd;                          /* virq-dom-exc (dom0), else -1 */
+	int exc_fd; /* virq-dom-exc (dom0); a guest's inotify (lazy); -1 */
 	struct sim_port *ports; /* indexed by port number; [0] unused */
 	unsigned int nports;
-	void **maps; /* live mappings, for unmap and close */
+	struct sim_map *maps; /* live mappings, for unmap and close */
 	size_t nmaps, maps_cap;
 	uint32_t grant_next; /* where the search for a free ref starts */
 	uint64_t gfn_next;   /* likewise for frames */
@@ -469,21 +481,79 @@ static int sim_domain_state(struct plat *p, unsigned int domid,
 	return err;
 }
 
+/*
+ * A guest learns of its own state changes from the directory that holds
+ * the state file, not from virq-dom-exc: that FIFO has one reader (the
+ * daemon), which must not lose its bytes to guests.  The state file is
+ * replaced by rename (IN_MOVED_TO; IN_CLOSE_WRITE for a careless writer)
+ * and the directory goes away when the domain does (IN_*_SELF).  Other
+ * names in the directory may wake the fd too: a reader re-reads the
+ * state, as the daemon does for any domain on VIRQ_DOM_EXC.  Made on
+ * first use: inotify instances are few per user (128 by default), and
+ * most guest processes never ask.
+ */
+static int guest_exc_open(struct sim *s)
+{
+	char proc[64];
+	int dir, fd, err;
+
+	err = dom_dir_open(s, s->base.self, &dir);
+	if (err)
+		return err;
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		close(dir);
+		return err;
+	}
+	/* Through our O_NOFOLLOW descriptor: no path is looked up again. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dir);
+	if (inotify_add_watch(fd, proc,
+	                      IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF |
+	                          IN_MOVE_SELF | IN_ONLYDIR) < 0) {
+		err = -errno;
+		close(fd);
+		close(dir);
+		return err;
+	}
+	close(dir);
+	s->exc_fd = fd;
+	return 0;
+}
+
 static int sim_domain_exc_fd(struct plat *p)
 {
 	struct sim *s = to_sim(p);
+	int err;
 
+	if (s->exc_fd < 0 && p->self != 0) {
+		err = guest_exc_open(s);
+		if (err)
+			return err;
+	}
 	return s->exc_fd >= 0 ? s->exc_fd : -EPERM;
 }
 
 static int sim_domain_exc_ack(struct plat *p)
 {
+	/* Large enough for any inotify event (name up to NAME_MAX). */
+	char buf[4096] __attribute__((aligned(8)));
 	struct sim *s = to_sim(p);
 
 	if (s->exc_fd < 0)
-		return -EPERM;
-	simfs_fifo_drain(s->exc_fd);
-	return 0;
+		return p->self != 0 ? 0 : -EPERM; /* a guest: nothing yet */
+	if (p->self == 0) {
+		simfs_fifo_drain(s->exc_fd);
+		return 0;
+	}
+	for (;;) {
+		ssize_t n = read(s->exc_fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+	}
 }
 
 static int read_start_info(struct sim *s, unsigned int domid,
@@ -513,90 +583,180 @@ static int sim_start_info(struct plat *p, unsigned int domid,
 
 /* ---- pages and grants ---- */
 
-static int map_track(struct sim *s, void *addr)
+/*
+ * A mapping of n pages: one reservation of address space with each
+ * page's file mapped over it (MAP_FIXED), so a multi-page ring is
+ * contiguous although its frames are separate files.  A mapping made
+ * through grants keeps one held grant file per page (simfs_grant_hold):
+ * the granter sees it as mapped until we unmap, close, or die.
+ */
+static void map_release(struct sim_map *m)
+{
+	munmap(m->addr, (size_t)m->n * PLAT_PAGE_SIZE);
+	for (unsigned int i = 0; m->locks && i < m->n; i++) {
+		if (m->locks[i] >= 0)
+			close(m->locks[i]);
+	}
+	free(m->locks);
+	*m = (struct sim_map){0};
+}
+
+static int map_track(struct sim *s, const struct sim_map *m)
 {
 	if (s->nmaps == s->maps_cap) {
 		size_t n = s->maps_cap ? 2 * s->maps_cap : 8;
-		void **t = realloc(s->maps, n * sizeof(*t));
+		struct sim_map *t = realloc(s->maps, n * sizeof(*t));
 
-		if (!t) {
-			munmap(addr, PLAT_PAGE_SIZE);
+		if (!t)
 			return -ENOMEM;
-		}
 		s->maps = t;
 		s->maps_cap = n;
 	}
-	s->maps[s->nmaps++] = addr;
+	s->maps[s->nmaps++] = *m;
 	return 0;
 }
 
-/* Map frame `gfn` of domain `domid` and track the mapping. */
-static int map_frame(struct sim *s, unsigned int domid, uint64_t gfn,
-                     bool is_writable, void **addr)
+/* Map frames gfns[0..n) of domain `domid` contiguously into m->addr. */
+static int map_frames(struct sim *s, unsigned int domid, const uint64_t *gfns,
+                      bool is_writable, struct sim_map *m)
 {
 	char rel[SIM_PATH_MAX], name[SIM_PATH_MAX];
-	void *a;
-	int dir, err;
+	size_t len = (size_t)m->n * PLAT_PAGE_SIZE;
+	void *base, *a;
+	int dir, err = 0;
 
-	*addr = NULL;
-	if (domid > SIM_DOMID_MAX || gfn > SIM_GFN_MAX)
+	if (domid > SIM_DOMID_MAX)
 		return -EINVAL;
+	for (unsigned int i = 0; i < m->n; i++) {
+		if (gfns[i] > SIM_GFN_MAX)
+			return -EINVAL;
+	}
 	simfs_path(rel, "dom%u/page", domid);
 	err = simfs_dir_open(s->root, rel, &dir);
 	if (err)
 		return err == -ENOTDIR ? -ENOENT : err;
-	simfs_path(name, "%llu", (unsigned long long)gfn);
-	err = simfs_page_map(dir, name, is_writable, &a);
+	base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED) {
+		close(dir);
+		return -errno;
+	}
+	for (unsigned int i = 0; i < m->n && !err; i++) {
+		simfs_path(name, "%llu", (unsigned long long)gfns[i]);
+		err = simfs_page_map(dir, name, is_writable,
+		                     (char *)base + (size_t)i * PLAT_PAGE_SIZE,
+		                     &a);
+	}
 	close(dir);
-	if (!err)
-		err = map_track(s, a);
-	if (!err)
-		*addr = a;
+	if (err)
+		munmap(base, len);
+	else
+		m->addr = base;
 	return err;
 }
 
-static int sim_map_grant(struct plat *p, unsigned int domid, uint32_t ref,
-                         bool is_writable, void **addr)
+/* map_frames, then track the mapping (released on failure). */
+static int map_add(struct sim *s, unsigned int domid, const uint64_t *gfns,
+                   bool is_writable, struct sim_map *m, void **addr)
 {
-	struct sim *s = to_sim(p);
-	char rel[SIM_PATH_MAX], name[SIM_PATH_MAX], text[SIM_FILE_MAX];
+	int err = map_frames(s, domid, gfns, is_writable, m);
+
+	if (!err)
+		err = map_track(s, m);
+	if (err) {
+		map_release(m);
+		return err;
+	}
+	*addr = m->addr;
+	return 0;
+}
+
+/* Hold grant `ref` of the domain whose grant dir is `dir`; *gfn. */
+static int grant_hold(struct sim *s, int dir, uint32_t ref, bool is_writable,
+                      uint64_t *gfn, int *lock)
+{
+	char name[SIM_PATH_MAX], text[SIM_FILE_MAX];
 	unsigned int grantee;
 	bool can_write;
-	uint64_t gfn;
-	size_t len;
-	int dir, err;
+	int err;
 
-	*addr = NULL;
-	if (domid > SIM_DOMID_MAX || ref > SIM_GRANT_MAX)
+	if (ref == 0 || ref > SIM_GRANT_MAX)
 		return -EINVAL;
-	simfs_path(rel, "dom%u/grant", domid);
-	err = simfs_dir_open(s->root, rel, &dir);
-	if (err)
-		return err == -ENOTDIR ? -ENOENT : err;
 	simfs_path(name, "%u", ref);
-	err = simfs_read(dir, name, text, sizeof(text), &len);
-	close(dir);
+	err = simfs_grant_hold(dir, name, text, sizeof(text), lock);
 	if (err)
 		return err;
-	if (simfs_parse_grant(text, &gfn, &grantee, &can_write))
+	if (simfs_parse_grant(text, gfn, &grantee, &can_write))
+		err = -EINVAL;
+	else if (grantee != s->base.self || (is_writable && !can_write))
+		err = -EACCES;
+	if (err) {
+		close(*lock);
+		*lock = -1;
+	}
+	return err;
+}
+
+static int sim_map_grants(struct plat *p, unsigned int domid,
+                          const uint32_t *refs, unsigned int n,
+                          bool is_writable, void **addr)
+{
+	struct sim *s = to_sim(p);
+	struct sim_map m = {.n = n};
+	char rel[SIM_PATH_MAX];
+	uint64_t *gfns;
+	int dir, err = 0;
+
+	if (domid > SIM_DOMID_MAX)
 		return -EINVAL;
-	if (grantee != p->self || (is_writable && !can_write))
-		return -EACCES;
-	return map_frame(s, domid, gfn, is_writable, addr);
+	gfns = calloc(n, sizeof(*gfns));
+	m.locks = malloc(n * sizeof(*m.locks));
+	if (!gfns || !m.locks) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		m.locks[i] = -1;
+	simfs_path(rel, "dom%u/grant", domid);
+	err = simfs_dir_open(s->root, rel, &dir);
+	if (err) {
+		err = err == -ENOTDIR ? -ENOENT : err;
+		goto out;
+	}
+	for (unsigned int i = 0; i < n && !err; i++)
+		err = grant_hold(s, dir, refs[i], is_writable, &gfns[i],
+		                 &m.locks[i]);
+	close(dir);
+	if (!err) {
+		err = map_add(s, domid, gfns, is_writable, &m, addr);
+		m.locks = NULL; /* map_add owns them now */
+	}
+out:
+	for (unsigned int i = 0; m.locks && i < n; i++) {
+		if (m.locks[i] >= 0)
+			close(m.locks[i]);
+	}
+	free(m.locks);
+	free(gfns);
+	return err;
 }
 
 static int sim_map_foreign(struct plat *p, unsigned int domid, uint64_t gfn,
                            void **addr)
 {
+	struct sim_map m = {.n = 1};
+
 	*addr = NULL;
 	if (p->self != 0)
 		return -EPERM;
-	return map_frame(to_sim(p), domid, gfn, true, addr);
+	return map_add(to_sim(p), domid, &gfn, true, &m, addr);
 }
 
-static int sim_map_own(struct plat *p, uint64_t gfn, void **addr)
+static int sim_map_own_pages(struct plat *p, const uint64_t *gfns,
+                             unsigned int n, void **addr)
 {
-	return map_frame(to_sim(p), p->self, gfn, true, addr);
+	struct sim_map m = {.n = n};
+
+	return map_add(to_sim(p), p->self, gfns, true, &m, addr);
 }
 
 static void sim_unmap(struct plat *p, void *addr)
@@ -604,8 +764,8 @@ static void sim_unmap(struct plat *p, void *addr)
 	struct sim *s = to_sim(p);
 
 	for (size_t i = 0; i < s->nmaps; i++) {
-		if (s->maps[i] == addr) {
-			munmap(addr, PLAT_PAGE_SIZE);
+		if (s->maps[i].addr == addr) {
+			map_release(&s->maps[i]);
 			s->maps[i] = s->maps[--s->nmaps];
 			return;
 		}
@@ -659,9 +819,7 @@ static int sim_ungrant(struct plat *p, uint32_t ref)
 	if (ref == 0 || ref > SIM_GRANT_MAX)
 		return -EINVAL;
 	simfs_path(name, "%u", ref);
-	if (unlinkat(to_sim(p)->grant_dir, name, 0) < 0)
-		return -errno;
-	return 0;
+	return simfs_grant_end(to_sim(p)->grant_dir, name);
 }
 
 static int sim_alloc_page(struct plat *p, uint64_t *gfn)
@@ -689,6 +847,69 @@ static int sim_alloc_page(struct plat *p, uint64_t *gfn)
 	return -ENOMEM;
 }
 
+/* Does some grant of ours name frame `gfn`?  Garbage grants do not. */
+static int grant_names_frame(struct sim *s, uint64_t gfn, bool *is_granted)
+{
+	char text[SIM_FILE_MAX];
+	struct dirent *e;
+	unsigned int grantee;
+	bool can_write;
+	uint64_t ref, g;
+	size_t len;
+	DIR *d;
+	int fd;
+
+	*is_granted = false;
+	fd = dup(s->grant_dir);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	rewinddir(d); /* the dup shares its offset with earlier scans */
+	while (!*is_granted && (e = readdir(d))) {
+		if (simfs_parse_name_num(e->d_name, 1, SIM_GRANT_MAX, &ref) ||
+		    simfs_read(s->grant_dir, e->d_name, text, sizeof(text),
+		               &len) ||
+		    simfs_parse_grant(text, &g, &grantee, &can_write))
+			continue;
+		*is_granted = g == gfn;
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
+ * Refuses while a grant names the frame, as Xen keeps a granted frame
+ * from going back to the allocator.  The scan is not atomic with the
+ * unlink: the domain's own processes must not grant a frame they free.
+ */
+static int sim_free_page(struct plat *p, uint64_t gfn)
+{
+	struct sim *s = to_sim(p);
+	char name[SIM_PATH_MAX];
+	bool is_granted;
+	struct stat st;
+	int err;
+
+	if (gfn > SIM_GFN_MAX)
+		return -EINVAL;
+	simfs_path(name, "%llu", (unsigned long long)gfn);
+	if (fstatat(s->page_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return -ENOENT;
+	err = grant_names_frame(s, gfn, &is_granted);
+	if (err)
+		return err;
+	if (is_granted)
+		return -EBUSY;
+	if (unlinkat(s->page_dir, name, 0) < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	return 0;
+}
+
 /* ---- open and close ---- */
 
 static void sim_close(struct plat *p)
@@ -704,7 +925,7 @@ static void sim_close(struct plat *p)
 			port_forget(s, i);
 	}
 	while (s->nmaps)
-		sim_unmap(p, s->maps[0]);
+		sim_unmap(p, s->maps[0].addr);
 	free(s->maps);
 	free(s->ports);
 	if (s->exc_fd >= 0)
@@ -757,7 +978,8 @@ static int open_self_dirs(struct sim *s)
 	return 0;
 }
 
-int sim_open(const char *dir, unsigned int self, struct plat **out)
+int sim_open(const char *dir, unsigned int self, unsigned int flags,
+             struct plat **out)
 {
 	struct sim *s;
 	int err;
@@ -795,7 +1017,7 @@ int sim_open(const char *dir, unsigned int self, struct plat **out)
 		err = -errno;
 		goto fail;
 	}
-	if (self != 0) {
+	if (self != 0 && !(flags & PLAT_OPEN_NO_STORE_PORT)) {
 		err = adopt_store_port(s);
 		if (err)
 			goto fail;
@@ -814,13 +1036,14 @@ static const struct plat_ops sim_ops = {
     .domain_exc_fd = sim_domain_exc_fd,
     .domain_exc_ack = sim_domain_exc_ack,
     .start_info = sim_start_info,
-    .map_grant = sim_map_grant,
+    .map_grants = sim_map_grants,
     .map_foreign = sim_map_foreign,
-    .map_own = sim_map_own,
+    .map_own_pages = sim_map_own_pages,
     .unmap = sim_unmap,
     .grant = sim_grant,
     .ungrant = sim_ungrant,
     .alloc_page = sim_alloc_page,
+    .free_page = sim_free_page,
     .evtchn_alloc_unbound = sim_evtchn_alloc_unbound,
     .evtchn_bind = sim_evtchn_bind,
     .evtchn_unbind = sim_evtchn_unbind,

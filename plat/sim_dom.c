@@ -194,7 +194,7 @@ int sim_dom_set_state(const char *dir, unsigned int domid,
 	char rel[SIM_PATH_MAX], text[32];
 	int root, d, fd, err;
 
-	if (domid > SIM_DOMID_MAX || (unsigned int)st > PLAT_DOM_DYING)
+	if (domid > SIM_DOMID_MAX || (unsigned int)st > PLAT_DOM_SUSPENDED)
 		return -EINVAL;
 	if ((err = root_open(dir, &root)))
 		return err;

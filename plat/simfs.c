@@ -85,48 +85,46 @@ int simfs_dir_open(int root, const char *rel, int *fd)
 	return 0;
 }
 
-int simfs_read(int dir, const char *name, char *buf, size_t size, size_t *len)
+/* Read an open regular file (from offset 0) as simfs_read does. */
+static int read_text_fd(int fd, char *buf, size_t size, size_t *len)
 {
 	struct stat st;
 	size_t got = 0;
-	int fd, err = 0;
+
+	*len = 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || size == 0)
+		return -EINVAL;
+	for (;;) {
+		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got == size) /* no room for the nul: too long */
+			return -EINVAL;
+	}
+	buf[got] = '\0';
+	if (memchr(buf, '\0', got))
+		return -EINVAL;
+	*len = got;
+	return 0;
+}
+
+int simfs_read(int dir, const char *name, char *buf, size_t size, size_t *len)
+{
+	int fd, err;
 
 	*len = 0;
 	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return open_err(errno, EINVAL);
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || size == 0) {
-		err = -EINVAL;
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + got, size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		if (got == size) { /* no room for the nul: too long */
-			err = -EINVAL;
-			goto out;
-		}
-	}
-	buf[got] = '\0';
-	if (memchr(buf, '\0', got)) {
-		err = -EINVAL;
-		goto out;
-	}
-	*len = got;
-out:
+	err = read_text_fd(fd, buf, size, len);
 	close(fd);
 	return err;
 }
@@ -229,7 +227,8 @@ void simfs_fifo_drain(int fd)
 	}
 }
 
-int simfs_page_map(int dir, const char *name, bool is_writable, void **addr)
+int simfs_page_map(int dir, const char *name, bool is_writable, void *at,
+                   void **addr)
 {
 	struct stat st;
 	void *p;
@@ -246,15 +245,88 @@ int simfs_page_map(int dir, const char *name, bool is_writable, void **addr)
 	else if (!S_ISREG(st.st_mode) || st.st_size != PLAT_PAGE_SIZE)
 		err = -EINVAL;
 	if (!err) {
-		p = mmap(NULL, PLAT_PAGE_SIZE,
-		         PROT_READ | (is_writable ? PROT_WRITE : 0), MAP_SHARED,
-		         fd, 0);
+		p = mmap(at, PLAT_PAGE_SIZE,
+		         PROT_READ | (is_writable ? PROT_WRITE : 0),
+		         MAP_SHARED | (at ? MAP_FIXED : 0), fd, 0);
 		if (p == MAP_FAILED)
 			err = -errno;
 		else
 			*addr = p;
 	}
 	close(fd);
+	return err;
+}
+
+/*
+ * Grant files double as the record of who maps them: a mapper holds an
+ * OFD read lock on the whole file for as long as its mapping lives (the
+ * lock goes with the open file description, so it vanishes when the
+ * mapper closes it or dies), and whoever ends the grant must first take
+ * the write lock, which it holds across the unlink.  So a mapper that got
+ * its read lock either sees the file already unlinked or keeps the grant
+ * from ending; no window lets a mapping outlive its grant unseen.
+ */
+static int ofd_lock(int fd, short type)
+{
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET};
+
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		return errno == EACCES || errno == EAGAIN ? -EBUSY : -errno;
+	return 0;
+}
+
+/* Is `fd` still the file called `name` in `dir`? */
+static bool is_linked_as(int dir, const char *name, int fd)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && a.st_nlink > 0 &&
+	       fstatat(dir, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int simfs_grant_hold(int dir, const char *name, char *buf, size_t size, int *fd)
+{
+	size_t len;
+	int f, err;
+
+	*fd = -1;
+	f = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (f < 0)
+		return open_err(errno, EINVAL);
+	err = read_text_fd(f, buf, size, &len); /* checks: a regular file */
+	if (!err) {
+		err = ofd_lock(f, F_RDLCK);
+		if (err == -EBUSY) /* being ended right now */
+			err = -ENOENT;
+	}
+	/* Read again under the lock: the text a mapper acts on is the
+	 * text of a grant that cannot end while the lock is held. */
+	if (!err && !is_linked_as(dir, name, f))
+		err = -ENOENT;
+	if (!err)
+		err = read_text_fd(f, buf, size, &len);
+	if (err) {
+		close(f);
+		return err;
+	}
+	*fd = f;
+	return 0;
+}
+
+int simfs_grant_end(int dir, const char *name)
+{
+	int f, err;
+
+	f = openat(dir, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (f < 0)
+		return open_err(errno, EINVAL);
+	err = ofd_lock(f, F_WRLCK);
+	if (!err && !is_linked_as(dir, name, f))
+		err = -ENOENT; /* somebody else ended it meanwhile */
+	if (!err && unlinkat(dir, name, 0) < 0)
+		err = -errno;
+	close(f); /* drops the write lock, after the unlink */
 	return err;
 }
 
@@ -343,6 +415,7 @@ static const char *const state_names[] = {
     [PLAT_DOM_RUNNING] = "running",
     [PLAT_DOM_SHUTDOWN] = "shutdown",
     [PLAT_DOM_DYING] = "dying",
+    [PLAT_DOM_SUSPENDED] = "suspended",
 };
 
 int simfs_parse_state(const char *text, enum plat_dom_state *out)

@@ -80,10 +80,28 @@ void simfs_fifo_drain(int fd);
 
 /*
  * simfs_page_map - map frame file `name` in `dir` (a regular file of
- * exactly PLAT_PAGE_SIZE bytes) MAP_SHARED, writable if `is_writable`.
- * -ENOENT missing, -EINVAL not such a file.
+ * exactly PLAT_PAGE_SIZE bytes) MAP_SHARED, writable if `is_writable`,
+ * anywhere if `at` is NULL, else over the caller's reservation at `at`
+ * (MAP_FIXED).  -ENOENT missing, -EINVAL not such a file.
  */
-int simfs_page_map(int dir, const char *name, bool is_writable, void **addr);
+int simfs_page_map(int dir, const char *name, bool is_writable, void *at,
+                   void **addr);
+
+/*
+ * simfs_grant_hold - read grant file `name` in `dir` into buf[size] (as
+ * simfs_read) and hold it: *fd gets an fd with an OFD read lock on the
+ * file, which the caller keeps open exactly as long as it maps the page
+ * (docs/sim.md, "Frames and grants").  -ENOENT missing or being ended.
+ */
+int simfs_grant_hold(int dir, const char *name, char *buf, size_t size,
+                     int *fd);
+
+/*
+ * simfs_grant_end - remove grant file `name` in `dir` unless somebody
+ * holds it: -EBUSY (the file stays) while a mapper's lock exists,
+ * -ENOENT no such grant.
+ */
+int simfs_grant_end(int dir, const char *name);
 
 /*
  * simfs_rmtree - remove `name` in `dir` and everything below it, at most

@@ -26,7 +26,8 @@
 
 struct xen_map {
 	void *addr;
-	bool is_grant; /* else foreign */
+	unsigned int n; /* pages */
+	bool is_grant;  /* else foreign */
 };
 
 struct xen {
@@ -68,6 +69,10 @@ static int xen_domain_state(struct plat *p, unsigned int domid,
 		return -ENOENT; /* the call gives the next domain up */
 	if (info.flags & XEN_DOMINF_dying)
 		*out = PLAT_DOM_DYING;
+	else if ((info.flags & XEN_DOMINF_shutdown) &&
+	         ((info.flags >> XEN_DOMINF_shutdownshift) &
+	          XEN_DOMINF_shutdownmask) == SHUTDOWN_suspend)
+		*out = PLAT_DOM_SUSPENDED;
 	else if (info.flags & XEN_DOMINF_shutdown)
 		*out = PLAT_DOM_SHUTDOWN;
 	else
@@ -142,7 +147,7 @@ static int xen_start_info(struct plat *p, unsigned int domid,
 	return 0;
 }
 
-static int map_track(struct xen *x, void *addr, bool is_grant)
+static int map_track(struct xen *x, const struct xen_map *m)
 {
 	if (x->nmaps == x->maps_cap) {
 		size_t n = x->maps_cap ? 2 * x->maps_cap : 8;
@@ -153,33 +158,36 @@ static int map_track(struct xen *x, void *addr, bool is_grant)
 		x->maps = t;
 		x->maps_cap = n;
 	}
-	x->maps[x->nmaps++] = (struct xen_map){addr, is_grant};
+	x->maps[x->nmaps++] = *m;
 	return 0;
 }
 
 static void map_release(struct xen *x, const struct xen_map *m)
 {
 	if (m->is_grant)
-		xengnttab_unmap(x->xgt, m->addr, 1);
+		xengnttab_unmap(x->xgt, m->addr, m->n);
 	else
 		munmap(m->addr, PLAT_PAGE_SIZE);
 }
 
-static int xen_map_grant(struct plat *p, unsigned int domid, uint32_t ref,
-                         bool is_writable, void **addr)
+static int xen_map_grants(struct plat *p, unsigned int domid,
+                          const uint32_t *refs, unsigned int n,
+                          bool is_writable, void **addr)
 {
 	struct xen *x = to_xen(p);
-	struct xen_map m = {NULL, true};
+	struct xen_map m = {NULL, n, true};
 	int err;
 
 	*addr = NULL;
 	if (domid >= DOMID_FIRST_RESERVED)
 		return -EINVAL;
-	m.addr = xengnttab_map_grant_ref(
-	    x->xgt, domid, ref, PROT_READ | (is_writable ? PROT_WRITE : 0));
+	/* One call maps them contiguously, as a multi-page ring needs. */
+	m.addr = xengnttab_map_domain_grant_refs(
+	    x->xgt, n, domid, (uint32_t *)refs,
+	    PROT_READ | (is_writable ? PROT_WRITE : 0));
 	if (!m.addr)
 		return lib_err();
-	err = map_track(x, m.addr, true);
+	err = map_track(x, &m);
 	if (err) {
 		map_release(x, &m);
 		return err;
@@ -192,7 +200,7 @@ static int xen_map_foreign(struct plat *p, unsigned int domid, uint64_t gfn,
                            void **addr)
 {
 	struct xen *x = to_xen(p);
-	struct xen_map m = {NULL, false};
+	struct xen_map m = {NULL, 1, false};
 	int err;
 
 	*addr = NULL;
@@ -205,7 +213,7 @@ static int xen_map_foreign(struct plat *p, unsigned int domid, uint64_t gfn,
 	                         PROT_READ | PROT_WRITE, (unsigned long)gfn);
 	if (!m.addr)
 		return lib_err();
-	err = map_track(x, m.addr, false);
+	err = map_track(x, &m);
 	if (err) {
 		map_release(x, &m);
 		return err;
@@ -214,7 +222,8 @@ static int xen_map_foreign(struct plat *p, unsigned int domid, uint64_t gfn,
 	return 0;
 }
 
-static int xen_map_own(struct plat *p, uint64_t gfn, void **addr)
+static int xen_map_own_pages(struct plat *p, const uint64_t *gfns,
+                             unsigned int n, void **addr)
 {
 	*addr = NULL;
 	return -ENOTSUP;
@@ -245,6 +254,11 @@ static int xen_ungrant(struct plat *p, uint32_t ref)
 }
 
 static int xen_alloc_page(struct plat *p, uint64_t *gfn)
+{
+	return -ENOTSUP;
+}
+
+static int xen_free_page(struct plat *p, uint64_t gfn)
 {
 	return -ENOTSUP;
 }
@@ -369,13 +383,14 @@ static const struct plat_ops xen_ops = {
     .domain_exc_fd = xen_domain_exc_fd,
     .domain_exc_ack = xen_domain_exc_ack,
     .start_info = xen_start_info,
-    .map_grant = xen_map_grant,
+    .map_grants = xen_map_grants,
     .map_foreign = xen_map_foreign,
-    .map_own = xen_map_own,
+    .map_own_pages = xen_map_own_pages,
     .unmap = xen_unmap,
     .grant = xen_grant,
     .ungrant = xen_ungrant,
     .alloc_page = xen_alloc_page,
+    .free_page = xen_free_page,
     .evtchn_alloc_unbound = xen_evtchn_alloc_unbound,
     .evtchn_bind = xen_evtchn_bind,
     .evtchn_unbind = xen_evtchn_unbind,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "plat/plat.h"
@@ -201,11 +202,13 @@ static void test_pages_and_grants(void)
 	CHECK_EQ_INT(plat_map_grant(g6, 5, ref2, false, &ro), 0);
 	CHECK_EQ_STR((char *)ro, "from the guest");
 
-	/* Ungrant: no new maps; the old one still works. */
+	/* Ungrant: refused while dom0 maps it; after the unmap, ended. */
+	CHECK_EQ_INT(plat_ungrant(g, ref), -EBUSY);
+	CHECK_EQ_STR((char *)mapped, "from the guest");
+	plat_unmap(d0, mapped);
 	CHECK_EQ_INT(plat_ungrant(g, ref), 0);
 	CHECK_EQ_INT(plat_ungrant(g, ref), -ENOENT);
 	CHECK_EQ_INT(plat_map_grant(d0, 5, ref, true, &ring), -ENOENT);
-	CHECK_EQ_STR((char *)mapped, "from the guest");
 
 	plat_close(g6); /* unmaps ro */
 	plat_close(g);
@@ -347,8 +350,6 @@ static void test_domain_state(void)
 	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
 	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
 	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
-	CHECK_EQ_INT(plat_domain_exc_fd(g), -EPERM);
-	CHECK_EQ_INT(plat_domain_exc_ack(g), -EPERM);
 	fd = plat_domain_exc_fd(d0);
 	CHECK(fd >= 0);
 	CHECK(!is_readable(fd));
@@ -450,6 +451,11 @@ static void test_garbage(void)
 	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), -EINVAL);
 	CHECK(plant("dom5/state", "Running"));
 	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), -EINVAL);
+	CHECK(plant("dom5/state", "suspended"));
+	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), 0);
+	CHECK_EQ_INT(st, PLAT_DOM_SUSPENDED);
+	CHECK(plant("dom5/state", "suspend"));
+	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), -EINVAL);
 	CHECK(plant("dom5/state", "dying"));
 	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), 0);
 	CHECK_EQ_INT(st, PLAT_DOM_DYING);
@@ -517,6 +523,308 @@ static void test_parse_num(void)
 	CHECK_EQ_INT(simfs_parse_name_num("", 0, 20, &v), -EINVAL);
 }
 
+/*
+ * A guest's own view of its state: suspended and resumed (the state a
+ * guest's multiplexer and xenbus buses follow), then its death, without
+ * reading virq-dom-exc (the daemon's).
+ */
+static void test_guest_own_state(void)
+{
+	enum plat_dom_state st;
+	struct plat *d0, *g, *g2;
+	int fd, d0fd;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(sim_dom_create(dir, 6, "six", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g2), 0);
+	d0fd = plat_domain_exc_fd(d0);
+	CHECK_EQ_INT(plat_domain_exc_ack(g), 0); /* nothing yet: fine */
+	fd = plat_domain_exc_fd(g);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(plat_domain_exc_fd(g), fd); /* one per plat */
+	CHECK(plat_domain_exc_fd(g2) >= 0);
+	CHECK(!is_readable(fd));
+	CHECK_EQ_INT(plat_domain_state(g, 5, &st), 0);
+	CHECK_EQ_INT(st, PLAT_DOM_RUNNING);
+
+	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_SUSPENDED), 0);
+	CHECK(is_readable(fd));
+	CHECK(is_readable(plat_domain_exc_fd(g2))); /* every process sees it */
+	CHECK_EQ_INT(plat_domain_state(g, 5, &st), 0);
+	CHECK_EQ_INT(st, PLAT_DOM_SUSPENDED);
+	CHECK_EQ_INT(plat_domain_exc_ack(g), 0);
+	CHECK(!is_readable(fd));
+	/* The daemon's FIFO got its byte: the guest took nothing from it. */
+	CHECK(is_readable(d0fd));
+	CHECK_EQ_INT(plat_domain_exc_ack(d0), 0);
+
+	/* Another domain's change does not wake us. */
+	CHECK_EQ_INT(sim_dom_set_state(dir, 6, PLAT_DOM_SHUTDOWN), 0);
+	CHECK(!is_readable(fd));
+
+	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_RUNNING), 0);
+	CHECK(is_readable(fd));
+	CHECK_EQ_INT(plat_domain_exc_ack(g), 0);
+	CHECK_EQ_INT(plat_domain_state(g, 5, &st), 0);
+	CHECK_EQ_INT(st, PLAT_DOM_RUNNING);
+
+	/* Written by hand as docs/sim.md says (rename over the file). */
+	CHECK(plant("dom5/state.tmp.1", "suspended\n"));
+	CHECK_EQ_INT(plat_domain_exc_ack(g), 0); /* its close woke us */
+	CHECK(!is_readable(fd));
+	{
+		char a[512], b[512];
+
+		snprintf(a, sizeof(a), "%s/dom5/state.tmp.1", dir);
+		snprintf(b, sizeof(b), "%s/dom5/state", dir);
+		CHECK(rename(a, b) == 0);
+	}
+	CHECK(is_readable(fd));
+	CHECK_EQ_INT(plat_domain_exc_ack(g), 0);
+	CHECK_EQ_INT(plat_domain_state(g, 5, &st), 0);
+	CHECK_EQ_INT(st, PLAT_DOM_SUSPENDED);
+
+	/* Death: dying, then the directory goes. */
+	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_DYING), 0);
+	CHECK(is_readable(fd));
+	CHECK_EQ_INT(plat_domain_exc_ack(g), 0);
+	CHECK_EQ_INT(sim_dom_remove(dir, 5), 0);
+	CHECK(is_readable(fd));
+	CHECK_EQ_INT(plat_domain_exc_ack(g), 0);
+	CHECK_EQ_INT(plat_domain_state(g, 5, &st), -ENOENT);
+	CHECK(!is_readable(fd));
+	plat_close(g2);
+	plat_close(g);
+	plat_close(d0);
+	teardown();
+}
+
+/*
+ * A device process inside a guest opens the platform without the store
+ * port: events on it keep going to the guest's own plat alone.
+ */
+static void test_open_no_store_port(void)
+{
+	struct plat *d0, *g, *dev;
+	unsigned int d0port, port, a;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_open_flags(spec, 5, 1u << 7, &dev), -EINVAL);
+	CHECK(dev == NULL);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+	CHECK_EQ_INT(plat_open_flags(spec, 5, PLAT_OPEN_NO_STORE_PORT, &dev),
+	             0);
+	CHECK_EQ_UINT(plat_self(dev), 5);
+	bind_store(d0, &d0port);
+
+	CHECK_EQ_INT(plat_evtchn_notify(d0, d0port), 0);
+	CHECK(!is_readable(plat_evtchn_fd(dev)));
+	CHECK_EQ_INT(plat_evtchn_pending(dev, &port), -EAGAIN);
+	CHECK(is_readable(plat_evtchn_fd(g)));
+	CHECK_EQ_INT(plat_evtchn_pending(g, &port), 0);
+	CHECK_EQ_UINT(port, 1);
+	/* Not its port: it cannot notify or close it either. */
+	CHECK_EQ_INT(plat_evtchn_notify(dev, 1), -EINVAL);
+	CHECK_EQ_INT(plat_evtchn_unbind(dev, 1), -EINVAL);
+
+	/* Its own ports work as any plat's. */
+	CHECK_EQ_INT(plat_evtchn_alloc_unbound(dev, 0, &a), 0);
+	CHECK(a != 1);
+	CHECK_EQ_INT(plat_evtchn_bind(d0, 5, a, &port), 0);
+	CHECK_EQ_INT(plat_evtchn_notify(d0, port), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(g, &port), -EAGAIN);
+	CHECK_EQ_INT(plat_evtchn_pending(dev, &port), 0);
+	CHECK_EQ_UINT(port, a);
+	plat_close(dev);
+	CHECK(exists("dom5/evtchn/1") && exists("dom5/evtchn/1.peer"));
+	plat_close(g);
+	plat_close(d0);
+	teardown();
+}
+
+static void test_free_page(void)
+{
+	struct plat *g;
+	uint64_t gfn, store_gfn = SIM_GFN_FIRST;
+	uint32_t ref = 0;
+	char rel[64];
+	void *a;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+	CHECK_EQ_INT(plat_alloc_page(g, &gfn), 0);
+	snprintf(rel, sizeof(rel), "dom5/page/%llu", (unsigned long long)gfn);
+	CHECK_EQ_INT(plat_grant(g, gfn, 0, true, &ref), 0);
+	CHECK_EQ_INT(plat_free_page(g, gfn), -EBUSY);
+	CHECK(exists(rel));
+	/* The store page is granted (grant 1) by the builder. */
+	CHECK_EQ_INT(plat_free_page(g, store_gfn), -EBUSY);
+	/* A garbage grant names no frame. */
+	CHECK(plant("dom5/grant/20", "garbage"));
+	CHECK_EQ_INT(plat_ungrant(g, ref), 0);
+	CHECK_EQ_INT(plat_free_page(g, gfn), 0);
+	CHECK(!exists(rel));
+	CHECK_EQ_INT(plat_free_page(g, gfn), -ENOENT);
+	CHECK_EQ_INT(plat_map_own(g, gfn, &a), -ENOENT);
+	CHECK_EQ_INT(plat_free_page(g, 12345), -ENOENT);
+	CHECK_EQ_INT(plat_free_page(g, SIM_GFN_MAX + 1), -EINVAL);
+	plat_close(g);
+	teardown();
+}
+
+/*
+ * Map grant `ref` of domain 5 as dom0 in a child process, report on
+ * `ready`, then wait until `go` closes and leave without unmapping (as
+ * if it crashed).
+ */
+static pid_t mapper_spawn(uint32_t ref, int *go_w)
+{
+	int ready[2], go[2];
+	pid_t pid;
+	char c = 0;
+
+	if (pipe(ready) < 0 || pipe(go) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		struct plat *c0;
+		void *a;
+
+		close(ready[0]);
+		close(go[1]);
+		if (plat_open(spec, 0, &c0) ||
+		    plat_map_grant(c0, 5, ref, true, &a))
+			_exit(1);
+		if (write(ready[1], "m", 1) != 1)
+			_exit(1);
+		while (read(go[0], &c, 1) > 0)
+			;
+		_exit(0); /* no unmap, no close */
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (pid < 0 || read(ready[0], &c, 1) != 1 || c != 'm') {
+		close(ready[0]);
+		close(go[1]);
+		return -1;
+	}
+	close(ready[0]);
+	*go_w = go[1];
+	return pid;
+}
+
+static void test_ungrant_while_mapped(void)
+{
+	struct plat *d0, *d0b, *g;
+	uint32_t ref = 0, ref2 = 0, refs[3];
+	uint64_t gfn;
+	void *a, *b;
+	int go = -1, status;
+	pid_t pid;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0b), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+	CHECK_EQ_INT(plat_alloc_page(g, &gfn), 0);
+	CHECK_EQ_INT(plat_grant(g, gfn, 0, true, &ref), 0);
+
+	/* Two mappers (two plats of this process): busy until both unmap. */
+	CHECK_EQ_INT(plat_map_grant(d0, 5, ref, true, &a), 0);
+	CHECK_EQ_INT(plat_map_grant(d0b, 5, ref, false, &b), 0);
+	CHECK_EQ_INT(plat_ungrant(g, ref), -EBUSY);
+	plat_unmap(d0, a);
+	CHECK_EQ_INT(plat_ungrant(g, ref), -EBUSY);
+	CHECK_EQ_STR((char *)b, ""); /* still mapped, still granted */
+	plat_close(d0b);             /* closing unmaps too */
+	CHECK_EQ_INT(plat_ungrant(g, ref), 0);
+	CHECK_EQ_INT(plat_map_grant(d0, 5, ref, true, &a), -ENOENT);
+
+	/* A mapper in another process; its death ends the mapping. */
+	CHECK_EQ_INT(plat_grant(g, gfn, 0, true, &ref2), 0);
+	pid = mapper_spawn(ref2, &go);
+	CHECK(pid > 0);
+	CHECK_EQ_INT(plat_ungrant(g, ref2), -EBUSY);
+	close(go);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ_INT(plat_ungrant(g, ref2), 0);
+
+	/* A multi-page map holds every page's grant; a failed one none. */
+	for (int i = 0; i < 3; i++) {
+		refs[i] = 0;
+		CHECK_EQ_INT(plat_grant(g, gfn, 0, true, &refs[i]), 0);
+	}
+	CHECK_EQ_INT(plat_map_grants(d0, 5, refs, 3, true, &a), 0);
+	CHECK_EQ_INT(plat_ungrant(g, refs[2]), -EBUSY);
+	plat_unmap(d0, a);
+	CHECK_EQ_INT(plat_ungrant(g, refs[2]), 0);
+	CHECK_EQ_INT(plat_map_grants(d0, 5, refs, 3, true, &a), -ENOENT);
+	CHECK(a == NULL);
+	CHECK_EQ_INT(plat_ungrant(g, refs[0]), 0);
+	CHECK_EQ_INT(plat_ungrant(g, refs[1]), 0);
+	plat_close(g);
+	plat_close(d0);
+	teardown();
+}
+
+/* Several frames mapped as one contiguous area, both sides. */
+static void test_map_pages(void)
+{
+	struct plat *d0, *g;
+	uint64_t gfns[3];
+	uint32_t refs[3];
+	char *own, *peer, *one;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+	for (int i = 0; i < 3; i++) {
+		refs[i] = 0;
+		CHECK_EQ_INT(plat_alloc_page(g, &gfns[i]), 0);
+		CHECK_EQ_INT(plat_grant(g, gfns[i], 0, true, &refs[i]), 0);
+	}
+	CHECK_EQ_INT(plat_map_own_pages(g, gfns, 0, (void **)&own), -EINVAL);
+	CHECK_EQ_INT(
+	    plat_map_own_pages(g, gfns, PLAT_MAP_PAGES_MAX + 1, (void **)&own),
+	    -EINVAL);
+	CHECK_EQ_INT(plat_map_own_pages(g, gfns, 3, (void **)&own), 0);
+	for (int i = 0; i < 3; i++)
+		own[i * PLAT_PAGE_SIZE + 1] = (char)('a' + i);
+	/* Reversed order: page i of the map is refs[i]'s frame. */
+	{
+		uint32_t rev[3] = {refs[2], refs[1], refs[0]};
+
+		CHECK_EQ_INT(
+		    plat_map_grants(d0, 5, rev, 3, true, (void **)&peer), 0);
+	}
+	CHECK_EQ_INT(peer[1], 'c');
+	CHECK_EQ_INT(peer[PLAT_PAGE_SIZE + 1], 'b');
+	CHECK_EQ_INT(peer[2 * PLAT_PAGE_SIZE + 1], 'a');
+	peer[2 * PLAT_PAGE_SIZE + 2] = 'z';
+	CHECK_EQ_INT(own[2], 'z');
+	CHECK_EQ_INT(plat_map_own(g, gfns[1], (void **)&one), 0);
+	CHECK_EQ_INT(one[1], 'b');
+	plat_unmap(g, own);
+	plat_unmap(d0, peer);
+	/* One bad frame: nothing mapped. */
+	gfns[1] = 12345;
+	CHECK_EQ_INT(plat_map_own_pages(g, gfns, 3, (void **)&own), -ENOENT);
+	CHECK(own == NULL);
+	CHECK_EQ_INT(one[1], 'b');
+	plat_close(g);
+	plat_close(d0);
+	teardown();
+}
+
 static const struct check_test tests[] = {
     CHECK_TEST(test_open),
     CHECK_TEST(test_builder),
@@ -524,8 +832,13 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_evtchn_store_port),
     CHECK_TEST(test_evtchn_unbound_and_close),
     CHECK_TEST(test_domain_state),
+    CHECK_TEST(test_guest_own_state),
     CHECK_TEST(test_garbage),
     CHECK_TEST(test_parse_num),
+    CHECK_TEST(test_open_no_store_port),
+    CHECK_TEST(test_free_page),
+    CHECK_TEST(test_ungrant_while_mapped),
+    CHECK_TEST(test_map_pages),
 };
 
 CHECK_MAIN(tests)
