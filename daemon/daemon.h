@@ -67,6 +67,12 @@ struct daemon {
 	/* Guests: the platform (NULL: sockets only) and the domains. */
 	struct plat *plat;
 	struct domain **domains; /* by domid, XS_DOMID_MAX + 1 slots */
+	/* Deaths (domain.c): a counter bumped each time a domain's rights
+	 * are forgotten, and per domid the count at its last forgetting
+	 * (lazily allocated), so that a transaction can tell whether a
+	 * domain it named died after the name was checked. */
+	uint32_t death_seq;
+	uint32_t *forgotten_at;
 	struct domain *dom_list; /* every record, for state checks */
 	struct domain **by_port; /* by our event-channel port */
 	unsigned int by_port_cap;

@@ -34,6 +34,7 @@
 struct sess_txn {
 	struct sess_txn *next;
 	uint32_t id;
+	uint32_t death_seq; /* d->death_seq when it started */
 	struct txn *txn;
 };
 
@@ -287,7 +288,12 @@ static int check_perm_domains(struct daemon *d, struct perm_entry *e,
 	unsigned int kept = 0;
 
 	for (unsigned int i = 0; i < *n; i++) {
-		bool exists = e[i].domid == 0 || domain_get(d, e[i].domid);
+		/* A dying domain is refused too: its id is about to be
+		 * free, and rights on it would pass to the next domain
+		 * born with it (XSA-322 class). */
+		bool exists =
+		    e[i].domid == 0 || (domain_is_alive(d, e[i].domid) &&
+		                        domain_get(d, e[i].domid));
 
 		if (!exists && i == 0)
 			return -ENOENT;
@@ -567,7 +573,23 @@ static struct sess_txn *sess_find_txn(struct sess *s, uint32_t id)
 	return NULL;
 }
 
-/* End and forget transaction `id`; returns store_txn_end's result. */
+struct gone_ctx {
+	struct daemon *d;
+	uint32_t seq;
+};
+
+static bool is_gone(void *arg, unsigned int domid)
+{
+	const struct gone_ctx *x = arg;
+
+	return domain_gone_since(x->d, domid, x->seq);
+}
+
+/* End and forget transaction `id`; returns store_txn_end's result.  A
+ * commit whose SET_PERMS name a domain that died since the transaction
+ * started fails with EAGAIN: the name was checked when the domain lived,
+ * and its id may be another domain's now (XSA-322 class); the retry's
+ * SET_PERMS is checked again. */
 static int sess_end_txn(struct daemon *d, struct sess *s, uint32_t id,
                         bool commit)
 {
@@ -582,6 +604,15 @@ static int sess_end_txn(struct daemon *d, struct sess *s, uint32_t id,
 
 	*pp = t->next;
 	s->nr_txns--;
+	if (commit && t->death_seq != d->death_seq) {
+		struct gone_ctx x = {d, t->death_seq};
+
+		if (store_txn_names_gone(t->txn, is_gone, &x)) {
+			store_txn_end(d->store, t->txn, false);
+			xfree(t);
+			return -EAGAIN;
+		}
+	}
 	err = store_txn_end(d->store, t->txn, commit);
 	xfree(t);
 	return err;
@@ -609,6 +640,7 @@ static int do_txn_start(struct req *r)
 		xfree(t);
 		return err;
 	}
+	t->death_seq = r->d->death_seq;
 	/* Ids count from 1 per connection (as Xen); 0 means "none". */
 	do {
 		t->id = ++s->next_txid;

@@ -107,6 +107,8 @@ void domain_table_fini(struct daemon *d)
 		domain_free(d, d->dom_list);
 	xfree(d->domains);
 	d->domains = NULL;
+	xfree(d->forgotten_at);
+	d->forgotten_at = NULL;
 	xfree(d->by_port);
 	d->by_port = NULL;
 	d->by_port_cap = 0;
@@ -304,20 +306,61 @@ int domain_introduce(struct daemon *d, unsigned int domid, uint64_t gfn,
 	return 0;
 }
 
+/*
+ * A domain is gone: forget its nodes and its rights everywhere (XSA-322),
+ * including SET_TARGET rights of others over it, and record the death so
+ * that a transaction naming it, checked before, cannot commit after.
+ */
+static void forget(struct daemon *d, unsigned int domid)
+{
+	int err = store_forget_domain(d->store, domid);
+
+	if (err)
+		log_err("domain %u: forgetting it failed: %s", domid,
+		        strerror(-err));
+	for (struct domain *o = d->dom_list; o; o = o->next)
+		if (o->target == domid)
+			o->target = PERM_NO_TARGET;
+	if (!d->forgotten_at)
+		d->forgotten_at =
+		    xcalloc(XS_DOMID_MAX + 1, sizeof(*d->forgotten_at));
+	d->death_seq++;
+	if (d->forgotten_at && domid <= XS_DOMID_MAX)
+		d->forgotten_at[domid] = d->death_seq;
+}
+
+bool domain_is_alive(struct daemon *d, unsigned int domid)
+{
+	enum plat_dom_state st;
+
+	if (domid == 0)
+		return true;
+	if (!d->plat || domid >= XS_DOMID_FIRST_SPECIAL)
+		return false;
+	return !plat_domain_state(d->plat, domid, &st) && st != PLAT_DOM_DYING;
+}
+
+bool domain_gone_since(struct daemon *d, unsigned int domid, uint32_t seq)
+{
+	if (domid == 0)
+		return false;
+	if (!d->plat)
+		return false; /* nothing dies: only dom0 exists */
+	if (d->forgotten_at && domid <= XS_DOMID_MAX &&
+	    d->forgotten_at[domid] > seq) /* died, maybe born again */
+		return true;
+	return !domain_is_alive(d, domid);
+}
+
 int domain_release(struct daemon *d, unsigned int domid, bool is_dead)
 {
 	struct domain *dom = domain_find(d, domid);
-	int err;
 
 	if (!dom || !dom->is_introduced)
 		return -ENOENT;
 	log_info("domain %u %s", domid, is_dead ? "died" : "released");
 	domain_free(d, dom);
-	/* Its nodes go with it, and its rights everywhere (XSA-322). */
-	err = store_forget_domain(d->store, domid);
-	if (err)
-		log_err("domain %u: forgetting its nodes failed: %s", domid,
-		        strerror(-err));
+	forget(d, domid);
 	dispatch_fire_special(d, "@releaseDomain", domid);
 	return 0;
 }
@@ -365,10 +408,7 @@ void domain_check_all(struct daemon *d)
 			 * owning nodes: a later domain with its id must
 			 * inherit nothing all the same (XSA-322 class). */
 			domain_free(d, dom);
-			err = store_forget_domain(d->store, domid);
-			if (err)
-				log_err("domain %u: forgetting it failed: %s",
-				        domid, strerror(-err));
+			forget(d, domid);
 			continue;
 		}
 		/* A suspend is a shutdown to the daemon, as in Xen (the

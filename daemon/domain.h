@@ -101,4 +101,18 @@ unsigned int domain_count(const struct daemon *d);
  */
 struct domain *domain_get(struct daemon *d, unsigned int domid);
 
+/*
+ * domain_is_alive - may `domid` be named in permissions now: dom0, or a
+ * domain the platform has and that is not dying (never without a
+ * platform).
+ */
+bool domain_is_alive(struct daemon *d, unsigned int domid);
+
+/*
+ * domain_gone_since - has `domid` died since d->death_seq was `seq` (its
+ * id may be another domain's by now), or is it not alive?  Always false
+ * without a platform, where nothing dies.
+ */
+bool domain_gone_since(struct daemon *d, unsigned int domid, uint32_t seq);
+
 #endif

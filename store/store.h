@@ -151,6 +151,16 @@ int store_txn_start(struct store *s, const struct store_caller *c,
  */
 int store_txn_end(struct store *s, struct txn *t, bool commit);
 
+/*
+ * store_txn_names_gone - does a SET_PERMS of transaction `t` name a
+ * domain for which is_gone(arg, domid) is true?  Such a transaction
+ * must not commit: the domain died after the request was checked, and
+ * its id may already be another domain's (XSA-322 class).
+ */
+bool store_txn_names_gone(const struct txn *t,
+                          bool (*is_gone)(void *arg, unsigned int domid),
+                          void *arg);
+
 /* store_txn_touched - nodes the transaction has touched so far. */
 unsigned int store_txn_touched(const struct txn *t);
 

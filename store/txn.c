@@ -315,6 +315,23 @@ static int txn_replay(struct store *s, const struct txn *t)
 	return 0;
 }
 
+bool store_txn_names_gone(const struct txn *t,
+                          bool (*is_gone)(void *arg, unsigned int domid),
+                          void *arg)
+{
+	for (const struct txn_op *op = t->ops; op; op = op->next) {
+		const struct perm_entry *e = op->data;
+		size_t n = op->data_len / sizeof(*e);
+
+		if (op->kind != TXN_SET_PERMS)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (is_gone(arg, e[i].domid))
+				return true;
+	}
+	return false;
+}
+
 int store_txn_end(struct store *s, struct txn *t, bool commit)
 {
 	int err = 0;

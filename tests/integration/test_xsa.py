@@ -494,6 +494,66 @@ def t_domid_reuse(env):
     healthy(env)
 
 
+def t_dead_rights_in_tx(env):
+    """XSA-322 class (issue 10, item 3a): a transaction of dom0 opened
+    while domain D lived names D in a SET_PERMS; D dies and a new D is
+    born before the commit.  The commit must not give the new D the old
+    one's rights: it fails with EAGAIN (the retry's SET_PERMS is checked
+    again)."""
+    D = 98
+    env.create(D)
+    d0 = env.dom0
+    d0.write("/dead-tx/n", "secret")
+    d0.set_perms("/dead-tx/n", ["n0"])
+    tx = d0.tx_start()
+    d0.set_perms("/dead-tx/n", ["n0", "r%d" % D], tx=tx)
+    env.destroy(D)
+    g2 = env.domain(D)
+    e = err(d0.tx_end, tx)
+    if e != "EAGAIN":
+        raise AssertionError("the commit naming the dead domain: %s" % e)
+    expect_err("EACCES", g2.read, "/dead-tx/n")
+    healthy(env)
+
+
+def t_dead_target(env):
+    """XSA-322 class (issue 10, item 3b): SET_TARGET A -> T gives A the
+    rights of T; when T dies, A must not keep them over the next domain
+    born with T's id."""
+    A, T = 99, 100
+    ga = env.domain(A)
+    env.create(T)
+    env.dom0.call(xsproto.XS_SET_TARGET, strings(A, T))
+    env.dom0.write("/local/domain/%d/priv" % T, "t")
+    env.dom0.set_perms("/local/domain/%d/priv" % T, ["n%d" % T])
+    eq(ga.read("/local/domain/%d/priv" % T), b"t", "the target's node, by its targeter")
+    env.destroy(T)
+    env.create(T)
+    env.dom0.write("/local/domain/%d/priv" % T, "new")
+    env.dom0.set_perms("/local/domain/%d/priv" % T, ["n%d" % T])
+    expect_err("EACCES", ga.read, "/local/domain/%d/priv" % T)
+    healthy(env)
+
+
+def t_dying_domain_perms(env):
+    """XSA-322 class (issue 10, item 3c): SET_PERMS naming a domain that
+    is dying (the platform says so, the daemon has not cleaned it up yet)
+    is refused as for an unknown domain."""
+    D = 101
+    env.create(D)
+    state = os.path.join(env.sim, "dom%d" % D, "state")
+    tmp = state + ".tmp.test"
+    with open(tmp, "w") as f:
+        f.write("dying\n")
+    os.rename(tmp, state)  # no virq: the daemon has not seen it yet
+    env.dom0.write("/dying/n", "x")
+    expect_err("ENOENT", env.dom0.set_perms, "/dying/n", ["n%d" % D])
+    env.dom0.set_perms("/dying/n", ["n0", "r%d" % D])
+    eq(env.dom0.get_perms("/dying/n"), ["n0"], "the dying domain's entry dropped")
+    env.destroy(D)
+    healthy(env)
+
+
 def t_domid_reuse_unintroduced(env):
     """XSA-322 (CVE-2020-29481) / XSA-417 (CVE-2022-42320) class: dom0
     names a domain that exists on the platform but is never introduced
@@ -822,6 +882,9 @@ TESTS = [
     ("xsa415_orphaned_nodes", t_orphaned_nodes),
     ("xsa322_domid_reuse", t_domid_reuse),
     ("xsa322_reuse_after_unintroduced_death", t_domid_reuse_unintroduced),
+    ("xsa322_dead_rights_in_tx", t_dead_rights_in_tx),
+    ("xsa322_dead_target", t_dead_target),
+    ("xsa322_dying_domain_perms", t_dying_domain_perms),
     ("xsa322_entries_for_absent_domains", t_absent_domain_entries),
     ("xsa115_special_watch_perms", t_special_watch_perms),
     ("xsa115_event_perms_after_commit", t_event_perms_after_commit),
