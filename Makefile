@@ -5,6 +5,9 @@
 #   make check      install test dependencies if missing, build with
 #                   ASan+UBSan into build/asan, run every test suite
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz
+#   make fuzz-long  run each libFuzzer target for 10 minutes (FUZZ_SECONDS),
+#                   its corpus kept and grown in build/fuzz-corpus/<target>
+#                   (tests/run-fuzz.sh; CI runs the short default instead)
 #   make V=asan     any variant: release, asan, tsan, fuzz
 #
 # Warnings are errors in every variant.
@@ -50,10 +53,12 @@ $(O)/plat/xen.o: CSTD := -std=gnu11
 LIB_SRC    := $(wildcard lib/*.c) $(wildcard lib/xenbus/*.c)
 CLI_SRC    := $(wildcard tools/xstore/*.c)
 XSIM_SRC   := $(wildcard tools/xsim/*.c)
+XSMUX_SRC  := $(wildcard tools/xsmux/*.c)
 BENCH_SRC  := $(wildcard bench/xsbench/*.c)
 DRIVER_SRC := $(wildcard drivers/*/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
-SUPPORT_SRC := $(wildcard tests/support/*.c)
+# xbtest.c is a program of its own (below), not a helper of the unit tests.
+SUPPORT_SRC := $(filter-out tests/support/xbtest.c,$(wildcard tests/support/*.c))
 FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
 EXAMPLE_SRC := $(wildcard examples/*.c)
 
@@ -68,11 +73,11 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 FUZZ_BINS := $(patsubst fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRC))
 EXAMPLE_BINS := $(patsubst examples/%.c,$(O)/examples/%,$(EXAMPLE_SRC))
 BINS := $(XSTORED) $(if $(CLI_SRC),$(O)/xstore) $(if $(XSIM_SRC),$(O)/xsim) \
-        $(if $(BENCH_SRC),$(O)/xsbench)
+        $(if $(BENCH_SRC),$(O)/xsbench) $(if $(XSMUX_SRC),$(O)/xsmux)
 # Everything links with every library; the linker takes what it needs.
 ALL_LIBS = $(LIBDAEMON) $(if $(LIB_SRC),$(LIBXSTORE)) $(LIBPLAT) $(LIBCORE)
 
-.PHONY: all run check fuzz unit clean format tidy bench bench-quick install
+.PHONY: all run check fuzz fuzz-long unit clean format tidy bench bench-quick install soak
 .DEFAULT_GOAL := all
 
 ifeq ($(V),fuzz)
@@ -111,6 +116,10 @@ $(O)/xstore: $(call obj,$(CLI_SRC)) $(ALL_LIBS)
 $(O)/xsim: $(call obj,$(XSIM_SRC)) $(ALL_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
 
+# xsmux: the per-guest multiplexer (xsim create starts it).
+$(O)/xsmux: $(call obj,$(XSMUX_SRC)) $(ALL_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
+
 # xsguest-c: a simulated guest over its ring, for the integration tests
 # (tests/integration/test_guests.py runs several at once).
 GUEST_SRC := tests/integration/guest.c
@@ -118,6 +127,14 @@ ifneq ($(V),fuzz)
 all: $(O)/xsguest-c
 endif
 $(O)/xsguest-c: $(call obj,$(GUEST_SRC)) $(ALL_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
+
+# xbtest: the "xbtest" driver pair for lib/xenbus's end-to-end tests
+# (tests/integration/test_xenbus.py).
+ifneq ($(V),fuzz)
+all: $(O)/xbtest
+endif
+$(O)/xbtest: $(call obj,tests/support/xbtest.c) $(ALL_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
 
 $(O)/xsbench: $(call obj,$(BENCH_SRC)) $(ALL_LIBS)
@@ -134,6 +151,8 @@ $(O)/examples/%: $(O)/examples/%.o $(ALL_LIBS)
 $(O)/fuzz/%: $(O)/fuzz/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS)
+# The guest-side fuzzers serve a ring page through an in-memory platform.
+$(O)/fuzz/fuzz_ring $(O)/fuzz/fuzz_control: $(O)/tests/support/fakeplat.o
 
 # libxstore also as a shared library; the CLI's xenstore-* names.
 XS_VERSION   := 0.1.0
@@ -164,7 +183,8 @@ I_INC   = $(DESTDIR)$(PREFIX)/include/xstore
 install: $(BINS) $(LIBXSTORE) $(LIBXSTORE_SO) $(CLI_LINKS)
 	install -d $(I_BIN) $(I_SBIN) $(I_LIB)/pkgconfig $(I_INC)
 	install -m 755 $(XSTORED) $(I_SBIN)/
-	install -m 755 $(O)/xstore $(if $(XSIM_SRC),$(O)/xsim) $(I_BIN)/
+	install -m 755 $(O)/xstore $(if $(XSIM_SRC),$(O)/xsim) \
+	  $(if $(XSMUX_SRC),$(O)/xsmux) $(I_BIN)/
 	for n in $(CLI_NAMES); do ln -sf xstore $(I_BIN)/xenstore-$$n; done
 	install -m 644 $(LIBXSTORE) $(I_LIB)/
 	install -m 755 $(LIBXSTORE_SO) $(I_LIB)/libxstore.so.$(XS_VERSION)
@@ -192,6 +212,10 @@ unit: all
 fuzz:
 	$(MAKE) V=fuzz all
 
+fuzz-long:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} FUZZ_CORPUS=build/fuzz-corpus \
+	  tests/run-fuzz.sh
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -212,3 +236,9 @@ bench:
 
 bench-quick:
 	bench/run.py --quick
+
+# The long soak: 10 000 domain create/destroy cycles with ring resets,
+# the daemon's RSS printed along the way (make check runs 200).
+soak: all
+	XSTORED=$(XSTORED) CHURN_CYCLES=$${CHURN_CYCLES:-10000} \
+	  python3 tests/integration/test_churn.py

@@ -380,17 +380,30 @@ int xs_open_tr(struct xs_tr *tr, unsigned int flags, struct xstore **out)
 	return 0;
 }
 
-/* "ring:DOMID" or "ring:DOMID:DIR" */
+/*
+ * "ring:DOMID" or "ring:DOMID:DIR".  The guest's multiplexer (xsmux), when
+ * it answers on DIR/dom<D>/xenbus, owns the ring: we go through it, as a
+ * process of a Linux guest goes through /dev/xen/xenbus.  Else the ring
+ * itself (a stale socket refuses the connection).
+ */
 static int open_ring(const char *arg, struct xs_tr **tr)
 {
+	const char *dir;
 	unsigned long domid;
-	char *end;
+	char *end, path[4096];
+	int n;
 
 	errno = 0;
 	domid = strtoul(arg, &end, 10);
 	if (errno || end == arg || domid > XS_DOMID_MAX ||
 	    (*end && *end != ':'))
 		return -EINVAL;
+	dir = *end ? end + 1 : getenv("XSIM_DIR");
+	if (!dir || !*dir)
+		dir = "/var/run/xenstored/sim";
+	n = snprintf(path, sizeof(path), "%s/dom%lu/xenbus", dir, domid);
+	if (n > 0 && (size_t)n < sizeof(path) && sock_tr_open(path, tr) == 0)
+		return 0;
 	return ring_tr_open((unsigned int)domid, *end ? end + 1 : NULL, tr);
 }
 

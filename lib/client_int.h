@@ -50,7 +50,9 @@ struct xstore_watch {
 	char token[24];
 	xstore_watch_fn *fn;
 	void *arg;
-	unsigned int nqueued; /* its events in h->events */
+	unsigned int nqueued;     /* its events in h->events */
+	unsigned int queue_max;   /* 0: the handle's h->queue_max */
+	unsigned int nqueued_max; /* high-water mark of nqueued (tests) */
 	bool is_collapsed;    /* an overflow event is queued */
 	bool is_linked;       /* in h->watches */
 	bool must_free;       /* removed during its own callback */

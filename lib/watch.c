@@ -9,12 +9,14 @@
  * -- unless the remover is that callback, in which case the watch thread
  * frees the watch once the callback returns.
  *
- * Each watch may have at most h->queue_max events queued (a flood of
- * events must not eat the client's memory, XSA-349).  On overflow its
- * queued events are replaced by one event on the watched path flagged
- * XSTORE_EVENT_OVERFLOW, and later events are absorbed into it until it
- * is delivered: it is delivered after every change it stands for, so the
- * callback always gets to see the latest state.
+ * Each watch may have at most its own queue_max events queued, or the
+ * handle's h->queue_max when it has none (a flood of events must not eat
+ * the client's memory, XSA-349; a watch on a peer's node, which the peer
+ * can make fire at will, wants a tighter bound than the handle's).  On
+ * overflow its queued events are replaced by one event on the watched
+ * path flagged XSTORE_EVENT_OVERFLOW, and later events are absorbed into it
+ * until it is delivered: it is delivered after every change it stands for, so
+ * the callback always gets to see the latest state.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,6 +50,8 @@ static void ev_push(struct xstore *h, struct xs_event *ev)
 		h->ev_head = ev;
 	h->ev_tail = ev;
 	ev->w->nqueued++;
+	if (ev->w->nqueued > ev->w->nqueued_max)
+		ev->w->nqueued_max = ev->w->nqueued;
 	pthread_cond_signal(&h->watch_cond);
 }
 
@@ -106,6 +110,7 @@ int xs_watch_event_in(struct xstore *h, const char *buf, size_t len)
 	size_t plen = strnlen(buf, len);
 	struct xstore_watch *w;
 	struct xs_event *ev;
+	unsigned int max;
 
 	/* <path>|<token>| : two strings, each with its nul. */
 	if (plen == len || plen == 0)
@@ -120,7 +125,8 @@ int xs_watch_event_in(struct xstore *h, const char *buf, size_t len)
 			break;
 	if (!w || w->is_collapsed)
 		goto out;
-	if (w->nqueued < h->queue_max) {
+	max = __atomic_load_n(&w->queue_max, __ATOMIC_RELAXED);
+	if (w->nqueued < (max ? max : h->queue_max)) {
 		ev = ev_new(w, path, plen, 0);
 	} else {
 		ev_cancel(h, w);
@@ -307,6 +313,14 @@ void xstore_set_watch_queue_max(struct xstore *h, unsigned int max)
 	pthread_mutex_lock(&h->watch_lock);
 	h->queue_max = max ? max : 1;
 	pthread_mutex_unlock(&h->watch_lock);
+}
+
+void xstore_watch_set_queue_max(struct xstore_watch *w, unsigned int max)
+{
+	/* A watch does not know its handle, so its lock is out of reach:
+	 * the receive thread reads the bound atomically instead.  A change
+	 * applies from the next event on; what is queued stays. */
+	__atomic_store_n(&w->queue_max, max, __ATOMIC_RELAXED);
 }
 
 /*

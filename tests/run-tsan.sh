@@ -6,15 +6,16 @@
 # in the tree does not hide a race here) and runs test_lib_threads (many
 # threads: requests in flight, watches churned while events arrive,
 # callbacks removing themselves, suspend/resume and reconnection under
-# load), test_lib and test_lib_fake.  Any TSan report fails the binary
-# (halt_on_error).  Prints each binary's output, then one final line
-# "N passed, N failed".  Exit 1 if anything failed.
+# load), test_lib, test_lib_fake and test_xenbus (the bus thread, the
+# watch callbacks feeding it, callers waiting on it).  Any TSan report
+# fails the binary (halt_on_error).  Prints each binary's output, then
+# one final line "N passed, N failed".  Exit 1 if anything failed.
 #
 # Env: JOBS (make -j, default 2), TSAN_TIMEOUT (seconds per binary, 600).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-TESTS="test_lib_threads test_lib test_lib_fake"
+TESTS="test_lib_threads test_lib test_lib_fake test_xenbus"
 O=build/tsan
 targets="$O/xstored $O/xsim"
 for t in $TESTS; do targets="$targets $O/tests/$t"; done

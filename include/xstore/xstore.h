@@ -76,7 +76,16 @@ struct xstore;
  *                      ring reconnection, the ring is reset at open, so
  *                      that nothing an earlier client left (watches,
  *                      transactions, half a message) leaks into this one.
- *                      One handle per ring: a domain has one.
+ *                      One handle per ring: a domain has one.  But when
+ *                      the guest's multiplexer (xsmux, which xsim create
+ *                      starts) answers on the unix socket
+ *                      SIMDIR/dom<DOMID>/xenbus, the handle connects
+ *                      there instead (xstore_transport() says "unix"):
+ *                      the multiplexer owns the ring and keeps any number
+ *                      of handles' transactions and watches apart, as
+ *                      Linux's /dev/xen/xenbus does; no reset at open
+ *                      then (it would hit every process of the guest).
+ *                      A socket nobody answers is ignored.
  *   "ring:DOMID:DIR"   the same with the sim directory DIR
  *   NULL or ""         $XENSTORED_PATH if set (Xen's variable), else the
  *                      daemon's default socket: $XENSTORED_RUNDIR/socket,
@@ -340,6 +349,15 @@ const char *xstore_watch_path(const struct xstore_watch *w);
  * see XSTORE_EVENT_OVERFLOW.
  */
 void xstore_set_watch_queue_max(struct xstore *h, unsigned int max);
+
+/*
+ * xstore_watch_set_queue_max - the bound on pending events of watch `w`
+ * alone; 0 (the default) means the handle's.  For a watch on a node
+ * that a peer can make fire at will (the other end's `state`), where 1
+ * is enough: the callback re-reads the node anyway.  Applies from the
+ * next event.  Any thread, while `w` is registered.
+ */
+void xstore_watch_set_queue_max(struct xstore_watch *w, unsigned int max);
 
 /* ------------------------------------------------------------------ */
 /* Suspend, resume, reconnection                                       */

@@ -153,7 +153,7 @@ class SimSide:
     def prepare(self, d):
         if d in self.made:
             self.env.xsim("destroy", d, check=False)
-        self.env.xsim("create", d, "--no-store", "--name", "g%d" % d)
+        self.env.xsim("create", d, "--no-store", "--no-mux", "--name", "g%d" % d)
         self.made.add(d)
 
     def guest(self, d):

@@ -123,7 +123,8 @@ def parallel_xsim(env, cmd, doms, width=6):
         while todo and len(running) < width:
             d = todo.pop(0)
             running.append((d, subprocess.Popen(
-                [env.xsim_bin, "--dir", env.sim, "--socket", env.socket, cmd, str(d)],
+                [env.xsim_bin, "--dir", env.sim, "--socket", env.socket, cmd, str(d)]
+                + (["--no-mux"] if cmd == "create" else []),  # the test owns the rings
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
         d, p = running.pop(0)
         out = p.communicate(timeout=60)[0]

@@ -6,6 +6,7 @@
 #   python3             the integration and differential tests
 #   clang               the fuzz targets
 #   libclang-rt-14-dev  only if `clang -fsanitize=fuzzer` cannot link
+#   python3-pyxs        pyxs, a third XenStore client for test_mux.py
 #   libxen-dev          headers and libraries of libxenctrl, libxenevtchn and
 #                       libxengnttab, so that plat/xen.c is compiled (no
 #                       hypervisor comes with it)
@@ -85,6 +86,7 @@ for tool in xenstore-read xenstore-write xenstore-ls xenstore-list xenstore-rm \
 	fi
 done
 command -v python3 >/dev/null || missing+=(python3)
+[ -f /usr/lib/python3/dist-packages/pyxs/__init__.py ] || missing+=(python3-pyxs)
 command -v clang >/dev/null || missing+=(clang)
 for h in xenctrl xenevtchn xengnttab; do
 	if [ ! -f "/usr/include/$h.h" ]; then

@@ -3,7 +3,9 @@ toolstack (xsim) and guests, for the guest-side integration tests
 (test_guests.py, test_xsa.py, test_stress.py, diff_guest.py).
 
   env = SimEnv(extra_args=[...]).start()   xstored --platform sim:DIR/sim
-  env.create(5)                  xsim create 5 (domain + home nodes + INTRODUCE)
+  env.create(5)                  xsim create 5 --no-mux (domain + home nodes +
+                                 INTRODUCE; the test owns the ring);
+                                 env.create(5, mux=True): with xsmux
   g = env.guest(5)               an xsguest.Guest on dom5's ring
   env.destroy(5)                 xsim destroy 5 (dying, nodes gone, released)
   env.dom0                       an xsproto.Conn on the daemon's socket
@@ -89,8 +91,10 @@ class SimEnv:
                                                          (r.stderr or r.stdout).strip()))
         return r
 
-    def create(self, domid, *opts):
-        self.xsim("create", domid, *opts)
+    def create(self, domid, *opts, mux=False):
+        """xsim create: without the multiplexer unless mux=True, since
+        the tests drive the ring themselves (one owner per ring)."""
+        self.xsim("create", domid, *((() if mux else ("--no-mux",)) + opts))
 
     def destroy(self, domid, *opts):
         self.xsim("destroy", domid, *opts)

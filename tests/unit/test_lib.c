@@ -51,9 +51,10 @@ static bool ensure_daemon(void)
 
 static bool ensure_guest(void)
 {
-	static const char *const create[] = {"create", "7", NULL};
+	/* --no-mux: the test's handles own the rings. */
+	static const char *const create[] = {"create", "7", "--no-mux", NULL};
 	/* A second domain, for permissions naming a domain that exists. */
-	static const char *const other[] = {"create", "8", NULL};
+	static const char *const other[] = {"create", "8", "--no-mux", NULL};
 
 	if (!ensure_daemon())
 		return false;
@@ -939,6 +940,59 @@ static void test_watch_overflow(void)
 	put(o);
 }
 
+/*
+ * A bound on one watch (xstore_watch_set_queue_max) holds however large
+ * the handle's is, and leaves the handle's other watches alone.
+ */
+static void test_watch_queue_max_one(void)
+{
+	pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+	struct events e = EVENTS_INIT, f = EVENTS_INIT;
+	struct xstore *h = conn(), *o = dom0();
+	struct xstore_watch *w, *v;
+	int n;
+
+	CHECK(h != NULL && o != NULL);
+	e.gate = &gate;
+	pthread_mutex_lock(&gate);
+	CHECK_EQ_INT(xstore_watch_add(h, "data/t/wq", -1, record, &e, &w), 0);
+	xstore_watch_set_queue_max(w, 1);
+	CHECK_EQ_INT(xstore_watch_add(h, "data/t/wr", -1, record, &f, &v), 0);
+	/* w's first event is stalled in its callback; then the flood. */
+	for (int i = 0; i < 100; i++)
+		CHECK_EQ_INT(
+		    xstore_printf(o, 0, abs_of("data/t/wq/n"), "%d", i), 0);
+	for (int i = 0; i < 20; i++)
+		CHECK_EQ_INT(
+		    xstore_printf(o, 0, abs_of("data/t/wr/n"), "%d", i), 0);
+	CHECK_EQ_INT(xstore_exists(h, 0, "data/t/wr"), 1);
+	pthread_mutex_unlock(&gate);
+	/* v's 21 events come after w's: once they are in, w is done. */
+	CHECK_EQ_INT(wait_events(&f, 21), 21);
+	sleep_ms(50);
+	n = count_events(&e);
+	/* The stalled first one (unless the flood beat the watch thread to
+	 * it), then one event queued: merged at once into the overflow. */
+	if (n < 1 || n > 2)
+		printf("  %d events\n", n);
+	CHECK(n >= 1 && n <= 2);
+	CHECK_EQ_UINT(e.flags[n - 1], XSTORE_EVENT_OVERFLOW);
+	CHECK_EQ_STR(e.paths[n - 1], "data/t/wq");
+	/* The handle's bound (1024) still applies to v: nothing merged. */
+	CHECK_EQ_INT(count_events(&f), 21);
+	for (int i = 0; i < 21; i++)
+		CHECK_EQ_UINT(f.flags[i], 0);
+	/* 0: back to the handle's bound. */
+	xstore_watch_set_queue_max(w, 0);
+	CHECK_EQ_INT(xstore_write_str(o, 0, abs_of("data/t/wq/last"), "1"), 0);
+	CHECK_EQ_INT(wait_events(&e, n + 1), n + 1);
+	CHECK_EQ_STR(e.paths[n], "data/t/wq/last");
+	CHECK_EQ_INT(xstore_watch_remove(h, w), 0);
+	CHECK_EQ_INT(xstore_watch_remove(h, v), 0);
+	put(h);
+	put(o);
+}
+
 /* ---- domains, control, quotas ---- */
 
 static void test_domains(void)
@@ -1270,6 +1324,7 @@ BOTH(test_watch_depth)
 BOTH(test_watch_cancel)
 BOTH(test_watch_self_remove)
 BOTH(test_watch_overflow)
+BOTH(test_watch_queue_max_one)
 BOTH(test_domains)
 BOTH(test_control_quota)
 BOTH(test_raw_and_trace)
@@ -1311,6 +1366,7 @@ static const struct check_test tests[] = {
     T2(test_watch_cancel),
     T2(test_watch_self_remove),
     T2(test_watch_overflow),
+    T2(test_watch_queue_max_one),
     T2(test_domains),
     CHECK_TEST(test_domains_guest_ring),
     T2(test_control_quota),

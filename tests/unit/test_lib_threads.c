@@ -55,7 +55,8 @@ static struct xstore *dom0(void)
 
 static struct xstore *conn(void)
 {
-	static const char *const create[] = {"create", "5", NULL};
+	/* --no-mux: the test's handle owns the ring. */
+	static const char *const create[] = {"create", "5", "--no-mux", NULL};
 	struct xstore *h = NULL, *o;
 	char spec[512];
 

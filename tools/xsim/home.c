@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "tools/xsim/home.h"
+#include "tools/xsim/xsim.h"
 #include "xstore/wire.h"
 
 #define TXN_TRIES 16
@@ -78,14 +79,6 @@ int home_uuid_new(char *buf)
 	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
 	         b[10], b[11], b[12], b[13], b[14], b[15]);
 	return 0;
-}
-
-/* Remove `path`; absent is fine. */
-static int rm_quiet(struct xstore *xs, xstore_txn_t tx, const char *path)
-{
-	int err = xstore_rm(xs, tx, path);
-
-	return err == -ENOENT ? 0 : err;
 }
 
 static void put_all(struct put *p, const struct home *h)

@@ -1,7 +1,8 @@
 /*
  * xsim.c - the simulator's toolstack: create, shut down, destroy and
  * list simulated domains (docs/sim.md), doing on the platform what a
- * hypervisor does and in the store what libxl does.
+ * hypervisor does and in the store what libxl does; main() and the
+ * helpers every command shares (xsim.h).
  *
  * The platform side goes through plat/sim_dom.h (the domain builder) and
  * plat.h; the store side through the daemon's unix socket as dom0
@@ -16,46 +17,63 @@
 #include <string.h>
 #include <time.h>
 
+#include <limits.h>
+
 #include "plat/plat.h"
 #include "plat/sim_dom.h"
 #include "tools/xsim/home.h"
+#include "tools/xsim/xsim.h"
 #include "xstore/xstore.h"
 
 #define DEFAULT_SOCKET    "/var/run/xenstored/socket"
 #define DEFAULT_MEMORY_KB 131072ul
-#define DEFAULT_TIMEOUT_S 10
 #define POLL_INTERVAL_NS  10000000l /* 10 ms */
-
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
-
-struct ctx {
-	const char *dir;
-	const char *socket;
-};
 
 static const char usage_text[] =
     "usage: xsim [--dir DIR] [--socket PATH] COMMAND [ARGS]\n"
     "\n"
     "  create DOMID [--name NAME] [--memory KB] [--vcpus N] [--no-store]\n"
+    "         [--no-mux]\n"
     "        make the domain (store page, grant 1, store event channel,\n"
-    "        start-info), write its home nodes and introduce it to the\n"
-    "        daemon (--no-store: the platform part only)\n"
+    "        start-info), write its home nodes, introduce it to the\n"
+    "        daemon and start its multiplexer (xsmux, next to xsim) on\n"
+    "        DIR/domD/xenbus (--no-store: the platform part only;\n"
+    "        --no-mux: no multiplexer, one process may own the ring)\n"
     "  destroy DOMID [--timeout SECONDS]\n"
-    "        mark it dying, remove its nodes, wait until the daemon has\n"
-    "        released it (default 10 s), remove it\n"
+    "        mark it dying, remove its nodes and the backends serving it,\n"
+    "        wait until the daemon has released it (default 10 s), stop\n"
+    "        its multiplexer, remove it\n"
     "  shutdown DOMID   mark it shut down\n"
+    "  suspend DOMID [--timeout SECONDS]\n"
+    "        ask the guest to suspend (control/shutdown) and wait until\n"
+    "        it is \"suspended\" (default 10 s)\n"
+    "  resume DOMID     set it running again and send RESUME\n"
     "  list             every domain: id, state, name\n"
     "  start-info DOMID print its start info (store_gfn=, store_evtchn=)\n"
+    "  device-add DOMID TYPE [--devid N] [--backend-domid B] [--file IMG]\n"
+    "         [KEY=VALUE...]\n"
+    "        write a device's frontend, backend (with the KEY=VALUE\n"
+    "        pairs; --file IMG: params=IMG, vbd only) and /libxl copy in\n"
+    "        one transaction; print the frontend path\n"
+    "  device-remove DOMID TYPE DEVID [--force] [--timeout SECONDS]\n"
+    "        backend online=0 state=5, wait for its state 6 (default\n"
+    "        10 s; --force: do not wait), remove the device\n"
+    "  device-list DOMID\n"
+    "        one line per device: type devid frontend-state backend-domid\n"
+    "        backend-state backend-path\n"
     "\n"
     "  --dir DIR      the sim directory (default: $XSIM_DIR, else "
     "/var/run/xenstored/sim)\n"
     "  --socket PATH  the daemon's socket (default: $XENSTORED_PATH, else\n"
     "                 " DEFAULT_SOCKET ")\n";
 
-static int usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+int usage_print(void)
+{
+	fputs(usage_text, stdout);
+	return EXIT_OK;
+}
 
-static int usage_error(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -67,14 +85,14 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-static int fail(const char *what, unsigned int domid, int err)
+int fail(const char *what, unsigned int domid, int err)
 {
 	fprintf(stderr, "xsim: %s domain %u: %s\n", what, domid,
 	        strerror(-err));
 	return EXIT_FAIL;
 }
 
-static int parse_domid(const char *s, unsigned int *domid)
+int parse_domid(const char *s, unsigned int *domid)
 {
 	uint64_t v;
 
@@ -84,8 +102,8 @@ static int parse_domid(const char *s, unsigned int *domid)
 	return 0;
 }
 
-static int parse_ulong(const char *s, unsigned long min, unsigned long max,
-                       unsigned long *out)
+int parse_ulong(const char *s, unsigned long min, unsigned long max,
+                unsigned long *out)
 {
 	uint64_t v;
 
@@ -100,7 +118,7 @@ static int parse_ulong(const char *s, unsigned long min, unsigned long max,
  * closes it).  The path goes behind "unix:" so that no path is taken for
  * another transport's spec.
  */
-static int daemon_connect(const struct ctx *x, struct xstore **xs)
+int daemon_connect(const struct ctx *x, struct xstore **xs)
 {
 	char spec[4096 + 8];
 	int n, err;
@@ -121,6 +139,35 @@ static int daemon_connect(const struct ctx *x, struct xstore **xs)
 		        x->socket, strerror(-err));
 	return err;
 }
+
+int domain_state(const struct ctx *x, unsigned int domid,
+                 enum plat_dom_state *st)
+{
+	struct sim_dom_info *v;
+	size_t n;
+	int err = -ENOENT;
+
+	if (sim_dom_list(x->dir, &v, &n))
+		return -ENOENT;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].domid != domid)
+			continue;
+		err = v[i].has_state ? 0 : -EINVAL;
+		*st = v[i].state;
+	}
+	free(v);
+	return err;
+}
+
+int rm_quiet(struct xstore *xs, xstore_txn_t tx, const char *path)
+{
+	int err = xstore_rm(xs, tx, path);
+
+	return err == -ENOENT ? 0 : err;
+}
+
+static int domain_take_down(const struct ctx *x, struct xstore *xs,
+                            unsigned int domid, unsigned long timeout);
 
 /* Is `name` taken by a domain other than `domid`?  Returns that domain. */
 static bool is_name_taken(const struct ctx *x, const char *name,
@@ -163,12 +210,14 @@ static int cmd_create(const struct ctx *x, int argc, char **argv)
 	    {"memory", required_argument, NULL, 'm'},
 	    {"vcpus", required_argument, NULL, 'c'},
 	    {"no-store", no_argument, NULL, 's'},
+	    {"no-mux", no_argument, NULL, 'M'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct home h = {.memory_kb = DEFAULT_MEMORY_KB, .vcpus = 1};
-	char defname[32], uuid[HOME_UUID_LEN + 1];
+	char defname[32], uuid[HOME_UUID_LEN + 1], mux[PATH_MAX];
 	struct plat_start_info si;
-	bool want_store = true;
+	bool want_store = true, want_mux = true;
 	struct xstore *xs = NULL;
 	unsigned long v;
 	unsigned int other;
@@ -191,12 +240,19 @@ static int cmd_create(const struct ctx *x, int argc, char **argv)
 		case 's':
 			want_store = false;
 			break;
+		case 'M':
+			want_mux = false;
+			break;
+		case 'h':
+			return usage_print();
 		default:
 			return EXIT_USAGE;
 		}
 	}
 	if (optind + 1 != argc)
 		return usage_error("create: one DOMID expected");
+	/* A domain the daemon does not serve has no ring to multiplex. */
+	want_mux = want_mux && want_store;
 	if (parse_domid(argv[optind], &h.domid) || h.domid == 0)
 		return usage_error("create: bad domid '%s' (1..32751)",
 		                   argv[optind]);
@@ -216,6 +272,13 @@ static int cmd_create(const struct ctx *x, int argc, char **argv)
 	if (is_name_taken(x, h.name, &other)) {
 		fprintf(stderr, "xsim: the name '%s' is taken by domain %u\n",
 		        h.name, other);
+		return EXIT_FAIL;
+	}
+	if (want_mux && mux_find(mux, sizeof(mux))) {
+		fprintf(stderr,
+		        "xsim: no multiplexer at %s (build xsmux, or create "
+		        "the domain with --no-mux)\n",
+		        mux);
 		return EXIT_FAIL;
 	}
 	if (want_store && daemon_connect(x, &xs))
@@ -258,6 +321,12 @@ static int cmd_create(const struct ctx *x, int argc, char **argv)
 		home_remove(xs, h.domid);
 		goto undo;
 	}
+	if (want_mux && mux_start(x, mux, h.domid, DEFAULT_TIMEOUT_S)) {
+		/* Introduced: take it down as destroy does. */
+		domain_take_down(x, xs, h.domid, DEFAULT_TIMEOUT_S);
+		xstore_close(xs);
+		return EXIT_FAIL;
+	}
 	xstore_close(xs);
 	return EXIT_OK;
 undo:
@@ -288,8 +357,7 @@ static int wait_released(struct xstore *xs, unsigned int domid,
 	}
 }
 
-static int one_domid(int argc, char **argv, const char *cmd,
-                     unsigned int *domid)
+int one_domid(int argc, char **argv, const char *cmd, unsigned int *domid)
 {
 	if (optind + 1 != argc)
 		return usage_error("%s: one DOMID expected", cmd);
@@ -298,18 +366,61 @@ static int one_domid(int argc, char **argv, const char *cmd,
 	return 0;
 }
 
+/*
+ * Everything after "dying": the domain's nodes and the backends serving
+ * it, the daemon's release, its multiplexer, its directory.  The
+ * multiplexer's pid is read first: it removes its pid file on its way
+ * out.  Returns an exit code (failures reported).
+ */
+static int domain_take_down(const struct ctx *x, struct xstore *xs,
+                            unsigned int domid, unsigned long timeout)
+{
+	int pidfd = mux_stop_prepare(x, domid);
+	int err, rc = EXIT_OK;
+
+	err = sim_dom_set_state(x->dir, domid, PLAT_DOM_DYING);
+	if (err)
+		rc = fail("cannot mark dying", domid, err);
+	err = home_remove(xs, domid);
+	if (err) {
+		fail("cannot remove the home nodes of", domid, err);
+		rc = EXIT_FAIL;
+	}
+	err = device_backends_remove(xs, domid);
+	if (err) {
+		fail("cannot remove the backends serving", domid, err);
+		rc = EXIT_FAIL;
+	}
+	err = wait_released(xs, domid, timeout);
+	if (err) {
+		fprintf(stderr,
+		        "xsim: the daemon did not release domain %u: %s\n",
+		        domid, strerror(-err));
+		rc = EXIT_FAIL;
+	}
+	err = sim_dom_remove(x->dir, domid);
+	if (err && err != -ENOENT)
+		rc = fail("cannot remove", domid, err);
+	mux_stop(pidfd);
+	mux_log_remove(x, domid);
+	return rc;
+}
+
 static int cmd_destroy(const struct ctx *x, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	unsigned long timeout = DEFAULT_TIMEOUT_S;
 	struct xstore *xs = NULL;
-	int opt, err, rc = EXIT_OK;
+	int opt, err, pidfd, rc = EXIT_OK;
 	unsigned int domid;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'h')
+			return usage_print();
 		if (opt != 't')
 			return EXIT_USAGE;
 		if (parse_ulong(optarg, 0, 3600, &timeout))
@@ -319,39 +430,29 @@ static int cmd_destroy(const struct ctx *x, int argc, char **argv)
 		return rc;
 	if (domid == 0)
 		return usage_error("domain 0 cannot be destroyed");
-	err = sim_dom_set_state(x->dir, domid, PLAT_DOM_DYING);
-	if (err == -ENOENT) {
+	if (domain_state(x, domid, &(enum plat_dom_state){0}) == -ENOENT) {
 		fprintf(stderr, "xsim: no domain %u in %s\n", domid, x->dir);
 		return EXIT_FAIL;
 	}
-	if (err)
-		return fail("cannot mark dying", domid, err);
 	if (daemon_connect(x, &xs) == 0) {
-		err = home_remove(xs, domid);
-		if (err) {
-			fail("cannot remove the home nodes of", domid, err);
-			rc = EXIT_FAIL;
-		}
-		err = wait_released(xs, domid, timeout);
-		if (err) {
-			fprintf(stderr,
-			        "xsim: the daemon did not release domain %u: "
-			        "%s\n",
-			        domid, strerror(-err));
-			rc = EXIT_FAIL;
-		}
+		rc = domain_take_down(x, xs, domid, timeout);
 		xstore_close(xs);
-	} else {
-		fprintf(stderr,
-		        "xsim: domain %u destroyed without removing "
-		        "its home nodes\n",
-		        domid);
-		rc = EXIT_FAIL;
+		return rc;
 	}
-	err = sim_dom_remove(x->dir, domid);
+	/* No daemon: the platform side still goes. */
+	pidfd = mux_stop_prepare(x, domid);
+	err = sim_dom_set_state(x->dir, domid, PLAT_DOM_DYING);
+	if (!err || err == -ENOENT)
+		err = sim_dom_remove(x->dir, domid);
 	if (err && err != -ENOENT)
-		return fail("cannot remove", domid, err);
-	return rc;
+		fail("cannot remove", domid, err);
+	mux_stop(pidfd);
+	mux_log_remove(x, domid);
+	fprintf(stderr,
+	        "xsim: domain %u destroyed without removing its home "
+	        "nodes\n",
+	        domid);
+	return EXIT_FAIL;
 }
 
 static int cmd_shutdown(const struct ctx *x, int argc, char **argv)
@@ -429,9 +530,16 @@ static const struct {
 	const char *name;
 	int (*fn)(const struct ctx *x, int argc, char **argv);
 } commands[] = {
-    {"create", cmd_create},         {"destroy", cmd_destroy},
-    {"shutdown", cmd_shutdown},     {"list", cmd_list},
+    {"create", cmd_create},
+    {"destroy", cmd_destroy},
+    {"shutdown", cmd_shutdown},
+    {"suspend", cmd_suspend},
+    {"resume", cmd_resume},
+    {"list", cmd_list},
     {"start-info", cmd_start_info},
+    {"device-add", cmd_device_add},
+    {"device-remove", cmd_device_remove},
+    {"device-list", cmd_device_list},
 };
 
 int main(int argc, char **argv)

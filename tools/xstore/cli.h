@@ -8,7 +8,7 @@
  * -watch or -control, or as "xenstore <mode>", the tool is a drop-in for
  * Debian's xenstore-utils: same options, output, messages and exit
  * status.  Invoked as "xstore", it takes global options and adds its own
- * commands (mkdir, getperms, quota, domain-path, request, trace).
+ * commands (mkdir, getperms, quota, domain-path, request, trace, devices).
  */
 #ifndef XSTORE_TOOLS_CLI_H
 #define XSTORE_TOOLS_CLI_H

@@ -1,8 +1,9 @@
 /*
  * xcmd.c - the commands only "xstore" has: mkdir, getperms, quota,
- * domain-path, introduce, release, is-introduced, request.  Output is one
- * plain line per answer, errors "xstore: <what>: <errno text>" on stderr;
- * exit 0 on success, 1 on any failure or bad usage (as xenstore-utils).
+ * domain-path, introduce, release, is-introduced, request, devices.  Output
+ * is one plain line per answer (devices: also JSON), errors "xstore: <what>:
+ * <errno text>" on stderr; exit 0 on success, 1 on any failure or bad usage (as
+ * xenstore-utils).
  */
 #include <err.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "tools/xstore/cli.h"
+#include "xstore/xenbus.h"
 
 struct xcmd {
 	const char *name;
@@ -280,6 +282,116 @@ static int x_request(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
+/* A string as JSON: the values come from guests, so escape everything. */
+static void json_str(struct outbuf *o, const char *s)
+{
+	if (!s) {
+		out_printf(o, "null");
+		return;
+	}
+	out_bytes(o, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			out_printf(o, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			out_printf(o, "\\u%04x", *p);
+		else
+			out_bytes(o, p, 1);
+	}
+	out_bytes(o, "\"", 1);
+}
+
+static const char *state_name(int state)
+{
+	return state < 0 ? "-" : xenbus_strstate(state);
+}
+
+static void json_int(struct outbuf *o, int v)
+{
+	if (v < 0)
+		out_printf(o, "null");
+	else
+		out_printf(o, "%d", v);
+}
+
+static void json_state(struct outbuf *o, int state)
+{
+	if (state < 0)
+		out_printf(o, "null");
+	else
+		json_str(o, xenbus_strstate(state));
+}
+
+/*
+ * devices [DOMID] [--json]: what xenbus_scan() finds.  A line per device
+ * "NODE TYPE STATE OTHEREND OTHEREND-STATE" ("-" for what is missing), or
+ * a JSON array of objects with those and the numbers behind them.
+ */
+static int x_devices(struct cli *c, int argc, char **argv)
+{
+	struct xenbus_devinfo *v;
+	struct outbuf o = {0};
+	unsigned int n;
+	int domid = -1, err;
+	bool is_json = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			is_json = true;
+		else if (domid < 0 && argv[i][0] >= '0' && argv[i][0] <= '9')
+			domid = (int)number(c, argv[i], XS_DOMID_MAX);
+		else
+			usage(c);
+	}
+	cli_connect(c);
+	err = xenbus_scan(c->h, domid, &v, &n);
+	if (err)
+		errx(1, "could not scan devices: %s", strerror(-err));
+	if (is_json)
+		out_printf(&o, "[");
+	for (unsigned int i = 0; i < n; i++) {
+		const struct xenbus_devinfo *d = &v[i];
+
+		if (!is_json) {
+			char *oe = d->otherend
+			               ? cli_escape_str(d->otherend,
+			                                strlen(d->otherend))
+			               : NULL;
+
+			out_printf(&o, "%s %s %s %s %s\n", d->node, d->type,
+			           state_name(d->state), oe ? oe : "-",
+			           state_name(d->otherend_state));
+			free(oe);
+			continue;
+		}
+		out_printf(&o, "%s\n {\"node\": ", i ? "," : "");
+		json_str(&o, d->node);
+		out_printf(&o, ", \"type\": ");
+		json_str(&o, d->type);
+		out_printf(&o, ", \"domid\": %u, \"id\": %u, \"backend\": %s",
+		           d->domid, d->id, d->is_backend ? "true" : "false");
+		out_printf(&o, ", \"state\": ");
+		json_state(&o, d->state);
+		out_printf(&o, ", \"state_value\": ");
+		json_int(&o, d->state);
+		out_printf(&o, ", \"otherend\": ");
+		json_str(&o, d->otherend);
+		out_printf(&o, ", \"otherend_id\": ");
+		json_int(&o, d->otherend_id);
+		out_printf(&o, ", \"otherend_state\": ");
+		json_state(&o, d->otherend_state);
+		out_printf(&o, ", \"otherend_state_value\": ");
+		json_int(&o, d->otherend_state);
+		out_printf(&o, "}");
+	}
+	if (is_json)
+		out_printf(&o, "%s]\n", n ? "\n" : "");
+	out_flush(&o);
+	out_free(&o);
+	xenbus_devinfo_free(v, n);
+	return 0;
+}
+
 static int x_control(struct cli *c, int argc, char **argv)
 {
 	return control_main(c, argc, argv);
@@ -296,6 +408,7 @@ static const struct xcmd cmds[] = {
     {"control", "command [arg...]", "a CONTROL command", x_control},
     {"request", "type [arg...]", "send a raw request, print the reply",
      x_request},
+    {"devices", "[domid] [--json]", "split devices in the store", x_devices},
 };
 
 bool xcmd_has(const char *name)
