@@ -28,4 +28,23 @@ void xfree(void *p);
  */
 long xalloc_fail_after(long n);
 
+/*
+ * xalloc_fail_from - as xalloc_fail_after, but every allocation from
+ * that one on fails too (until the next call of either).
+ */
+long xalloc_fail_from(long n);
+
+/*
+ * xalloc_live - allocations made through this hook and not yet given to
+ * xfree: 0 once a test has freed everything it made, else a leak.
+ */
+long xalloc_live(void);
+
+/*
+ * xalloc_set_site_hook - call fn(site) on every allocation attempt, with
+ * `site` the return address in the caller of xmalloc, xstrdup, ... (a
+ * test counts the distinct call sites it reached).  NULL: none.
+ */
+void xalloc_set_site_hook(void (*fn)(const void *site));
+
 #endif

@@ -31,6 +31,7 @@
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/dispatch.h"
+#include "fuzz/fuzz_log.h"
 #include "store/store.h"
 #include "store/watch.h"
 #include "xstore/wire.h"
@@ -364,10 +365,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct input in = {data, size};
 
 	if (!initialized) {
-		/* Format every log line, keep none (or show them). */
+		/* Format every log line, keep none (or show them).  Not
+		 * /dev/null: the log takes regular files only. */
 		is_trace = getenv("FUZZ_DISPATCH_TRACE") != NULL;
-		if (log_open(is_trace ? NULL : "/dev/null", LOG_DEBUG))
-			abort();
+		fuzz_log_open("fuzz_dispatch", LOG_DEBUG, is_trace);
 		initialized = 1;
 	}
 	log_set_trace(is_trace);

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""make_seeds.py - write the seed corpora of fuzz/fuzz_store.c and
-fuzz/fuzz_dispatch.c: small programs in each fuzzer's input encoding (see
-the comments of get_path/get_args/step in fuzz_store.c and record() in
-fuzz_dispatch.c).  The seeds are binary; this says what they are.
+"""make_seeds.py - write the seed corpora of fuzz/fuzz_store.c,
+fuzz/fuzz_dispatch.c, fuzz/fuzz_ring.c and fuzz/fuzz_control.c: small
+programs in each fuzzer's input encoding (see the comments of
+get_path/get_args/step in fuzz_store.c, record() in fuzz_dispatch.c,
+step() in fuzz_ring.c and request() in fuzz_control.c).  The seeds are binary; this says what they are.
 
 Usage, from the repository root: python3 fuzz/corpus/make_seeds.py
 """
@@ -61,6 +62,14 @@ STORE = {
     + bytes([TEND, 0, 1]) + bytes([TSTART, 1, DOM0])
     + txop(1, DIR, '/c', b'\x1f') + write(DOM0, '/c/a', b'')
     + bytes([TEND, 1, 1]),
+    # libxl's device add: rm a directory, write under it again, while
+    # an unrelated node changes; the commit must succeed (issue 10,
+    # item 0: it failed with EAGAIN).
+    'txn_recreate': write(DOM0, '/a/b/c', b'x') + write(DOM0, '/a/a', b'y')
+    + bytes([TSTART, 0, DOM0]) + txop(0, RM, '/a')
+    + txop(0, WRITE, '/a/b/c', b'\x01T') + txop(0, WRITE, '/a/b/a', b'\x01T')
+    + txop(0, READ, '/a/a') + write(DOM0, '/tool/a', b'z')
+    + bytes([TEND, 0, 1]),
     'txn_commit': bytes([TSTART, 1, DOM5])
     + txop(1, WRITE, '/local/domain/5/a', b'\x02v1')
     + txop(1, WRITE, '/local/domain/5/b/c', b'\x00')
@@ -172,9 +181,119 @@ DISPATCH = {
     + big(0, XREAD, 4097, b''),
 }
 
+# ---- fuzz_ring: guest actions on the ring page (step() in fuzz_ring.c) ----
+
+R_KICK, R_DRAIN = bytes([10]), bytes([9])
+PATH_A, PATH_DOM, PATH_INTRO, PATH_SLASH_A, NO_PATH = 0, 32, 64, 96, 160
+
+
+def rreq(typ, payload, path=PATH_A, req_id=1, tx_id=0):
+    """A framed request: op 0, type, length, ids, path choice, bytes."""
+    return bytes([0, typ, len(payload), req_id, tx_id, path]) + payload
+
+
+def rindex(which, value):
+    """Set index `which` (0 req_cons, 1 req_prod, 2 rsp_cons, 3 rsp_prod)
+    to a 32-bit value."""
+    return bytes([4, which, 1]) + struct.pack('<I', value)
+
+
+def rword(which, value):
+    """The error (0), connection (1) or feature (2) word, small value."""
+    return bytes([5, which, 0, value])
+
+
+RING = {
+    'write_read': rreq(XWRITE, b'hello') + R_KICK + R_DRAIN
+    + rreq(XREAD, b'', req_id=2) + R_DRAIN
+    + rreq(DIRECTORY, b'', PATH_DOM, 3) + R_DRAIN,
+    'watch_txn': rreq(WATCH, b'tok\0') + rreq(TXN_START, b'\0', NO_PATH, 2)
+    + R_DRAIN + rreq(XWRITE, b'v', PATH_A, 3, 1) + rreq(TXN_END, b'T\0',
+                                                        NO_PATH, 4, 1)
+    + R_DRAIN + rreq(WATCH, b'i\0', PATH_INTRO, 5) + R_DRAIN,
+    'bad_index': rreq(XWRITE, b'x') + rindex(1, 0x7fffffff) + R_KICK
+    + rindex(1, 0) + rindex(3, 5000) + R_KICK + R_DRAIN,
+    'reconnect': rreq(XWRITE, b'x') + R_KICK + rword(1, 1) + R_KICK
+    + rreq(XREAD, b'', req_id=2) + R_DRAIN + rword(2, 0) + rword(1, 1)
+    + R_KICK,
+    'partial': bytes([3, 10]) + wire(XREAD, 1, 0, s('a'))[:10] + R_KICK
+    + bytes([3, 8]) + wire(XREAD, 1, 0, s('a'))[10:] + R_DRAIN,
+    'release': rreq(XWRITE, b'1') + R_DRAIN + bytes([8, 0])
+    + rreq(XREAD, b'', req_id=2) + R_DRAIN + bytes([8, 1]) + R_DRAIN,
+    # Replies past a ring's worth: the guest reads them in pieces.
+    'full': rreq(XWRITE, b'x' * 200) + R_DRAIN
+    + b''.join(rreq(XREAD, b'', PATH_A, i) for i in range(2, 32))
+    + R_KICK + R_KICK + bytes([7, 20]) + R_KICK + R_DRAIN,
+    'poke': rreq(XWRITE, b'abc') + bytes([6, 0x08, 0x08, 0xff]) + R_KICK
+    + bytes([6, 0x00, 0x02, 0x41]) + R_DRAIN,
+}
+
+# ---- fuzz_control: requests (request() in fuzz_control.c) ----
+
+C_DOM0, C_RO, C_GUEST = 0, 1, 2
+C_CONTROL, C_GET_QUOTA, C_SET_QUOTA, C_WRITE = 0, 4, 8, 12
+WORDS = ['check', 'log', 'logfile', 'memreport', 'print', 'quota',
+         'quota-soft', 'help', 'set', 'on', 'off', '+trace', '-trace',
+         '+debug', '-debug', 'nodes', 'node-size', 'watches', 'transactions',
+         'transaction-nodes', 'permissions', 'path-max', 'memory',
+         'outstanding', '0', '1', '5', '7', '100', '2048', '2049',
+         '4294967295', '4294967296', '65535', '-1', '', 'debug', '/a', 'x']
+NAMES = ['f0', 'f1', 'link', 'dangling', 'd', 'fifo', 'devnull', 'no/f', '']
+
+
+def creq(who, kind, *args, path='f0', raw=None):
+    """A request: who and type, the path choice, then the arguments as
+    dictionary words (raw: one raw-bytes argument appended)."""
+    out = bytes([who | kind, NAMES.index(path), len(args) + (raw is not None),
+                 0]) + bytes(WORDS.index(a) for a in args)
+    if raw is not None:
+        out += bytes([0xc0, len(raw)]) + raw
+    return out
+
+
+CONTROL = {
+    'logfile': creq(C_DOM0, C_CONTROL, 'logfile', 'x', path='f0')
+    + creq(C_DOM0, C_CONTROL, 'print', 'x')
+    + creq(C_DOM0, C_CONTROL, 'logfile', 'x', path='d')
+    + creq(C_DOM0, C_CONTROL, 'logfile', 'x', path='fifo')
+    + creq(C_DOM0, C_CONTROL, 'logfile', 'x', path='devnull')
+    + creq(C_DOM0, C_CONTROL, 'logfile', 'x', path='link')
+    + creq(C_DOM0, C_CONTROL, 'logfile', 'x', path='no/f')
+    + creq(C_DOM0, C_CONTROL, 'logfile', 'x', path='dangling'),
+    'memreport': creq(C_DOM0, C_CONTROL, 'memreport')
+    + creq(C_DOM0, C_CONTROL, 'memreport', 'x', path='f1')
+    + creq(C_DOM0, C_CONTROL, 'memreport', 'x', path='fifo')
+    + creq(C_DOM0, C_CONTROL, 'memreport', 'x', path='d')
+    + creq(C_DOM0, C_CONTROL, 'memreport', 'x', 'x', path='f1'),
+    'quota': creq(C_DOM0, C_CONTROL, 'quota')
+    + creq(C_DOM0, C_CONTROL, 'quota', 'set', 'nodes', '100')
+    + creq(C_DOM0, C_CONTROL, 'quota', '5')
+    + creq(C_DOM0, C_CONTROL, 'quota-soft')
+    + creq(C_DOM0, C_CONTROL, 'quota-soft', 'set', 'memory', '7')
+    + creq(C_DOM0, C_CONTROL, 'quota', 'set', 'path-max', '2049')
+    + creq(C_DOM0, C_GET_QUOTA) + creq(C_DOM0, C_GET_QUOTA, 'nodes')
+    + creq(C_DOM0, C_SET_QUOTA, '5', 'nodes', '100')
+    + creq(C_DOM0, C_GET_QUOTA, '5', 'nodes')
+    + creq(C_DOM0, C_SET_QUOTA, '7', 'nodes', '1'),
+    'refused': creq(C_GUEST, C_CONTROL, 'help')
+    + creq(C_GUEST, C_CONTROL, 'logfile', 'x', path='f0')
+    + creq(C_RO, C_CONTROL, 'logfile', 'x', path='f0')
+    + creq(C_RO, C_SET_QUOTA, 'nodes', '1')
+    + creq(C_GUEST, C_GET_QUOTA, 'nodes') + creq(C_GUEST, C_WRITE, '/a', 'x'),
+    'log': creq(C_DOM0, C_CONTROL, 'log')
+    + creq(C_DOM0, C_CONTROL, 'log', '+trace')
+    + creq(C_DOM0, C_WRITE, '/a', 'x')
+    + creq(C_DOM0, C_CONTROL, 'log', '-trace')
+    + creq(C_DOM0, C_CONTROL, 'log', '+debug')
+    + creq(C_DOM0, C_CONTROL, 'log', 'off')
+    + creq(C_DOM0, C_CONTROL, 'check') + creq(C_DOM0, C_CONTROL, 'help')
+    + creq(C_DOM0, C_CONTROL, 'print', raw=b'raw\0bytes\xff'),
+}
+
 
 def main():
-    for name, seeds in (('fuzz_store', STORE), ('fuzz_dispatch', DISPATCH)):
+    for name, seeds in (('fuzz_store', STORE), ('fuzz_dispatch', DISPATCH),
+                        ('fuzz_ring', RING), ('fuzz_control', CONTROL)):
         out = os.path.join('fuzz', 'corpus', name)
         os.makedirs(out, exist_ok=True)
         for seed, data in seeds.items():
