@@ -652,6 +652,21 @@ static void shed_events(struct daemon *d)
 	}
 }
 
+/* Would an event of `len` bytes put an unprivileged connection's queue
+ * over its domain's memory quota?  Counted with the other drops. */
+static bool is_over_events_mem(struct conn *c, size_t len)
+{
+	if (!c->events_mem_max ||
+	    c->out_bytes + XS_HDR_SIZE + len <= c->events_mem_max)
+		return false;
+	if (c->events_dropped++ == 0)
+		log_limited(c->domid, "events dropped", LOG_WARNING,
+		            "conn %llu (dom%u): %zu bytes queued, over its "
+		            "memory quota: dropping new events",
+		            (unsigned long long)c->id, c->domid, c->out_bytes);
+	return true;
+}
+
 int conn_send(struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
               const void *payload, size_t len, bool is_event)
 {
@@ -675,7 +690,7 @@ int conn_send(struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
 		slot = index_slot(c, hash, payload, len);
 		if (c->ev_index[slot])
 			return 0; /* the same event waits already */
-		if (is_event_refused(c))
+		if (is_event_refused(c) || is_over_events_mem(c, len))
 			return -ENOSPC;
 	}
 	m = xmalloc(sizeof(*m) + XS_HDR_SIZE + len);

@@ -87,6 +87,10 @@ struct conn {
 	/* Unprivileged: reading stops while this many replies wait (Xen's
 	 * "outstanding" quota; 0 = no limit). */
 	unsigned int outstanding_max;
+	/* Unprivileged: bytes queued past which new watch events are
+	 * dropped (the domain's memory quota: events it does not read are
+	 * memory it makes the daemon keep; 0 = no limit). */
+	unsigned long events_mem_max;
 	bool is_rate_paused; /* waiting out the write-rate limit */
 	uint64_t pause_timer;
 	bool is_write_blocked; /* transport full: waiting for want_write */

@@ -93,7 +93,7 @@ static int quota_set_arg(struct quota_set *q, const char *name,
 static int ctl_quota_domain(struct req *r, const char *arg)
 {
 	struct text t = text_of(r);
-	unsigned long domid, watches = 0, txns = 0;
+	unsigned long domid, watches = 0, txns = 0, outstanding = 0, mem = 0;
 
 	if (parse_uint(arg, XS_DOMID_MAX, &domid))
 		return -EINVAL;
@@ -102,15 +102,18 @@ static int ctl_quota_domain(struct req *r, const char *arg)
 			continue;
 		watches += dispatch_conn_watches(c);
 		txns += dispatch_conn_txns(c);
+		outstanding += c->out_replies;
+		mem += dispatch_conn_mem(r->d, c);
 	}
 	text_add(&t, "Domain %lu:\n", domid);
 	text_add(&t, "%-16s: %8lu\n", "nodes",
 	         store_domain_nodes(r->d->store, (unsigned int)domid));
 	text_add(&t, "%-16s: %8lu\n", "watches", watches);
 	text_add(&t, "%-16s: %8lu\n", "transactions", txns);
-	text_add(&t, "%-16s: %8lu\n", "outstanding", 0ul);
+	text_add(&t, "%-16s: %8lu\n", "outstanding", outstanding);
+	/* Everything charged to its memory quota, as the quota sees it. */
 	text_add(&t, "%-16s: %8llu\n", "memory",
-	         store_domain_bytes(r->d->store, (unsigned int)domid));
+	         store_domain_bytes(r->d->store, (unsigned int)domid) + mem);
 	return text_reply(r, &t);
 }
 

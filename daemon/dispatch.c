@@ -42,6 +42,10 @@ struct sess {
 	struct watch *watches; /* this connection's, via owner_next */
 	unsigned int nr_watches;
 	unsigned long watch_bytes; /* for the memory quota */
+	/* Bytes written outside its transactions while some were open:
+	 * the old versions stay pinned by their snapshots until the last
+	 * one ends, so they count for the memory quota (an upper bound). */
+	unsigned long pinned_bytes;
 	struct sess_txn *txns;
 	unsigned int nr_txns;
 	uint32_t next_txid;
@@ -133,6 +137,9 @@ static int one_path(struct req *r, unsigned int flags)
 }
 
 static void charge_write(struct req *r);
+
+/* A node's bookkeeping beyond its name and value (tree.h node_mem). */
+#define PINNED_NODE_OVERHEAD 64u
 
 /*
  * A request refused by quota `id`: say so in the log, naming the domain
@@ -371,8 +378,41 @@ static void conn_caller(const struct daemon *d, const struct conn *c,
 	             : dom            ? &dom->quota
 	                              : &d->cfg.quota;
 	out->extra_mem = 0;
-	if (!c->is_privileged && s)
-		out->extra_mem = s->watch_bytes + c->out_bytes;
+	if (!c->is_privileged && s) {
+		/* Everything the domain makes the daemon keep counts:
+		 * watches, queued replies and events, and what its open
+		 * transactions record (issue 10, item 2). */
+		out->extra_mem =
+		    s->watch_bytes + c->out_bytes + s->pinned_bytes;
+		for (const struct sess_txn *t = s->txns; t; t = t->next)
+			out->extra_mem += store_txn_mem(t->txn);
+	}
+}
+
+/*
+ * Inside a transaction, requests grow the transaction's records (its log,
+ * its touched set) even when no node grows; outside, while transactions
+ * are open, a change pins the old version in their snapshots.  Once the
+ * caller is over its memory quota with these, such requests are refused
+ * (not TRANSACTION_END or RM, which let it recover).
+ */
+static bool is_txn_over_memory(const struct req *r)
+{
+	const struct store_caller *c = &r->caller;
+
+	const struct sess *s = r->c->sess;
+	uint32_t type = r->hdr->type;
+
+	if (c->is_privileged || !c->quota || type == XS_TRANSACTION_END ||
+	    type == XS_RM)
+		return false;
+	if (!r->txn &&
+	    !(s && s->nr_txns &&
+	      (type == XS_WRITE || type == XS_MKDIR || type == XS_SET_PERMS)))
+		return false;
+	return quota_is_over(c->quota, QUOTA_MEMORY,
+	                     store_domain_bytes(r->d->store, c->domid) +
+	                         c->extra_mem + r->hdr->len);
 }
 
 static void send_event(struct conn *c, const struct watch *w, const char *path)
@@ -603,7 +643,8 @@ static int sess_end_txn(struct daemon *d, struct sess *s, uint32_t id,
 	struct sess_txn *t = *pp;
 
 	*pp = t->next;
-	s->nr_txns--;
+	if (--s->nr_txns == 0)
+		s->pinned_bytes = 0; /* no snapshot pins anything now */
 	if (commit && t->death_seq != d->death_seq) {
 		struct gone_ctx x = {d, t->death_seq};
 
@@ -856,10 +897,13 @@ static int do_set_feature(struct req *r)
  */
 static void charge_write(struct req *r)
 {
+	struct sess *s = r->c->sess;
 	struct domain *dom;
 
 	if (r->c->is_privileged)
 		return;
+	if (!r->txn && s->nr_txns)
+		s->pinned_bytes += r->hdr->len + PINNED_NODE_OVERHEAD;
 	dom = domain_find(r->d, r->c->domid);
 	if (dom && !domain_charge_write(r->d, dom))
 		conn_pause_for(r->c, 1 + (uint64_t)(-dom->credit * 1000.0 /
@@ -933,6 +977,11 @@ void dispatch_request(struct daemon *d, struct conn *c,
 		r.txn = t->txn;
 	}
 	conn_caller(d, c, &r.caller);
+	if (is_txn_over_memory(&r)) {
+		quota_refused(&r, QUOTA_MEMORY, -ENOMEM);
+		reply_error(&r, ENOMEM);
+		return;
+	}
 	split_args(&r);
 	store_clear_quota_hit(d->store);
 	err = h->fn(&r);
@@ -981,4 +1030,12 @@ unsigned int dispatch_conn_txns(const struct conn *c)
 	const struct sess *s = c->sess;
 
 	return s ? s->nr_txns : 0;
+}
+
+unsigned long dispatch_conn_mem(const struct daemon *d, const struct conn *c)
+{
+	struct store_caller who;
+
+	conn_caller(d, c, &who);
+	return who.extra_mem;
 }

@@ -37,6 +37,11 @@ void dispatch_set_store_events(struct daemon *d);
 unsigned int dispatch_conn_watches(const struct conn *c);
 unsigned int dispatch_conn_txns(const struct conn *c);
 
+/* dispatch_conn_mem - what an unprivileged connection makes the daemon
+ * keep besides its nodes (watches, queued output, its transactions'
+ * records): charged to its memory quota.  0 for the privileged. */
+unsigned long dispatch_conn_mem(const struct daemon *d, const struct conn *c);
+
 /*
  * dispatch_fire_special - fire special watch event `name`
  * ("@introduceDomain", "@releaseDomain") for domain `domid`.

@@ -191,6 +191,7 @@ static int domain_connect(struct daemon *d, struct domain *dom)
 	c->domid = dom->domid;
 	c->is_privileged = false;
 	c->outstanding_max = (unsigned int)dom->quota.v[QUOTA_OUTSTANDING];
+	c->events_mem_max = dom->quota.v[QUOTA_MEMORY];
 	dom->conn = c;
 	return 0;
 }

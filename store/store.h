@@ -152,6 +152,14 @@ int store_txn_start(struct store *s, const struct store_caller *c,
 int store_txn_end(struct store *s, struct txn *t, bool commit);
 
 /*
+ * store_txn_mem - the bytes transaction `t` holds for its own records
+ * (its log of operations and its set of touched paths), which grow with
+ * what its caller does in it: the daemon charges them to the caller's
+ * memory quota.
+ */
+size_t store_txn_mem(const struct txn *t);
+
+/*
  * store_txn_names_gone - does a SET_PERMS of transaction `t` name a
  * domain for which is_gone(arg, domid) is true?  Such a transaction
  * must not commit: the domain died after the request was checked, and

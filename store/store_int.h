@@ -86,7 +86,8 @@ struct txn {
 	uint32_t nr_touched;
 	struct txn_op *ops, *ops_tail;
 	unsigned int nr_ops;
-	int error;      /* sticky -ENOMEM from recording: the commit fails */
+	size_t mem; /* bytes of its op log and touched set (store_txn_mem) */
+	int error;  /* sticky -ENOMEM from recording: the commit fails */
 	int *quota_hit; /* the store's, to say which quota refused */
 };
 

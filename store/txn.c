@@ -67,6 +67,7 @@ static int touched_grow(struct txn *t)
 		tab[h] = *e;
 	}
 	xfree(t->touched);
+	t->mem += (size_t)(cap - t->touched_cap) * sizeof(*tab);
 	t->touched = tab;
 	t->touched_cap = cap;
 	return 0;
@@ -110,6 +111,7 @@ int txn_touch(struct txn *t, const char *path, size_t len, uint64_t gen)
 	     h = (h + 1) & (t->touched_cap - 1))
 		;
 	t->touched[h].path = copy;
+	t->mem += len + 1;
 	t->touched[h].gen = gen;
 	t->touched[h].hash = hash;
 	t->nr_touched++;
@@ -187,6 +189,12 @@ void txn_record(struct txn *t, enum txn_op_kind kind, const char *path,
 		t->ops = op;
 	t->ops_tail = op;
 	t->nr_ops++;
+	t->mem += sizeof(*op) + data_off + data_len;
+}
+
+size_t store_txn_mem(const struct txn *t)
+{
+	return t->mem;
 }
 
 /* ---- life cycle ---- */

@@ -554,6 +554,117 @@ def t_dying_domain_perms(env):
     healthy(env)
 
 
+def mem_of(env, d):
+    """What CONTROL quota <domid> says domain d holds against its memory
+    quota."""
+    text = env.dom0.control("quota", str(d)).decode()
+    m = re.search(r"^memory\s*:\s*(\d+)", text, re.M)
+    if not m:
+        raise AssertionError("CONTROL quota %d: no memory line in %r" % (d, text))
+    return int(m.group(1))
+
+
+def count_until_refused(fn, n, want=("ENOMEM", "ENOSPC", "EDQUOT")):
+    done = 0
+    for i in range(n):
+        try:
+            fn(i)
+        except XsError as e:
+            if e.err not in want:
+                raise
+            return done, e.err
+        done += 1
+    return done, None
+
+
+QUOTA_MEM = 2621440  # xenstored 4.17's default, and ours
+VAL = "v" * 2000  # under the node-size quota (2048)
+
+
+def t_txn_memory(env):
+    """XSA-326 class (issue 10, item 2): what an open transaction records
+    counts against its domain's memory quota.  Rewriting one 2 KB node in
+    one transaction again and again (the log grows), and reading absent
+    paths in ten transactions (the touched sets grow), are refused once
+    the quota is reached, and CONTROL quota shows it."""
+    D = 102
+    g = env.domain(D)
+    tx = g.tx_start()
+    done, why = count_until_refused(lambda i: g.write("data/big", VAL, tx), 2000)
+    if why is None:
+        raise AssertionError("2000 rewrites of 2 KB in one transaction all accepted")
+    held = mem_of(env, D)
+    if held > QUOTA_MEM + 8192:
+        raise AssertionError("quota reports %d bytes held, over %d" % (held, QUOTA_MEM))
+    g.tx_end(tx, commit=False)
+    eq(mem_of(env, D) < QUOTA_MEM // 4, True, "memory back after the abort")
+    long = "data/" + "/".join(["absent-component-%03d" % i for i in range(60)])
+    txs = [g.tx_start() for _ in range(10)]
+    refused = 0
+    def read_absent(t, i):
+        try:
+            g.read("%s/%d" % (long, i), t)
+        except XsError as e:
+            if e.err != "ENOENT":
+                raise
+
+    for t in txs:
+        _, why = count_until_refused(lambda i: read_absent(t, i), 1100)
+        refused += why is not None
+    if not refused:
+        raise AssertionError("10 transactions read 1100 absent long paths each, unrefused")
+    if mem_of(env, D) > QUOTA_MEM + 8192:
+        raise AssertionError("touched sets hold %d bytes, over the quota" % mem_of(env, D))
+    for t in txs:
+        g.tx_end(t, commit=False)
+    healthy(env)
+
+
+def t_pinned_versions(env):
+    """XSA-326 class (issue 10, item 2): a guest holding transactions open
+    while it rewrites its nodes outside them pins the old versions in their
+    snapshots; that counts against its memory quota."""
+    D = 103
+    g = env.domain(D)
+    txs = [g.tx_start() for _ in range(7)]
+    for t in txs:
+        g.read("name", t)
+    done, why = count_until_refused(lambda i: g.write("data/p%d" % (i % 50), VAL[:-4] + "%04d" % i), 3000)
+    if why is None:
+        raise AssertionError("3000 rewrites of 2 KB while 7 transactions pin them: all accepted")
+    for t in txs:
+        g.tx_end(t, commit=False)
+    g.write("data/after", "ok")  # the pins are gone with the transactions
+    healthy(env)
+
+
+def t_unread_events_memory(env):
+    """XSA-326 class (issue 10, item 2): watch events a guest never reads
+    are memory it makes the daemon keep: they are bounded by its memory
+    quota, not only by the per-connection event count."""
+    D = 104
+    g = env.domain(D)
+    env.dom0.write(home(D, "ev"), "")
+    env.dom0.set_perms(home(D, "ev"), ["n%d" % D])
+    g.watch("ev", "E")
+    events_of(g)
+    # ~1.95 KB of path per event (a guest-owned path stays under 2048
+    # bytes relative to its home: XSA-323)
+    deep = "/".join(["n" * 190] * 10)
+    for i in range(2000):  # 3.9 MB if unbounded
+        env.dom0.write(home(D, "ev/%d/%s" % (i, deep)), "")
+    got = len(events_of(g, wait=1.0))
+    while True:
+        more = len(events_of(g, wait=0.3))
+        if not more:
+            break
+        got += more
+    if got * 1900 > QUOTA_MEM + 65536:
+        raise AssertionError("the guest received %d events (%d bytes) over its quota" % (got, got * 1900))
+    env.dom0.rm(home(D, "ev"))
+    healthy(env)
+
+
 def t_domid_reuse_unintroduced(env):
     """XSA-322 (CVE-2020-29481) / XSA-417 (CVE-2022-42320) class: dom0
     names a domain that exists on the platform but is never introduced
@@ -883,6 +994,9 @@ TESTS = [
     ("xsa322_domid_reuse", t_domid_reuse),
     ("xsa322_reuse_after_unintroduced_death", t_domid_reuse_unintroduced),
     ("xsa322_dead_rights_in_tx", t_dead_rights_in_tx),
+    ("xsa326_txn_memory", t_txn_memory),
+    ("xsa326_pinned_versions", t_pinned_versions),
+    ("xsa326_unread_events_memory", t_unread_events_memory),
     ("xsa322_dead_target", t_dead_target),
     ("xsa322_dying_domain_perms", t_dying_domain_perms),
     ("xsa322_entries_for_absent_domains", t_absent_domain_entries),
