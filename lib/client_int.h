@@ -53,10 +53,10 @@ struct xstore_watch {
 	unsigned int nqueued;     /* its events in h->events */
 	unsigned int queue_max;   /* 0: the handle's h->queue_max */
 	unsigned int nqueued_max; /* high-water mark of nqueued (tests) */
-	bool is_collapsed;    /* an overflow event is queued */
-	bool is_linked;       /* in h->watches */
-	bool must_free;       /* removed during its own callback */
-	uint64_t gen;         /* connection it was last registered on */
+	bool is_collapsed;        /* an overflow event is queued */
+	bool is_linked;           /* in h->watches */
+	bool must_free;           /* removed during its own callback */
+	uint64_t gen;             /* connection it was last registered on */
 };
 
 enum xs_suspend_state {
