@@ -18,7 +18,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
-from simenv import Runner, SimEnv, Skip, eq, require_binaries  # noqa: E402
+from simenv import eq, run_suite  # noqa: E402
 
 
 def page_path(env, d):
@@ -48,22 +48,5 @@ def t_shrunk_ring_page(env):
 TESTS = [("shrunk_ring_page", t_shrunk_ring_page)]
 
 
-def main():
-    r = Runner("hostile/")
-    try:
-        require_binaries()
-    except Skip as e:
-        r.skip("all", str(e))
-        return r.final()
-    env = SimEnv().start()
-    try:
-        for name, fn in TESTS:
-            r.run(name, fn, env)
-        r.run("clean_exit", env.check_clean_exit)
-    finally:
-        env.cleanup()
-    return r.final()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_suite("hostile/", TESTS))

@@ -18,7 +18,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
-from simenv import Runner, SimEnv, Skip, require_binaries, wait_until  # noqa: E402
+from simenv import SimEnv, run_suite, wait_until  # noqa: E402
 from xsproto import XsError  # noqa: E402
 
 REFUSALS = 3000
@@ -84,22 +84,5 @@ TESTS = [
 ]
 
 
-def main():
-    r = Runner("logflood/")
-    try:
-        require_binaries()
-    except Skip as e:
-        r.skip("all", str(e))
-        return r.final()
-    env = SimEnv().start()
-    try:
-        for name, fn in TESTS:
-            r.run(name, fn, env)
-        r.run("clean_exit", env.check_clean_exit)
-    finally:
-        env.cleanup()
-    return r.final()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_suite("logflood/", TESTS))

@@ -237,6 +237,26 @@ class Runner:
         return 1 if self.failed else 0
 
 
+def run_suite(prefix, tests):
+    """The usual main of a suite: each (name, fn) of `tests` on one
+    SimEnv, then a clean exit of its daemon; SKIP all if the binaries are
+    missing.  Returns the exit status."""
+    r = Runner(prefix)
+    try:
+        require_binaries()
+    except Skip as e:
+        r.skip("all", str(e))
+        return r.final()
+    env = SimEnv().start()
+    try:
+        for name, fn in tests:
+            r.run(name, fn, env)
+        r.run("clean_exit", env.check_clean_exit)
+    finally:
+        env.cleanup()
+    return r.final()
+
+
 def _where(e):
     tb = traceback.extract_tb(e.__traceback__)
     for fr in reversed(tb):
