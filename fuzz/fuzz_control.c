@@ -38,6 +38,7 @@
 #include "store/watch.h"
 #include "tests/support/fakeplat.h"
 #include "xstore/wire.h"
+#include "fuzz/fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -202,19 +203,6 @@ static struct conn *fake_conn(unsigned int i)
 }
 
 /* ---- input ---- */
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t get8(struct input *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
 
 static const char *const words[] = {
     "check",

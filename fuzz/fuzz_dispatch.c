@@ -35,6 +35,7 @@
 #include "store/store.h"
 #include "store/watch.h"
 #include "xstore/wire.h"
+#include "fuzz/fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -133,21 +134,6 @@ static const struct transport_ops ops_write = {
     .want_read = fk_want,
     .close = fk_close,
 };
-
-/* ---- input ---- */
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t get8(struct input *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
 
 /* ---- the stream and its shadow framer ---- */
 

@@ -36,6 +36,7 @@
 #include "store/watch.h"
 #include "tests/support/fakeplat.h"
 #include "xstore/wire.h"
+#include "fuzz/fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -46,19 +47,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct daemon dmn;
 static unsigned char *page;
 static unsigned char before[XS_RING_PAGE_SIZE];
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t get8(struct input *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
 
 static uint32_t get32(struct input *in)
 {
