@@ -817,7 +817,9 @@ static int resume_call(struct xenbus_bus *bus, void *arg)
 	return v ? 0 : -ENOMEM;
 }
 
-int xenbus_bus_suspend(struct xenbus_bus *bus)
+/* Run fn on the bus thread for a caller of the public API. */
+static int api_call(struct xenbus_bus *bus,
+                    int (*fn)(struct xenbus_bus *, void *))
 {
 	if (!bus)
 		return -EINVAL;
@@ -825,18 +827,17 @@ int xenbus_bus_suspend(struct xenbus_bus *bus)
 		return -EDEADLK;
 	if (!bus->has_thread)
 		return 0;
-	return bus_call(bus, suspend_call, NULL);
+	return bus_call(bus, fn, NULL);
+}
+
+int xenbus_bus_suspend(struct xenbus_bus *bus)
+{
+	return api_call(bus, suspend_call);
 }
 
 int xenbus_bus_resume(struct xenbus_bus *bus)
 {
-	if (!bus)
-		return -EINVAL;
-	if (xb_is_bus_thread(bus))
-		return -EDEADLK;
-	if (!bus->has_thread)
-		return 0;
-	return bus_call(bus, resume_call, NULL);
+	return api_call(bus, resume_call);
 }
 
 static int stop_call(struct xenbus_bus *bus, void *arg)
