@@ -195,6 +195,10 @@ install: $(BINS) $(LIBXSTORE) $(LIBXSTORE_SO) $(CLI_LINKS)
 	  -e 's|@LIBS_PRIVATE@|$(PLAT_LIBS) -lpthread|g' \
 	  lib/xstore.pc.in >$(I_LIB)/pkgconfig/xstore.pc
 
+# Each driver brings its own rules (drivers/<name>/*.mk), built only when
+# what it needs (headers, libraries) is on the machine.
+include $(wildcard drivers/*/*.mk)
+
 # Object files are not intermediates: keep them between runs.
 .SECONDARY:
 

@@ -9,7 +9,14 @@
 #   python3-pyxs        pyxs, a third XenStore client for test_mux.py
 #   libxen-dev          headers and libraries of libxenctrl, libxenevtchn and
 #                       libxengnttab, so that plat/xen.c is compiled (no
-#                       hypervisor comes with it)
+#                       hypervisor comes with it); also xen/io/blkif.h for
+#                       the split block device (drivers/vbd)
+#   nbdkit, nbdkit-plugin-dev
+#                       the NBD server that xsblkfront's plugin runs in
+#   libnbd-bin, python3-libnbd, qemu-utils, e2fsprogs
+#                       NBD clients used on the guest's disk in the tests
+#                       (nbdcopy, nbdinfo, qemu-img, mkfs.ext4/e2fsck)
+#   debhelper, lintian  building and checking the Debian packages (debian/)
 #   test-xenstore       Xen's own client test, from xen-utils-4.17: the .deb
 #                       is downloaded and unpacked with dpkg -x into the cache
 #                       (${XSTORE_DEPS_CACHE:-/var/cache/xstore-deps}/root),
@@ -94,6 +101,15 @@ for h in xenctrl xenevtchn xengnttab; do
 		break
 	fi
 done
+[ -f /usr/include/xen/io/blkif.h ] || missing+=(libxen-dev)
+command -v nbdkit >/dev/null || missing+=(nbdkit)
+[ -f /usr/include/nbdkit-plugin.h ] || missing+=(nbdkit-plugin-dev)
+command -v nbdcopy >/dev/null || missing+=(libnbd-bin)
+python3 -c 'import nbd' 2>/dev/null || missing+=(python3-libnbd)
+command -v qemu-img >/dev/null || missing+=(qemu-utils)
+command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+command -v dh >/dev/null || missing+=(debhelper)
+command -v lintian >/dev/null || missing+=(lintian)
 install_pkgs "${missing[@]+"${missing[@]}"}"
 
 if command -v clang >/dev/null && ! fuzzer_links; then
