@@ -35,19 +35,25 @@
  * Serve a bounded batch of pending ports per wakeup, then go back to the
  * loop: guests that keep their rings busy must not starve the sockets,
  * timers and other fds (the fd stays readable, so the rest comes next
- * turn).
+ * turn).  The batch is bounded in time as well as in kicks: a kick can
+ * carry a whole ring of requests, so 64 of them may take milliseconds,
+ * all of it latency for dom0's toolstack waiting on its socket.
  */
 #define KICKS_PER_TURN 64
+#define KICK_BUDGET_US 500u
 
 static void on_evtchn(struct loop *l, int fd, unsigned int events, void *arg)
 {
 	struct daemon *d = arg;
+	uint64_t start = loop_now_us();
 	unsigned int port;
 
 	for (int i = 0; i < KICKS_PER_TURN; i++) {
 		if (plat_evtchn_pending(d->plat, &port))
 			break;
 		domain_kick(d, port);
+		if (loop_now_us() - start >= KICK_BUDGET_US)
+			break;
 	}
 }
 

@@ -92,6 +92,11 @@ uint64_t loop_now_ms(void)
 	return now_ns() / 1000000u;
 }
 
+uint64_t loop_now_us(void)
+{
+	return now_ns() / 1000u;
+}
+
 struct loop *loop_new(void)
 {
 	struct loop *l = xcalloc(1, sizeof(*l));

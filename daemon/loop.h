@@ -102,5 +102,7 @@ void loop_stop(struct loop *l);
 
 /* loop_now_ms - monotonic milliseconds (the loop's clock). */
 uint64_t loop_now_ms(void);
+/* loop_now_us - the same clock in microseconds, for work budgets. */
+uint64_t loop_now_us(void);
 
 #endif
