@@ -32,6 +32,13 @@
  * store cannot say whether it lost track); never with anything else the
  * model does not predict, and never half-applied.
  *
+ * A replica store is fed only by the records of the main store
+ * (store_set_record_cb, store_replay): after every step it must equal
+ * the main store (store_equal: values, perms, child order, generations)
+ * and, read back like the main store, the model.  Every few changes the
+ * replica goes through a snapshot (store_dump, store_load) and must
+ * come back equal.
+ *
  * Each input starts from a fresh store; nothing global survives it but
  * the model's static storage, which is reset.
  */
@@ -167,6 +174,16 @@ static struct model snaps[NSLOTS];
 /* Scratch: copies for undo and replay. */
 static struct model scratch_model;
 static struct mtxn scratch_txn;
+
+/* Records of the current step, replayed on the replica after it (the
+ * callback may run under an armed allocation fault). */
+static struct {
+	struct store *replica;
+	unsigned char buf[1u << 20];
+	size_t len;       /* bytes of records in buf: [u32 len][bytes]... */
+	unsigned int nr;  /* records this step */
+	unsigned int all; /* records this input */
+} rp;
 
 /* FUZZ_STORE_TRACE=1 in the environment: print each step (debugging). */
 static bool is_trace;
@@ -1343,6 +1360,8 @@ static void step_txn_end(struct store *s, struct input *in)
 		fail("a failed commit reported events");
 }
 
+static void replica_check(struct store *s);
+
 /*
  * One step.  The invariant checker and the full comparison of the main
  * tree run after every step that can change the main tree; after reads
@@ -1384,6 +1403,82 @@ static void step(struct store *s, struct input *in)
 		check_invariants(s);
 		check_main(s);
 	}
+	replica_check(s);
+}
+
+/* ---- the replica ---- */
+
+static const unsigned char *snap_buf;
+
+static void record_cb(void *opaque, const void *rec, size_t len)
+{
+	(void)opaque;
+	if (len > sizeof(rp.buf) - 4 - rp.len)
+		fail("records of one step too large (%zu bytes)", len);
+	memcpy(rp.buf + rp.len, &(uint32_t){(uint32_t)len}, 4);
+	memcpy(rp.buf + rp.len + 4, rec, len);
+	rp.len += 4 + len;
+	rp.nr++;
+}
+
+static int snap_write(void *arg, const void *data, size_t len)
+{
+	static unsigned char big[1u << 22];
+	size_t *at = arg;
+
+	if (len > sizeof(big) - *at)
+		fail("snapshot too large");
+	memcpy(big + *at, data, len);
+	*at += len;
+	snap_buf = big;
+	return 0;
+}
+
+/* The replica through a snapshot: it must come back equal. */
+static void replica_reload(void)
+{
+	struct store *c;
+	size_t len = 0;
+	int err = store_dump(rp.replica, snap_write, &len);
+
+	if (err)
+		fail("store_dump: %d", err);
+	err = store_load(snap_buf, len, &c);
+	if (err)
+		fail("store_load: %d", err);
+	if (!store_equal(rp.replica, c))
+		fail("a snapshot did not load back equal");
+	store_free(rp.replica);
+	rp.replica = c;
+}
+
+/* After a step: replay its records on the replica, which must then
+ * equal the main store. */
+static void replica_check(struct store *s)
+{
+	size_t at = 0;
+
+	if (rp.nr > 1)
+		fail("one step emitted %u records", rp.nr);
+	while (at < rp.len) {
+		uint32_t len;
+		int err;
+
+		memcpy(&len, rp.buf + at, 4);
+		err = store_replay(rp.replica, rp.buf + at + 4, len);
+		if (err)
+			fail("store_replay of a record: %d", err);
+		at += 4 + len;
+	}
+	if (rp.nr) {
+		if (++rp.all % 8 == 0)
+			replica_reload();
+		check_main(rp.replica);
+	}
+	rp.len = 0;
+	rp.nr = 0;
+	if (!store_equal(s, rp.replica))
+		fail("the replica differs from the store");
 }
 
 /* ---- the entry point ---- */
@@ -1445,6 +1540,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("store_new");
 	setup(s);
 	store_set_event_cb(s, store_event, &g.sev);
+	rp.len = 0;
+	rp.nr = 0;
+	rp.all = 0;
+	/* The replica starts as a copy of the store after setup. */
+	{
+		size_t len = 0;
+
+		if (store_dump(s, snap_write, &len) ||
+		    store_load(snap_buf, len, &rp.replica))
+			fail("copy of the initial store");
+	}
+	store_set_record_cb(s, record_cb, NULL);
 	for (int n = 0; in.n && n < MAX_STEPS; n++)
 		step(s, &in);
 	xalloc_fail_after(-1);
@@ -1455,6 +1562,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_main(s);
 	check_stats(s);
 	check_invariants(s);
+	replica_check(s);
+	check_invariants(rp.replica);
+	store_free(rp.replica);
+	rp.replica = NULL;
 	store_free(s);
 	return 0;
 }

@@ -5,9 +5,10 @@
  *
  * One walk over the main tree (iterative, explicit stack) finds the
  * topmost nodes the domain owns (removed whole, as Xen does) and the
- * nodes whose lists name it; then the changes are applied through the
- * ordinary operations, so accounting and events stay right.  Permission
- * stripping fires no event: nothing a watcher could read changed.
+ * nodes whose lists name it; then the changes are applied as one change
+ * set (apply.c), atomic and one record, so accounting and events stay
+ * right.  Permission stripping fires no event: nothing a watcher could
+ * read changed.
  */
 #include <errno.h>
 #include <string.h>
@@ -124,53 +125,64 @@ static int survey(struct store *s, unsigned int domid, struct pathlist *rm,
 	return err;
 }
 
-static int strip_one(struct store *s, const char *path, unsigned int domid)
+/* Drop `domid` from the list of the node at `path`: a silent change. */
+static int strip_one(struct store *s, struct view *v, const char *path,
+                     unsigned int domid)
 {
-	struct walk *w = &s->walk;
-	struct nperms *p, *old;
-	int err = tree_walk(&s->env, s->root, path, w);
+	struct node *n = tree_lookup(&s->env, *v->rootp, path, NULL);
+	struct change ch = {CHANGE_PERMS, true, path, NULL, 0, NULL};
+	int err;
 
-	if (err || w->found != w->depth)
-		return err;
-	err = tree_unshare(&s->env, &s->root, w, w->depth);
-	if (err)
-		return err;
-	old = w->nodes[w->depth]->perms;
-	p = without(old, domid);
-	if (!p)
+	if (!n)
+		return 0;
+	ch.perms = without(n->perms, domid);
+	if (!ch.perms)
 		return -ENOMEM;
-	w->nodes[w->depth]->perms = p;
-	w->nodes[w->depth]->gen = ++s->env.gen;
-	/* Fewer entries: the owner is charged less. */
-	acct_apply(s, p->e[0].domid, 0, -4L * (old->n - p->n));
-	nperms_unref(old);
-	return 0;
+	err = apply_change(s, v, &ch, false);
+	nperms_unref(ch.perms);
+	return err;
+}
+
+static int strip_special(struct store *s, struct view *v, int i,
+                         unsigned int domid)
+{
+	static const char *const names[2] = {"@introduceDomain",
+	                                     "@releaseDomain"};
+	struct change ch = {CHANGE_SPECIAL, true, names[i], NULL, 0, NULL};
+	int err;
+
+	if (!names_domain(s->special_perms[i], domid))
+		return 0;
+	ch.perms = without(s->special_perms[i], domid);
+	if (!ch.perms)
+		return -ENOMEM;
+	err = apply_change(s, v, &ch, false);
+	nperms_unref(ch.perms);
+	return err;
 }
 
 int store_forget_domain(struct store *s, unsigned int domid)
 {
 	static const struct store_caller dom0 = {0, PERM_NO_TARGET, true, NULL,
 	                                         0};
-	struct view v = {&s->root, NULL, true, false};
+	struct view v = {&s->root, NULL, true, false, false, false};
 	struct pathlist rm = {0}, strip = {0};
 	int err = survey(s, domid, &rm, &strip);
 
-	for (size_t i = 0; !err && i < strip.n; i++)
-		err = strip_one(s, strip.v[i], domid);
-	for (size_t i = 0; !err && i < rm.n; i++)
-		err = store_op_rm(s, &v, &dom0, rm.v[i]);
-	for (int i = 0; !err && i < 2; i++) {
-		struct nperms *old = s->special_perms[i];
-
-		if (!names_domain(old, domid))
-			continue;
-		s->special_perms[i] = without(old, domid);
-		if (!s->special_perms[i]) {
-			s->special_perms[i] = old;
-			err = -ENOMEM;
-		} else {
-			nperms_unref(old);
-		}
+	if (!err &&
+	    (rm.n || strip.n || names_domain(s->special_perms[0], domid) ||
+	     names_domain(s->special_perms[1], domid))) {
+		err = apply_begin(s, &v, APPLY_STAGED);
+		for (size_t i = 0; !err && i < strip.n; i++)
+			err = strip_one(s, &v, strip.v[i], domid);
+		for (size_t i = 0; !err && i < rm.n; i++)
+			err = store_op_rm(s, &v, &dom0, rm.v[i]);
+		for (int i = 0; !err && i < 2; i++)
+			err = strip_special(s, &v, i, domid);
+		if (!err)
+			err = s->replay_error;
+		if (v.is_replay)
+			err = apply_end(s, &v, err);
 	}
 	list_free(&rm);
 	list_free(&strip);

@@ -1,15 +1,19 @@
 /*
  * store.c - XenStore operations over the persistent tree: rights,
- * quotas, owner accounting and change events.
+ * quotas, reads, and the public entry points.
  *
  * Every mutation follows the same three steps, so that a failure leaves
  * nothing half-done: (1) walk and check (rights, quotas) - no change;
  * (2) unshare the path and allocate every new node - changes nothing a
- * reader can see; (3) link - cannot fail.  On the main tree an operation
- * emits its events at once; inside a transaction it records what it saw
- * and did (txn.c) and emits nothing; a commit replays the recorded
- * operations here with is_replay set, which buffers events and owner
- * accounting until the whole commit has succeeded.
+ * reader can see; (3) link - cannot fail.  Step (1) is here, the
+ * store_op_* functions; steps (2) and (3) are the apply_* mutations
+ * (mutate.c), which a change set on the main tree reaches through
+ * apply.c (which records it) and a transaction's own tree directly.  On
+ * the main tree an operation emits its events at once; inside a
+ * transaction it records what it saw and did (txn.c) and emits nothing;
+ * a commit replays the recorded operations here as a staged change set
+ * (is_replay), which buffers events and owner accounting until the
+ * whole commit has succeeded.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,8 +24,6 @@
 #include "common/xalloc.h"
 #include "store/path.h"
 #include "store/store_int.h"
-
-#define RM_STACK_CAP (XS_ABS_PATH_MAX / 2 + 2)
 
 static const char *const special_names[2] = {"@introduceDomain",
                                              "@releaseDomain"};
@@ -107,49 +109,6 @@ static uint64_t acct_bytes(const struct store *s, unsigned int domid)
 	return pg ? pg->bytes[domid % ACCT_PAGE] : 0;
 }
 
-/*
- * Charge `nodes` nodes and `bytes` bytes to owner `domid`: at once on the
- * main tree, to the transaction's own tally inside one, or buffered until
- * a commit's replay has wholly succeeded.
- */
-static void acct_add(struct store *s, const struct view *v, unsigned int domid,
-                     long nodes, long bytes)
-{
-	if (v->txn) {
-		if (domid == v->txn->caller.domid) {
-			v->txn->own_delta += nodes;
-			v->txn->own_bytes += bytes;
-		}
-		return;
-	}
-	if (!v->is_replay) {
-		acct_apply(s, domid, nodes, bytes);
-		return;
-	}
-	for (unsigned int i = 0; i < s->nr_acct; i++) {
-		if (s->acct[i].domid == domid) {
-			s->acct[i].delta += nodes;
-			s->acct[i].bytes += bytes;
-			return;
-		}
-	}
-	if (s->nr_acct == s->acct_cap) {
-		unsigned int cap = s->acct_cap ? 2 * s->acct_cap : 8;
-		struct acct_delta *a = xrealloc_array(s->acct, cap, sizeof(*a));
-
-		if (!a) {
-			s->replay_error = -ENOMEM;
-			return;
-		}
-		s->acct = a;
-		s->acct_cap = cap;
-	}
-	s->acct[s->nr_acct].domid = (uint16_t)domid;
-	s->acct[s->nr_acct].delta = nodes;
-	s->acct[s->nr_acct].bytes = bytes;
-	s->nr_acct++;
-}
-
 /* Nodes `c` owns as the operation sees them (main plus its transaction). */
 static long owned_by(const struct store *s, const struct view *v,
                      unsigned int domid)
@@ -203,173 +162,7 @@ unsigned long store_domain_nodes(const struct store *s, unsigned int domid)
 	return domid < NR_DOMIDS ? acct_nodes(s, domid) : 0;
 }
 
-/* ---- events ---- */
-
-static void emit(struct store *s, const struct view *v, const char *path,
-                 bool is_exact, bool is_removal, struct nperms *perms,
-                 struct nperms *old_perms)
-{
-	struct store_event ev = {path, is_exact, is_removal, perms, old_perms};
-	struct evbuf *e;
-	size_t len;
-
-	if (v->txn)
-		return; /* fired at commit, by the replay */
-	if (!v->is_replay) {
-		if (s->event_cb)
-			s->event_cb(s->event_opaque, &ev);
-		return;
-	}
-	if (s->nr_ev == s->ev_cap) {
-		unsigned int cap = s->ev_cap ? 2 * s->ev_cap : 16;
-		struct evbuf **vec =
-		    xrealloc_array(s->ev_vec, cap, sizeof(*vec));
-
-		if (!vec) {
-			s->replay_error = -ENOMEM;
-			return;
-		}
-		s->ev_vec = vec;
-		s->ev_cap = cap;
-	}
-	len = strlen(path);
-	e = xmalloc(sizeof(*e) + len + 1);
-	if (!e) {
-		s->replay_error = -ENOMEM;
-		return;
-	}
-	e->next = NULL;
-	e->seq = s->nr_ev++;
-	e->is_dup = false;
-	e->is_exact = is_exact;
-	e->is_removal = is_removal;
-	e->perms = perms;
-	if (perms)
-		nperms_ref(perms);
-	e->old_perms = old_perms;
-	if (old_perms)
-		nperms_ref(old_perms);
-	memcpy(e->path, path, len + 1);
-	if (s->ev_tail)
-		s->ev_tail->next = e;
-	else
-		s->ev_head = e;
-	s->ev_tail = e;
-}
-
-static int cmp_ev(const void *a, const void *b)
-{
-	const struct evbuf *x = *(const struct evbuf *const *)a;
-	const struct evbuf *y = *(const struct evbuf *const *)b;
-	int c = strcmp(x->path, y->path);
-
-	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-/*
- * Who may see a commit's event is decided by the committed result, not
- * by the states inside the transaction: a node created and made
- * unreadable in one transaction was never readable outside it, so its
- * path must not reach a watcher that cannot read it (issue 10, item 4).
- * perms become the node's in the new tree (for a removed node, the last
- * ones it had), old_perms its perms before the commit (none if it did not
- * exist): a watcher that could read it before or after sees the event.
- */
-static void set_ev_perms(struct nperms **slot, struct nperms *p)
-{
-	if (p)
-		nperms_ref(p);
-	nperms_unref(*slot);
-	*slot = p;
-}
-
-static void commit_perms(struct store *s, struct evbuf *e, struct node *before)
-{
-	struct node *old = tree_lookup(&s->env, before, e->path, NULL);
-	struct node *now = tree_lookup(&s->env, s->root, e->path, NULL);
-
-	if (now)
-		set_ev_perms(&e->perms, now->perms);
-	set_ev_perms(&e->old_perms, old ? old->perms : NULL);
-}
-
-/*
- * A commit reports each changed path once, where it first changed (as Xen
- * 4.17 does): mark later duplicates, folding their flags into the first,
- * which gets the last permissions (and the first ones as old_perms, so a
- * watcher that could read the node before or after sees the event).
- * Sorting keeps this O(n log n) for large transactions, in space that
- * emit() reserved, so that it cannot fail.
- */
-static void dedupe_events(struct store *s, struct node *before)
-{
-	struct evbuf **v = s->ev_vec;
-	unsigned int n = s->nr_ev, i = 0;
-
-	if (n < 2) {
-		if (n == 1 && before)
-			commit_perms(s, s->ev_head, before);
-		return;
-	}
-	for (struct evbuf *e = s->ev_head; e; e = e->next)
-		v[i++] = e;
-	qsort(v, n, sizeof(*v), cmp_ev);
-	for (i = 0; i < n;) {
-		struct evbuf *first = v[i], *last = v[i];
-		unsigned int j = i + 1;
-
-		for (; j < n && !strcmp(v[j]->path, first->path); j++) {
-			last = v[j];
-			last->is_dup = true;
-			first->is_exact = first->is_exact && last->is_exact;
-			first->is_removal =
-			    first->is_removal || last->is_removal;
-		}
-		if (last != first && last->perms != first->perms) {
-			nperms_unref(first->old_perms);
-			first->old_perms = first->perms;
-			first->perms = last->perms;
-			nperms_ref(first->perms);
-		}
-		if (before)
-			commit_perms(s, first, before);
-		i = j;
-	}
-}
-
-/* Emit (or drop) the events buffered by a replay. */
-void store_flush_events(struct store *s, bool is_emit, struct node *before)
-{
-	struct evbuf *e;
-
-	if (is_emit)
-		dedupe_events(s, before);
-	e = s->ev_head;
-	s->ev_head = s->ev_tail = NULL;
-	s->nr_ev = 0;
-	while (e) {
-		struct evbuf *next = e->next;
-
-		if (is_emit && !e->is_dup && s->event_cb) {
-			struct store_event ev = {e->path, e->is_exact,
-			                         e->is_removal, e->perms,
-			                         e->old_perms};
-
-			s->event_cb(s->event_opaque, &ev);
-		}
-		nperms_unref(e->perms);
-		nperms_unref(e->old_perms);
-		xfree(e);
-		e = next;
-	}
-}
-
 /* ---- creation ---- */
-
-static uint64_t next_gen(struct store *s)
-{
-	return ++s->env.gen;
-}
 
 /*
  * Permissions of a node `c` creates under a parent with `parent`: the
@@ -398,6 +191,29 @@ static int write_touch(struct view *v, const struct walk *w, const char *path)
 	return v->txn ? txn_touch_snap(v->txn, path, w->found, w->depth) : 0;
 }
 
+/*
+ * A checked change: on the main tree (or a commit's staged root) it goes
+ * through apply_change, which records it; a transaction's own tree is
+ * changed directly (its changes reach the main tree at commit).
+ */
+static int do_change(struct store *s, struct view *v, const struct change *ch)
+{
+	/* Without a record to encode, apply_change would only dispatch. */
+	if (s->is_recording && !v->txn)
+		return apply_change(s, v, ch, true);
+	switch (ch->kind) {
+	case CHANGE_WRITE:
+		return apply_write(s, v, ch, true);
+	case CHANGE_PERMS:
+		return apply_perms(s, v, ch, true);
+	case CHANGE_DEL:
+		return apply_del(s, v, ch, true);
+	case CHANGE_SPECIAL:
+		return v->txn ? -EINVAL : apply_change(s, v, ch, true);
+	}
+	return -EINVAL;
+}
+
 /* Xen's size of a node with `nperms` entries, a value and child names. */
 static size_t record_size(unsigned int nperms, size_t value_len,
                           size_t child_names)
@@ -411,8 +227,7 @@ int store_op_write(struct store *s, struct view *v,
 {
 	struct tree_env *env = &s->env;
 	struct walk *w = &s->walk;
-	struct node *near, *chain = NULL, *last = NULL;
-	struct nperms *perms = NULL;
+	struct node *near;
 	unsigned int missing;
 	int err;
 
@@ -424,10 +239,8 @@ int store_op_write(struct store *s, struct view *v,
 
 	if (!v->skip_checks && !(access_of(c, near->perms) & PERM_WRITE))
 		return missing ? missing_error(c, near, PERM_WRITE) : -EACCES;
-	if (is_mkdir && !missing)
-		return write_touch(v, w, path);
 	err = write_touch(v, w, path);
-	if (err)
+	if (err || (is_mkdir && !missing))
 		return err;
 
 	if (is_limited(c)) {
@@ -462,126 +275,32 @@ int store_op_write(struct store *s, struct view *v,
 			return quota_hit(s, QUOTA_MEMORY, -ENOMEM);
 	}
 
-	/* The creator may be charged for the first time. */
-	err = missing ? acct_reserve(s, c->domid) : 0;
-	if (!err)
-		err = tree_unshare(env, v->rootp, w, w->found);
-	if (err)
-		return err;
-
-	if (!missing) {
-		long old_len = (long)w->nodes[w->depth]->value_len;
-
-		err = node_set_value(env, v->rootp, w, w->depth, value, len,
-		                     next_gen(s));
-		if (err)
-			return err;
-		acct_add(s, v, node_owner(w->nodes[w->depth]), 0,
-		         (long)len - old_len);
-		emit(s, v, path, false, false, w->nodes[w->depth]->perms, NULL);
-		return 0;
-	}
-
-	/* Build the missing chain detached, then link it in one step. */
-	near = w->nodes[w->found];
-	perms = inherit_perms(near->perms, c);
-	if (!perms)
-		return -ENOMEM;
-	err = node_reserve_kid(env, near);
-	for (unsigned int i = w->found + 1; !err && i <= w->depth; i++) {
-		bool is_target = i == w->depth;
-		struct node *n = node_new(env, w->comp[i], w->comp_len[i],
-		                          is_target ? value : NULL,
-		                          is_target ? len : 0, perms);
-
-		if (!n) {
-			err = -ENOMEM;
-			break;
-		}
-		n->gen = next_gen(s);
-		if (last) {
-			err = node_reserve_kid(env, last);
-			if (err) {
-				node_unref(env, n);
-				break;
-			}
-			node_add_kid(env, last, n);
-		} else {
-			chain = n;
-		}
-		last = n;
-	}
-	if (err) {
-		node_unref(env, chain);
-		nperms_unref(perms);
-		return err;
-	}
-	node_add_kid(env, near, chain);
-	near->gen = next_gen(s);
 	{
-		long bytes = 0;
+		struct node *target = w->nodes[w->depth];
+		struct change ch = {CHANGE_WRITE, false, path,
+		                    value,        len,   NULL};
 
-		for (struct node *n = chain; n;
-		     n = n->nkids ? n->kids[0] : NULL)
-			bytes += (long)node_mem(n);
-		acct_add(s, v, perms->e[0].domid, (long)missing, bytes);
+		if (!missing) {
+			ch.perms = target->perms;
+			return do_change(s, v, &ch);
+		}
+		ch.perms = inherit_perms(near->perms, c);
+		if (!ch.perms)
+			return -ENOMEM;
+		err = do_change(s, v, &ch);
+		nperms_unref(ch.perms);
+		return err;
 	}
-	emit(s, v, path, false, false, perms, NULL);
-	nperms_unref(perms);
-	return 0;
 }
 
 /* ---- removal ---- */
-
-/*
- * Account and report every node of the subtree at `top` (path `path`),
- * children before parents, the top last and non-exact (Xen 4.17 reports a
- * removed descendant only to watches on exactly its path).  Iterative,
- * on the preallocated stack: it cannot fail.
- */
-static void rm_subtree_effects(struct store *s, const struct view *v,
-                               struct node *top, const char *path)
-{
-	struct node **stack = s->rm_stack;
-	uint32_t *pos = s->rm_pos;
-	char *buf = s->rm_path;
-	size_t len = strlen(path);
-	unsigned int sp = 0;
-
-	memcpy(buf, path, len + 1);
-	stack[0] = top;
-	pos[0] = 0;
-	while (1) {
-		struct node *n = stack[sp];
-
-		if (pos[sp] < n->nkids && sp + 1 < RM_STACK_CAP &&
-		    len + 1 + n->kids[pos[sp]]->name_len <= XS_ABS_PATH_MAX) {
-			struct node *k = n->kids[pos[sp]++];
-
-			if (len > 1)
-				buf[len++] = '/';
-			memcpy(buf + len, node_name(k), k->name_len);
-			len += k->name_len;
-			buf[len] = '\0';
-			stack[++sp] = k;
-			pos[sp] = 0;
-			continue;
-		}
-		acct_add(s, v, node_owner(n), -1, -(long)node_mem(n));
-		emit(s, v, buf, sp > 0, true, n->perms, NULL);
-		if (sp == 0)
-			break;
-		path_pop(buf, &len, n->name_len);
-		sp--;
-	}
-}
 
 int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
                 const char *path)
 {
 	struct tree_env *env = &s->env;
 	struct walk *w = &s->walk;
-	struct node *near, *parent, *victim;
+	struct node *near;
 	int err;
 
 	err = tree_walk(env, *v->rootp, path, w);
@@ -609,21 +328,16 @@ int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
 	if (!v->skip_checks && !(access_of(c, near->perms) & PERM_WRITE))
 		return -EACCES;
 
-	err = tree_unshare(env, v->rootp, w, w->depth - 1);
-	if (err)
-		return err;
-	parent = w->nodes[w->depth - 1];
-	victim = parent->kids[w->pos[w->depth]];
-	rm_subtree_effects(s, v, victim, path);
-	victim = node_remove_kid(env, parent, w->pos[w->depth]);
-	parent->gen = next_gen(s);
-	node_unref(env, victim);
-	return 0;
+	{
+		struct change ch = {CHANGE_DEL, false, path, NULL, 0, NULL};
+
+		return do_change(s, v, &ch);
+	}
 }
 
 /* ---- permissions ---- */
 
-static int special_index(const char *path)
+int store_special_index(const char *path)
 {
 	for (int i = 0; i < 2; i++)
 		if (!strcmp(path, special_names[i]))
@@ -634,7 +348,7 @@ static int special_index(const char *path)
 const struct nperms *store_special_perms(const struct store *s,
                                          const char *name)
 {
-	int i = special_index(name);
+	int i = store_special_index(name);
 
 	return i < 0 ? NULL : s->special_perms[i];
 }
@@ -645,7 +359,6 @@ int store_op_set_perms(struct store *s, struct view *v,
 {
 	struct tree_env *env = &s->env;
 	struct walk *w = &s->walk;
-	struct nperms *perms, *old;
 	struct node *node;
 	int err;
 
@@ -654,68 +367,59 @@ int store_op_set_perms(struct store *s, struct view *v,
 	if (is_limited(c) && quota_is_over(c->quota, QUOTA_PERMS, n))
 		return quota_hit(s, QUOTA_PERMS, -ENOSPC);
 	if (path_is_special(path)) {
-		int i = special_index(path);
+		int i = store_special_index(path);
 
 		if (i < 0)
 			return -EINVAL;
-		old = s->special_perms[i];
-		if (!v->skip_checks &&
-		    (access_of(c, old) & PERM_BOTH) != PERM_BOTH)
+		if (!v->skip_checks && (access_of(c, s->special_perms[i]) &
+		                        PERM_BOTH) != PERM_BOTH)
 			return -EACCES;
-		perms = nperms_new(e, n);
-		if (!perms)
-			return -ENOMEM;
-		s->special_perms[i] = perms;
-		nperms_unref(old);
-		return 0;
-	}
-
-	err = tree_walk(env, *v->rootp, path, w);
-	if (err)
-		return err;
-	node = w->nodes[w->found];
-	if (v->txn) {
-		err = txn_touch_snap(v->txn, path, w->depth, w->depth);
+	} else {
+		err = tree_walk(env, *v->rootp, path, w);
 		if (err)
 			return err;
-	}
-	if (w->found < w->depth)
-		return v->skip_checks ? -ENOENT
-		                      : missing_error(c, node, PERM_WRITE);
-	if (!v->skip_checks) {
-		unsigned int acc = access_of(c, node->perms);
+		node = w->nodes[w->found];
+		if (v->txn) {
+			err = txn_touch_snap(v->txn, path, w->depth, w->depth);
+			if (err)
+				return err;
+		}
+		if (w->found < w->depth)
+			return v->skip_checks
+			           ? -ENOENT
+			           : missing_error(c, node, PERM_WRITE);
+		if (!v->skip_checks) {
+			unsigned int acc = access_of(c, node->perms);
 
-		if ((acc & (PERM_WRITE | PERM_OWNER)) !=
-		    (PERM_WRITE | PERM_OWNER))
-			return -EACCES;
-		if (!c->is_privileged && e[0].domid != node_owner(node))
-			return -EPERM;
+			if ((acc & (PERM_WRITE | PERM_OWNER)) !=
+			    (PERM_WRITE | PERM_OWNER))
+				return -EACCES;
+			if (!c->is_privileged && e[0].domid != node_owner(node))
+				return -EPERM;
+		}
 	}
-	err = acct_reserve(s, e[0].domid);
-	if (!err)
-		err = tree_unshare(env, v->rootp, w, w->depth);
-	if (err)
+	{
+		struct change ch = {path_is_special(path) ? CHANGE_SPECIAL
+		                                          : CHANGE_PERMS,
+		                    false,
+		                    path,
+		                    NULL,
+		                    0,
+		                    nperms_new(e, n)};
+
+		if (!ch.perms)
+			return -ENOMEM;
+		err = do_change(s, v, &ch);
+		nperms_unref(ch.perms);
 		return err;
-	perms = nperms_new(e, n);
-	if (!perms)
-		return -ENOMEM;
-	node = w->nodes[w->depth];
-	old = node->perms;
-	node->perms = perms;
-	node->gen = next_gen(s);
-	acct_add(s, v, old->e[0].domid, -1,
-	         -(long)node_mem_of(node->name_len, node->value_len, old->n));
-	acct_add(s, v, perms->e[0].domid, 1, (long)node_mem(node));
-	emit(s, v, path, false, false, perms, old);
-	nperms_unref(old);
-	return 0;
+	}
 }
 
 /* ---- public operations ---- */
 
 static struct view main_view(struct store *s, struct txn *t)
 {
-	struct view v = {&s->root, NULL, false, false};
+	struct view v = {&s->root, NULL, false, false, false, false};
 
 	if (t) {
 		v.rootp = &t->root;
@@ -826,7 +530,7 @@ int store_get_perms(struct store *s, struct txn *t,
 	size_t need;
 
 	if (path_is_special(path)) {
-		int i = special_index(path);
+		int i = store_special_index(path);
 
 		if (i < 0)
 			return -EINVAL;
@@ -847,13 +551,53 @@ int store_get_perms(struct store *s, struct txn *t,
 	return 0;
 }
 
+/*
+ * A direct operation on the main tree is a change set of its own (one
+ * change, applied in place); inside a transaction it changes the
+ * transaction's tree and is logged for the commit.
+ */
+enum op_kind { OP_WRITE, OP_MKDIR, OP_RM, OP_SET_PERMS };
+
+static int run_op(struct store *s, struct view *v, enum op_kind kind,
+                  const struct store_caller *c, const char *path,
+                  const void *data, size_t len)
+{
+	switch (kind) {
+	case OP_WRITE:
+		return store_op_write(s, v, c, path, data, len, false);
+	case OP_MKDIR:
+		return store_op_write(s, v, c, path, NULL, 0, true);
+	case OP_RM:
+		return store_op_rm(s, v, c, path);
+	case OP_SET_PERMS:
+		return store_op_set_perms(s, v, c, path, data,
+		                          (unsigned int)len);
+	}
+	return -EINVAL;
+}
+
+static int direct_op(struct store *s, enum op_kind kind,
+                     const struct store_caller *c, const char *path,
+                     const void *data, size_t len)
+{
+	struct view v = main_view(s, NULL);
+	int err = apply_begin(s, &v, 0);
+
+	if (err)
+		return err;
+	return apply_end(s, &v, run_op(s, &v, kind, c, path, data, len));
+}
+
 int store_write(struct store *s, struct txn *t, const struct store_caller *c,
                 const char *path, const void *value, size_t len)
 {
 	struct view v = main_view(s, t);
-	int err = store_op_write(s, &v, c, path, value, len, false);
+	int err;
 
-	if (!err && t)
+	if (!t)
+		return direct_op(s, OP_WRITE, c, path, value, len);
+	err = store_op_write(s, &v, c, path, value, len, false);
+	if (!err)
 		txn_record(t, TXN_WRITE, path, value, len);
 	return err;
 }
@@ -862,9 +606,12 @@ int store_mkdir(struct store *s, struct txn *t, const struct store_caller *c,
                 const char *path)
 {
 	struct view v = main_view(s, t);
-	int err = store_op_write(s, &v, c, path, NULL, 0, true);
+	int err;
 
-	if (!err && t)
+	if (!t)
+		return direct_op(s, OP_MKDIR, c, path, NULL, 0);
+	err = store_op_write(s, &v, c, path, NULL, 0, true);
+	if (!err)
 		txn_record(t, TXN_MKDIR, path, NULL, 0);
 	return err;
 }
@@ -873,9 +620,12 @@ int store_rm(struct store *s, struct txn *t, const struct store_caller *c,
              const char *path)
 {
 	struct view v = main_view(s, t);
-	int err = store_op_rm(s, &v, c, path);
+	int err;
 
-	if (!err && t)
+	if (!t)
+		return direct_op(s, OP_RM, c, path, NULL, 0);
+	err = store_op_rm(s, &v, c, path);
+	if (!err)
 		txn_record(t, TXN_RM, path, NULL, 0);
 	return err;
 }
@@ -888,10 +638,10 @@ int store_set_perms(struct store *s, struct txn *t,
 	int err;
 
 	/* Special paths live outside the tree and outside transactions. */
-	if (path_is_special(path))
-		v = main_view(s, NULL);
+	if (!t || path_is_special(path))
+		return direct_op(s, OP_SET_PERMS, c, path, e, n);
 	err = store_op_set_perms(s, &v, c, path, e, n);
-	if (!err && t && !path_is_special(path))
+	if (!err)
 		txn_record(t, TXN_SET_PERMS, path, e, n * sizeof(*e));
 	return err;
 }
@@ -902,9 +652,7 @@ static int add_initial(struct store *s, const char *path)
 {
 	static const struct store_caller dom0 = {0, PERM_NO_TARGET, true, NULL,
 	                                         0};
-	struct view v = main_view(s, NULL);
-
-	return store_op_write(s, &v, &dom0, path, NULL, 0, true);
+	return direct_op(s, OP_MKDIR, &dom0, path, NULL, 0);
 }
 
 struct store *store_new(void)
@@ -960,6 +708,7 @@ void store_free(struct store *s)
 	xfree(s->rm_path);
 	xfree(s->acct);
 	xfree(s->ev_vec);
+	xfree(s->rec);
 	xfree(s);
 }
 

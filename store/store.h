@@ -5,9 +5,11 @@
  *
  * The store knows nothing of connections, sockets or the wire: callers
  * pass validated absolute paths (store/path.h) and who they are; changes
- * leave through one event callback (for watches) and, later, the journal.
- * Every mutation of the main tree goes through store_apply(), the single
- * place where a journal record will be emitted.
+ * leave through one event callback (for watches) and one record callback
+ * (for the journal).  Every mutation of the main tree - a direct WRITE,
+ * MKDIR, RM or SET_PERMS, a transaction's commit, store_forget_domain -
+ * is one change set applied by store/apply.c, the single place that
+ * changes the main tree and emits a record (see "Records" below).
  *
  * Not thread-safe: one store belongs to one thread.
  *
@@ -79,6 +81,103 @@ void store_free(struct store *s);
 
 /* store_set_event_cb - where changes go (NULL: nowhere). */
 void store_set_event_cb(struct store *s, store_event_cb *cb, void *opaque);
+
+/*
+ * Records.  Each change set applied to the main tree (an operation that
+ * changed nothing - MKDIR of an existing node, RM of a missing one, a
+ * forget with nothing to forget - applies none) is described by one
+ * record: enough to redo it on a store in the state just before it,
+ * without caller, quotas or permission checks.  Encoding, all integers
+ * little-endian:
+ *
+ *   header (16 bytes)
+ *     u8  version   1
+ *     u8  type      1 (change set)
+ *     u16 flags     0
+ *     u32 count     changes that follow, >= 1
+ *     u64 gen       the store's generation counter before the set (it
+ *                   also advances inside transactions, so a replay
+ *                   moves the counter up to it first)
+ *   count changes, applied in order, each:
+ *     u8  kind      1 WRITE, 2 PERMS, 3 DEL, 4 SPECIAL
+ *     u8  pad       0
+ *     u16 nperms    permission entries (>= 1; 0 for DEL)
+ *     u32 path_len  bytes of the path, no nul (1..XS_ABS_PATH_MAX)
+ *     u32 value_len bytes of the value (WRITE; else 0; <= XS_PAYLOAD_MAX)
+ *     path, value, then nperms entries of {u16 domid, u8 access
+ *     (PERM_NONE..PERM_BOTH), u8 0}, entry 0 the owner.
+ *   WRITE    the node gets value and perms (a write keeps a node's perms,
+ *            so they change only if the record says so); missing
+ *            ancestors are created empty with the same perms
+ *   PERMS    the existing node gets perms (value unchanged)
+ *   DEL      the existing node (not "/") and everything below it go
+ *   SPECIAL  path is "@introduceDomain" or "@releaseDomain": its perms
+ * There is no checksum: the journal wraps records in its own.
+ */
+typedef void store_record_cb(void *opaque, const void *rec, size_t len);
+
+/*
+ * store_set_record_cb - call cb(opaque, rec, len) once per change set
+ * applied to the main tree, after it is applied (and its events fired)
+ * and before the operation returns.  `rec` is valid only during the
+ * call; cb must not call into the store.  NULL: no records (and no
+ * encoding work).  With a callback, a change that cannot get room for
+ * its record fails with -ENOMEM and changes nothing.
+ */
+void store_set_record_cb(struct store *s, store_record_cb *cb, void *opaque);
+
+/*
+ * store_replay - apply record `rec` (`len` bytes, as given to the record
+ * callback of some store) to `s`, as after a restart: no events, no
+ * record.  The record is validated first and must fit the store: a
+ * malformed record, a generation below the store's, a change that does
+ * not apply (PERMS or DEL of a missing node, WRITE under a missing
+ * parent) -> -EINVAL and nothing changed.  -ENOMEM: nothing changed.
+ * Generations come out as in the store that emitted the record.
+ */
+int store_replay(struct store *s, const void *rec, size_t len);
+
+/*
+ * Snapshots.  store_dump writes the main tree (only: open transactions
+ * are not part of it; nodes they share with it are written once), the
+ * special nodes' permissions and the generation counter, as:
+ *   header (32 bytes): u8 version 1, u8 type 2 (snapshot), u16 flags 0,
+ *     u32 0, u64 gen, u64 nodes (in the tree, root included), u64 0
+ *   the perms of "@introduceDomain" then "@releaseDomain": each u16 n
+ *     (>= 1), u16 0, then n entries as in a record
+ *   every node in depth-first order, parents before children, children
+ *     in directory order, the root first with an empty name:
+ *     u16 name_len, u16 nperms, u32 value_len, u32 nkids, u32 0,
+ *     u64 gen, name, value, perms (as in a record)
+ * Both walks are iterative; their stacks are bounded by the deepest
+ * possible path (XS_ABS_PATH_MAX / 2 components).
+ */
+typedef int store_write_fn(void *arg, const void *buf, size_t len);
+
+/*
+ * store_dump - write the snapshot of `s` through fn(arg, buf, len), in
+ * pieces of up to 64 KiB; fn returns 0 or -errno (which stops the dump
+ * and is returned).  fn must not call into the store.  0, -ENOMEM or
+ * fn's error.  The store is not changed.
+ */
+int store_dump(struct store *s, store_write_fn *fn, void *arg);
+
+/*
+ * store_load - a new store (*out, caller owns) from snapshot `buf` of
+ * `len` bytes, as store_dump wrote it.  Node accounting is rebuilt;
+ * quotas are not checked (a snapshot holds what was accepted).  -EINVAL
+ * for anything malformed (bad names, duplicate children, a path too
+ * long, a generation above the counter, trailing bytes), -ENOMEM.
+ */
+int store_load(const void *buf, size_t len, struct store **out);
+
+/*
+ * store_equal - do `a` and `b` hold the same main tree (names, child
+ * order, values, permissions, node generations) and special perms?  The
+ * generation counters are not compared (transactions advance them
+ * without changing the tree).  For tests; iterative.
+ */
+bool store_equal(const struct store *a, const struct store *b);
 
 /*
  * store_read - the value of `path`.  On success *value points at
@@ -190,8 +289,8 @@ const struct nperms *store_special_perms(const struct store *s,
  * store_forget_domain - domain `domid` is gone: remove every node it
  * owns (with all below it; events fire as for RM) and drop it from every
  * other permission list, the special ones included, so that a later
- * domain with the same id inherits nothing.  O(nodes).  0 or -ENOMEM
- * (what was done stays done; calling again finishes the job).
+ * domain with the same id inherits nothing.  O(nodes).  One change set:
+ * 0, or -ENOMEM and nothing changed.
  */
 int store_forget_domain(struct store *s, unsigned int domid);
 

@@ -1,5 +1,7 @@
 /*
- * store_int.h - what store.c (operations) and txn.c (transactions) share.
+ * store_int.h - what the store's modules share: store.c (operations:
+ * checks), mutate.c (tree mutations, accounting, events), apply.c
+ * (change sets, records), txn.c (transactions), forget.c, dump.c.
  * Not for use outside store/.
  */
 #ifndef XSTORE_STORE_INT_H
@@ -10,6 +12,10 @@
 #include "xstore/wire.h"
 
 #define NR_DOMIDS (XS_DOMID_MAX + 1u)
+
+/* The removal traversal's stack: a path has at most this many
+ * components. */
+#define RM_STACK_CAP (XS_ABS_PATH_MAX / 2 + 2)
 
 /*
  * Nodes and bytes each domain owns, in pages of 256 domids allocated on
@@ -48,7 +54,33 @@ struct view {
 	struct node **rootp;
 	struct txn *txn;  /* recording reads/writes; NULL on the main tree */
 	bool skip_checks; /* commit replay: rights were checked already */
-	bool is_replay;   /* buffer events and accounting */
+	bool is_replay;   /* buffer events and accounting (a staged set) */
+	bool is_quiet;    /* no events at all (store_replay) */
+	bool is_commit;   /* events take the committed perms (store.c) */
+};
+
+/*
+ * One node-level change of a change set (apply.c), as store_apply
+ * applies it and a record carries it.  WRITE: the node gets `value` and
+ * `perms`, missing ancestors are created empty with `perms` too.  PERMS:
+ * the existing node gets `perms`.  DEL: the node and everything below it
+ * go.  SPECIAL: "@introduceDomain"/"@releaseDomain" get `perms`.  The
+ * pointers are borrowed for the duration of the call.
+ */
+enum change_kind {
+	CHANGE_WRITE = 1,
+	CHANGE_PERMS = 2,
+	CHANGE_DEL = 3,
+	CHANGE_SPECIAL = 4,
+};
+
+struct change {
+	enum change_kind kind;
+	bool is_silent;    /* fires no event (forget's stripping) */
+	const char *path;  /* nul-terminated */
+	const void *value; /* WRITE */
+	size_t value_len;
+	struct nperms *perms; /* WRITE, PERMS, SPECIAL */
 };
 
 /* The recorded operations of a transaction, replayed at commit. */
@@ -117,6 +149,15 @@ struct store {
 	unsigned int nr_acct, acct_cap;
 	int replay_error;
 	int quota_hit; /* see store_quota_hit */
+	/* The change set being applied (apply.c). */
+	store_record_cb *record_cb;
+	void *record_opaque;
+	unsigned char *rec; /* its record, when record_cb is set */
+	size_t rec_len, rec_cap;
+	uint32_t rec_changes;
+	struct node *stage_root;          /* a staged set's private root */
+	struct nperms *staged_special[2]; /* SPECIAL changes of a staged set */
+	bool is_recording; /* this set's record is being encoded */
 };
 
 /*
@@ -131,6 +172,12 @@ static inline void path_pop(char *buf, size_t *len, size_t name_len)
 	buf[*len] = '\0';
 }
 
+/* next_gen - a new generation: the counter only grows. */
+static inline uint64_t next_gen(struct store *s)
+{
+	return ++s->env.gen;
+}
+
 /* store.c */
 int acct_reserve(struct store *s, unsigned int domid);
 void acct_apply(struct store *s, unsigned int domid, long nodes, long bytes);
@@ -142,6 +189,52 @@ int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
 int store_op_set_perms(struct store *s, struct view *v,
                        const struct store_caller *c, const char *path,
                        const struct perm_entry *e, unsigned int n);
+/* store_special_index - 0 for "@introduceDomain", 1 for
+ * "@releaseDomain", else -1. */
+int store_special_index(const char *path);
+
+/* apply.c: a change set on the main tree is apply_begin, any number of
+ * apply_change (each checked by its caller, or by store_replay), then
+ * apply_end, which alone swaps the root, fires the buffered events and
+ * emits the record.  `v` must stay the same view throughout. */
+#define APPLY_STAGED 0x1u /* several changes: on a private root */
+#define APPLY_COMMIT 0x2u /* a commit's events (committed perms) */
+#define APPLY_QUIET  0x4u /* no events, no record (store_replay) */
+int apply_begin_slow(struct store *s, struct view *v, unsigned int flags);
+int apply_end_slow(struct store *s, struct view *v, int err);
+/* `is_walked`: s->walk holds `ch->path` on *v->rootp already. */
+int apply_change(struct store *s, struct view *v, const struct change *ch,
+                 bool is_walked);
+
+/* The common case inline: one change, no record (the write loop's). */
+static inline int apply_begin(struct store *s, struct view *v,
+                              unsigned int flags)
+{
+	if (!(flags & APPLY_STAGED) && !s->record_cb) {
+		v->is_quiet = flags & APPLY_QUIET;
+		v->is_commit = false;
+		s->is_recording = false;
+		return 0;
+	}
+	return apply_begin_slow(s, v, flags);
+}
+
+static inline int apply_end(struct store *s, struct view *v, int err)
+{
+	if (!v->is_replay && !s->is_recording)
+		return err;
+	return apply_end_slow(s, v, err);
+}
+
+/* mutate.c: the tree mutations themselves, on the main tree (through
+ * apply_change) or on a transaction's own tree.  Each is atomic: 0, or
+ * an error and nothing a reader can see changed. */
+int apply_write(struct store *s, struct view *v, const struct change *ch,
+                bool is_walked);
+int apply_perms(struct store *s, struct view *v, const struct change *ch,
+                bool is_walked);
+int apply_del(struct store *s, struct view *v, const struct change *ch,
+              bool is_walked);
 /* `before`: the main tree's root before a commit's replay (the events'
  * permissions are then taken from the committed result), or NULL. */
 void store_flush_events(struct store *s, bool emit, struct node *before);

@@ -23,13 +23,13 @@
  * Commit checks each recorded path against the main tree: any different
  * generation (changed, created or removed since) fails the commit with
  * EAGAIN and nothing is applied.  Otherwise the transaction's operations
- * are replayed on the main tree (store.c) with rights already checked.
- * A single operation is atomic by itself; several are replayed onto a
- * private reference of the main root and swapped in only when all of
- * them succeeded, so a commit that runs out of memory or quota half-way
- * changes nothing.  Replay is correct because every node whose state an
- * operation depended on is unchanged since the snapshot.  The replay
- * produces the watch events, so they fire on commit only.
+ * are replayed on the main tree (store.c) with rights already checked,
+ * as one change set (apply.c): a single operation is atomic by itself;
+ * several are replayed onto a private reference of the main root and
+ * swapped in only when all of them succeeded, so a commit that runs out
+ * of memory or quota half-way changes nothing.  Replay is correct because every
+ * node whose state an operation depended on is unchanged since the snapshot.
+ * The replay produces the watch events, so they fire on commit only.
  *
  * Unlike Xen 4.17's C xenstored (which copies a node only when the
  * transaction first touches it, so that it can see later commits), a
@@ -284,43 +284,22 @@ static int replay_op(struct store *s, struct view *v, const struct txn *t,
 	return -EINVAL;
 }
 
+/*
+ * The commit is one change set: its operations, replayed with rights
+ * already checked, each become the node-level changes of the record.
+ */
 static int txn_replay(struct store *s, const struct txn *t)
 {
-	struct view v = {&s->root, NULL, true, false};
-	struct node *newroot = NULL, *before;
-	int err = 0;
+	struct view v = {&s->root, NULL, true, false, false, false};
+	int err =
+	    apply_begin(s, &v, t->nr_ops > 1 ? APPLY_STAGED | APPLY_COMMIT : 0);
 
-	if (t->nr_ops == 1)
-		return replay_op(s, &v, t, t->ops);
-
-	newroot = s->root;
-	node_ref(newroot);
-	v.rootp = &newroot;
-	v.is_replay = true;
-	s->replay_error = 0;
-	s->nr_acct = 0;
 	for (const struct txn_op *op = t->ops; op && !err; op = op->next) {
 		err = replay_op(s, &v, t, op);
-		if (!err)
+		if (!err && v.is_replay)
 			err = s->replay_error;
 	}
-	if (err) {
-		node_unref(&s->env, newroot);
-		store_flush_events(s, false, NULL);
-		s->nr_acct = 0;
-		return err;
-	}
-	before = s->root; /* kept until the events are decided */
-	s->root = newroot;
-	for (unsigned int i = 0; i < s->nr_acct; i++) {
-		const struct acct_delta *a = &s->acct[i];
-
-		acct_apply(s, a->domid, a->delta, a->bytes);
-	}
-	s->nr_acct = 0;
-	store_flush_events(s, true, before);
-	node_unref(&s->env, before);
-	return 0;
+	return apply_end(s, &v, err);
 }
 
 bool store_txn_names_gone(const struct txn *t,

@@ -14,7 +14,10 @@
  * the connection was closed; the store passes store_check and every
  * watch belongs to a session.  After each run everything is freed and
  * xalloc_live() must be back where it started (ASan's leak check runs
- * at exit too).
+ * at exit too).  The store's change records (store_set_record_cb) are
+ * replayed on a replica after every step, which must then equal the
+ * store: a request refused for want of memory leaves no record, an
+ * applied one exactly the record that redoes it.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -290,6 +293,100 @@ static const struct step script[] = {
 
 #define NR_STEPS (sizeof(script) / sizeof(script[0]))
 
+/* ---- the store's records, replayed on a replica ---- */
+
+/* Plain malloc: fault injection must not hit the test's own copies. */
+static struct {
+	unsigned char *buf; /* [u32 len][record]... of the current step */
+	size_t len, cap;
+	struct store *replica;
+} recs;
+
+static void record_cb(void *opaque, const void *rec, size_t len)
+{
+	(void)opaque;
+	if (recs.len + 4 + len > recs.cap) {
+		recs.cap = 2 * (recs.len + 4 + len);
+		recs.buf = realloc(recs.buf, recs.cap);
+		if (!recs.buf)
+			abort();
+	}
+	memcpy(recs.buf + recs.len, &(uint32_t){(uint32_t)len}, 4);
+	memcpy(recs.buf + recs.len + 4, rec, len);
+	recs.len += 4 + len;
+}
+
+static int snap_write(void *arg, const void *data, size_t len)
+{
+	struct {
+		unsigned char *p;
+		size_t len;
+	} *b = arg;
+
+	b->p = realloc(b->p, b->len + len);
+	if (!b->p)
+		abort();
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+/* Start the replica as a copy of the daemon's store (faults paused). */
+static bool replica_start(void)
+{
+	struct {
+		unsigned char *p;
+		size_t len;
+	} b = {NULL, 0};
+	int err = store_dump(dmn.store, snap_write, &b);
+
+	if (!err)
+		err = store_load(b.p, b.len, &recs.replica);
+	free(b.p);
+	recs.len = 0;
+	if (err) {
+		printf("  replica: dump/load: %d\n", err);
+		return false;
+	}
+	store_set_record_cb(dmn.store, record_cb, NULL);
+	return true;
+}
+
+/* Replay the step's records (faults paused); the replica must equal
+ * the store. */
+static bool replica_ok(const char *when)
+{
+	size_t at = 0;
+
+	while (at < recs.len) {
+		uint32_t len;
+		int err;
+
+		memcpy(&len, recs.buf + at, 4);
+		err = store_replay(recs.replica, recs.buf + at + 4, len);
+		if (err) {
+			printf("  %s: replaying a record: %d\n", when, err);
+			return false;
+		}
+		at += 4 + len;
+	}
+	recs.len = 0;
+	if (!store_equal(dmn.store, recs.replica)) {
+		printf("  %s: the replica fed by records differs\n", when);
+		return false;
+	}
+	return true;
+}
+
+static void replica_stop(void)
+{
+	store_free(recs.replica);
+	recs.replica = NULL;
+	free(recs.buf);
+	recs.buf = NULL;
+	recs.len = recs.cap = 0;
+}
+
 /* ---- one run ---- */
 
 struct run {
@@ -470,6 +567,8 @@ static bool run_step(struct run *r, size_t s, char *what, size_t whatsz)
 	free(before);
 	if (is_ok)
 		is_ok = daemon_ok(what);
+	if (is_ok)
+		is_ok = replica_ok(what);
 	resume_faults(r);
 	return is_ok;
 }
@@ -510,6 +609,7 @@ static bool run_script(struct run *r)
 	pause_faults(r);
 	dmn.plat = plat;
 	r->cum[0] = r->used;
+	is_ok = replica_start();
 	resume_faults(r);
 	for (s = 0; s < NR_STEPS && is_ok; s++) {
 		is_ok = run_step(r, s, what, sizeof(what));
@@ -518,6 +618,7 @@ static bool run_script(struct run *r)
 	}
 	pause_faults(r);
 	daemon_fini(&dmn);
+	replica_stop();
 out:
 	xalloc_fail_after(-1);
 	for (unsigned int i = 0; i < NR_CONNS; i++)
