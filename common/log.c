@@ -1,5 +1,7 @@
 /*
- * log.c - the process-wide log sink.  Owns the FILE and its path.
+ * log.c - the process-wide log sink: a FILE and its path (stderr when
+ * none), or syslog(3); and the trace file.  Owns the FILEs and paths.
+ * Lines that guests can cause go through the rate limiter at the end.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +22,8 @@ static int min_level = LOG_INFO;
 static bool trace_on;
 static FILE *trace_sink;
 static char *trace_path;
+static bool is_syslog;         /* openlog()ed: lines go to syslog, not sink */
+static bool is_journal_stderr; /* stderr is the journal: "<level>" lines */
 
 /* Bound on the log file; over it, the file is renamed to "<path>.1"
  * (replacing an older one) and started afresh: at most twice this on
@@ -134,9 +138,32 @@ int log_reopen(void)
 	return 0;
 }
 
+void log_open_syslog(const char *ident, int level)
+{
+	log_close();
+	/* LOG_PID: the pid is read at each line, so it is right after
+	 * daemonising too; no LOG_CONS, a daemon has no console. */
+	openlog(ident, LOG_PID, LOG_DAEMON);
+	is_syslog = true;
+	min_level = level;
+}
+
+bool log_is_syslog(void)
+{
+	return is_syslog;
+}
+
+void log_set_journal_stderr(bool on)
+{
+	is_journal_stderr = on;
+}
+
 void log_close(void)
 {
 	log_open_trace(NULL);
+	if (is_syslog)
+		closelog();
+	is_syslog = false;
 	if (sink)
 		fclose(sink);
 	sink = NULL;
@@ -178,6 +205,18 @@ static void vlog(FILE *f, const char *tag, const char *fmt, va_list ap)
 	struct tm tm;
 	char stamp[32];
 
+	if (f == stderr && is_journal_stderr) {
+		int level = LOG_DEBUG;
+
+		for (int i = 0; i <= LOG_DEBUG; i++)
+			if (strcmp(tag, level_names[i]) == 0)
+				level = i;
+		/* sd-daemon(3)'s prefix; trace lines are debug. */
+		fprintf(f, "<%d>", level);
+		vfprintf(f, fmt, ap);
+		fputc('\n', f);
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
@@ -230,7 +269,10 @@ void log_msg(int level, const char *fmt, ...)
 	if (level < 0 || level > LOG_DEBUG)
 		level = LOG_ERR;
 	va_start(ap, fmt);
-	vlog(sink ? sink : stderr, level_names[level], fmt, ap);
+	if (is_syslog)
+		vsyslog(level, fmt, ap);
+	else
+		vlog(sink ? sink : stderr, level_names[level], fmt, ap);
 	va_end(ap);
 	bound_size();
 }
@@ -328,7 +370,10 @@ void log_limited(unsigned int domid, const char *kind, int level,
 	}
 	sl->printed++;
 	va_start(ap, fmt);
-	vlog(sink ? sink : stderr, level_names[level], fmt, ap);
+	if (is_syslog)
+		vsyslog(level, fmt, ap);
+	else
+		vlog(sink ? sink : stderr, level_names[level], fmt, ap);
 	va_end(ap);
 	bound_size();
 }
@@ -360,6 +405,12 @@ void log_trace(const char *fmt, ...)
 	if (!trace_on)
 		return;
 	va_start(ap, fmt);
-	vlog(trace_sink ? trace_sink : sink ? sink : stderr, "trace", fmt, ap);
+	if (!trace_sink && is_syslog)
+		vsyslog(LOG_DEBUG, fmt, ap);
+	else
+		vlog(trace_sink ? trace_sink
+		     : sink     ? sink
+		                : stderr,
+		     "trace", fmt, ap);
 	va_end(ap);
 }

@@ -1,5 +1,6 @@
 /*
- * log.h - levelled logging to a file (or stderr), reopened on SIGHUP.
+ * log.h - levelled logging to a file (or stderr, or syslog), reopened on
+ * SIGHUP.
  *
  * One process-wide sink: the daemon is single-threaded and the tools are
  * short-lived.  Levels are syslog's.  The trace channel (every request
@@ -30,13 +31,34 @@ int log_open(const char *path, int level);
  */
 int log_open_file(const char *path, FILE **out);
 
+/*
+ * log_open_syslog - send log lines to syslog(3) as `ident` (a string
+ * that must outlive the sink: openlog keeps the pointer), facility
+ * LOG_DAEMON, each line at its own level, at `level` and above.  The
+ * trace keeps its own file if it has one; without, trace lines go to
+ * syslog at LOG_DEBUG.  Cannot fail: syslog(3) connects lazily and
+ * drops lines when no syslog daemon listens.  Undone by log_close.
+ */
+void log_open_syslog(const char *ident, int level);
+
+/* log_is_syslog - is the sink syslog? */
+bool log_is_syslog(void);
+
+/*
+ * log_set_journal_stderr - stderr is systemd's journal (a service's
+ * $JOURNAL_STREAM): lines written there, when no file is open, carry
+ * the "<level>" prefix the journal reads as their priority instead of a
+ * time stamp (the journal has its own).
+ */
+void log_set_journal_stderr(bool on);
+
 /* log_reopen - reopen the current file (log rotation). 0 or -errno. */
 int log_reopen(void);
 
 /* log_close - flush and close the file; later lines go to stderr. */
 void log_close(void);
 
-/* log_path - the current file, or NULL for stderr. */
+/* log_path - the current file, or NULL for stderr or syslog. */
 const char *log_path(void);
 
 /*

@@ -1,7 +1,9 @@
 /*
  * control.c - CONTROL commands and the GET_QUOTA/SET_QUOTA requests:
  * the operator's view into the daemon.  Output formats follow Xen 4.17's
- * xenstored where it has the command (xenstore-control users parse them).
+ * xenstored where it has the command (xenstore-control users parse them);
+ * domstats (ours: `xstore top` reads it) is one "key=value" line per
+ * domain, in pages that fit one reply.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -74,9 +76,14 @@ static const struct {
     {QUOTA_PERMS, "Max. number of permissions per node"},
 };
 
+/*
+ * Set quota `name` of `q`; `what` names the set for the log ("quota" or
+ * "quota-soft") and `domid` its domain (-1: the default of new domains).
+ */
 static int quota_set_arg(struct quota_set *q, const char *name,
-                         const char *value)
+                         const char *value, const char *what, long domid)
 {
+	char who[32];
 	unsigned long v;
 	int id = quota_find(name);
 
@@ -85,8 +92,12 @@ static int quota_set_arg(struct quota_set *q, const char *name,
 	/* Xen's ceiling for paths: the protocol's relative maximum. */
 	if (id == QUOTA_PATH_MAX && (v == 0 || v > XS_REL_PATH_MAX))
 		return -EINVAL;
+	if (domid < 0)
+		snprintf(who, sizeof(who), "default");
+	else
+		snprintf(who, sizeof(who), "domain %ld", domid);
+	log_info("%s set: %s %s %lu (was %lu)", what, who, name, v, q->v[id]);
 	q->v[id] = v;
-	log_info("quota %s set to %lu", name, v);
 	return 0;
 }
 
@@ -124,7 +135,8 @@ static int ctl_quota(struct req *r, bool is_soft)
 	struct text t = text_of(r);
 
 	if (r->argc == 4 && !strcmp(r->argv[1], "set")) {
-		int err = quota_set_arg(q, r->argv[2], r->argv[3]);
+		int err = quota_set_arg(q, r->argv[2], r->argv[3],
+		                        is_soft ? "quota-soft" : "quota", -1);
 
 		if (!err)
 			reply_str(r, "OK");
@@ -254,6 +266,135 @@ static int ctl_print(struct req *r)
 	return 0;
 }
 
+/* ---- domstats ---- */
+
+/* One row of domstats: what a domain holds and what it asked for. */
+struct domrow {
+	unsigned long nodes, watches, txns, outstanding;
+	unsigned long long mem;
+	struct dom_stats st;
+};
+
+/* Domain 0: every connection that speaks for it (the sockets). */
+static void domrow_dom0(const struct daemon *d, struct domrow *row)
+{
+	memset(row, 0, sizeof(*row));
+	for (const struct conn *c = d->conns; c; c = c->next) {
+		if (c->domid != 0 || c->is_dead)
+			continue;
+		row->watches += dispatch_conn_watches(c);
+		row->txns += dispatch_conn_txns(c);
+		row->outstanding += c->out_replies;
+		row->mem += dispatch_conn_mem(d, c);
+	}
+	row->nodes = store_domain_nodes(d->store, 0);
+	row->mem += store_domain_bytes(d->store, 0);
+	row->st = d->stats_dom0;
+}
+
+/* A guest: its ring's connection (NULL while the ring is failed). */
+static void domrow_guest(const struct daemon *d, const struct domain *dom,
+                         struct domrow *row)
+{
+	const struct conn *c = dom->conn;
+
+	memset(row, 0, sizeof(*row));
+	if (c && !c->is_dead) {
+		row->watches = dispatch_conn_watches(c);
+		row->txns = dispatch_conn_txns(c);
+		row->outstanding = c->out_replies;
+		row->mem = dispatch_conn_mem(d, c);
+	}
+	row->nodes = store_domain_nodes(d->store, dom->domid);
+	row->mem += store_domain_bytes(d->store, dom->domid);
+	row->st = dom->stats;
+}
+
+static void domrow_text(struct text *t, const struct domrow *row)
+{
+	const struct dom_stats *st = &row->st;
+
+	text_add(t,
+	         " nodes=%lu memory=%llu watches=%lu transactions=%lu "
+	         "outstanding=%lu requests=%" PRIu64 " refused=%" PRIu64
+	         " refused_quota=%" PRIu64 " refused_perm=%" PRIu64
+	         " throttled=%" PRIu64 "\n",
+	         row->nodes, row->mem, row->watches, row->txns,
+	         row->outstanding, st->requests,
+	         st->refused[DOM_REFUSED_QUOTA] + st->refused[DOM_REFUSED_PERM],
+	         st->refused[DOM_REFUSED_QUOTA], st->refused[DOM_REFUSED_PERM],
+	         st->throttled);
+}
+
+/* The longest row, with room to spare: a page ends before it may not fit. */
+#define DOMROW_MAX 320u
+
+/*
+ * domstats [<first-domid>]: a "total" line (daemon-wide: live domains,
+ * connections, every counter; requests and refusals include departed
+ * domains), then one "domain <id>" line per live domain (0 and the
+ * introduced) from <first-domid> on, in domid order, and a final
+ * "more <domid>" when the reply is full (ask again from there).  Counts
+ * are of the moment; requests and refusals only grow.
+ */
+static int ctl_domstats(struct req *r)
+{
+	const struct daemon *d = r->d;
+	struct text t = text_of(r);
+	struct store_stats sst;
+	struct domrow row;
+	struct dom_stats tot;
+	unsigned long first = 0, outstanding = 0, live = 1;
+	unsigned long long mem;
+
+	if (r->argc > 2 ||
+	    (r->argc == 2 && parse_uint(r->argv[1], XS_DOMID_MAX, &first)))
+		return -EINVAL;
+	store_stats(d->store, &sst);
+	domain_stats_total(d, &tot);
+	for (const struct conn *c = d->conns; c; c = c->next)
+		outstanding += c->is_dead ? 0 : c->out_replies;
+	domrow_dom0(d, &row);
+	mem = row.mem;
+	for (const struct domain *dom = d->dom_list; dom; dom = dom->next) {
+		if (!dom->is_introduced)
+			continue;
+		domrow_guest(d, dom, &row);
+		mem += row.mem;
+		live++;
+	}
+	text_add(&t,
+	         "total domains=%lu connections=%u nodes=%" PRIu64
+	         " memory=%llu watches=%lu transactions=%u outstanding=%lu",
+	         live, d->nr_conns, sst.main_nodes, mem,
+	         watch_count(d->watches), sst.open_txns, outstanding);
+	text_add(&t,
+	         " requests=%" PRIu64 " refused=%" PRIu64
+	         " refused_quota=%" PRIu64 " refused_perm=%" PRIu64
+	         " throttled=%" PRIu64 "\n",
+	         tot.requests,
+	         tot.refused[DOM_REFUSED_QUOTA] + tot.refused[DOM_REFUSED_PERM],
+	         tot.refused[DOM_REFUSED_QUOTA], tot.refused[DOM_REFUSED_PERM],
+	         tot.throttled);
+	for (unsigned long id = first; id <= XS_DOMID_MAX; id++) {
+		const struct domain *dom = id ? domain_find(d, id) : NULL;
+
+		if (id && (!dom || !dom->is_introduced))
+			continue;
+		if (t.cap - t.len < DOMROW_MAX) {
+			text_add(&t, "more %lu\n", id);
+			break;
+		}
+		if (id)
+			domrow_guest(d, dom, &row);
+		else
+			domrow_dom0(d, &row);
+		text_add(&t, "domain %lu", id);
+		domrow_text(&t, &row);
+	}
+	return text_reply(r, &t);
+}
+
 static int ctl_help(struct req *r);
 
 static const struct {
@@ -262,6 +403,10 @@ static const struct {
 	int (*fn)(struct req *r);
 } commands[] = {
     {"check", "", ctl_check},
+    {"domstats",
+     "[<first-domid>]\tlines \"total k=v...\", \"domain <id> k=v...\", "
+     "\"more <next-domid>\"",
+     ctl_domstats},
     {"log", "[on|off|+trace|-trace|+debug|-debug]", ctl_log},
     {"logfile", "<file>", ctl_logfile},
     {"memreport", "[<file>]", ctl_memreport},
@@ -302,7 +447,8 @@ int control_request(struct req *r)
  * (made on first use for a domain the platform knows), -ENOENT for an
  * unknown one, -EINVAL for domain 0, which quotas never limit.
  */
-static int domain_quota(struct req *r, const char *arg, struct quota_set **q)
+static int domain_quota(struct req *r, const char *arg, struct quota_set **q,
+                        unsigned long *out_domid)
 {
 	unsigned long domid;
 	struct domain *dom;
@@ -315,6 +461,7 @@ static int domain_quota(struct req *r, const char *arg, struct quota_set **q)
 	if (!dom)
 		return -ENOENT;
 	*q = &dom->quota;
+	*out_domid = domid;
 	return 0;
 }
 
@@ -326,6 +473,7 @@ static int domain_quota(struct req *r, const char *arg, struct quota_set **q)
 int quota_get_request(struct req *r)
 {
 	struct quota_set *q = &r->d->cfg.quota;
+	unsigned long domid;
 	char buf[32];
 	int id, err;
 
@@ -340,7 +488,7 @@ int quota_get_request(struct req *r)
 	if (!r->is_terminated || (r->argc != 1 && r->argc != 2))
 		return -EINVAL;
 	if (r->argc == 2) {
-		err = domain_quota(r, r->argv[0], &q);
+		err = domain_quota(r, r->argv[0], &q, &domid);
 		if (err)
 			return err;
 	}
@@ -356,16 +504,20 @@ int quota_get_request(struct req *r)
 int quota_set_request(struct req *r)
 {
 	struct quota_set *q = &r->d->cfg.quota;
+	unsigned long domid;
+	long who = -1;
 	int err;
 
 	if (!r->is_terminated || (r->argc != 2 && r->argc != 3))
 		return -EINVAL;
 	if (r->argc == 3) {
-		err = domain_quota(r, r->argv[0], &q);
+		err = domain_quota(r, r->argv[0], &q, &domid);
 		if (err)
 			return err;
+		who = (long)domid;
 	}
-	err = quota_set_arg(q, r->argv[r->argc - 2], r->argv[r->argc - 1]);
+	err = quota_set_arg(q, r->argv[r->argc - 2], r->argv[r->argc - 1],
+	                    "quota", who);
 	if (!err)
 		reply_str(r, "OK");
 	return err;

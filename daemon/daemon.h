@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/siphash.h"
+#include "daemon/domain.h"
 #include "store/quota.h"
 #include "xstore/wire.h"
 
@@ -74,11 +75,18 @@ struct daemon {
 	uint32_t death_seq;
 	uint32_t *forgotten_at;
 	struct domain *dom_list; /* every record, for state checks */
+	/* Request counters (domain.c) of domain 0's connections, and of
+	 * every record freed so far (daemon-wide totals never go down). */
+	struct dom_stats stats_dom0;
+	struct dom_stats stats_gone;
 	struct domain **by_port; /* by our event-channel port */
 	unsigned int by_port_cap;
 	unsigned int nr_domains;
 	int sock_fd;    /* rundir/socket, or -1 */
 	int sock_ro_fd; /* rundir/socket_ro, or -1 */
+	/* SOCK_INHERITED_* bits (sock.c): listening fds a service manager
+	 * handed over, whose socket files are its own to remove. */
+	unsigned int sock_inherited;
 	bool is_stopping;
 	/* Scratch for the request being handled (one at a time). */
 	char path[XS_ABS_PATH_MAX + 1];

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,14 +143,83 @@ static void charge_write(struct req *r);
 #define PINNED_NODE_OVERHEAD 64u
 
 /*
+ * The path of a refused request for its log line: the canonical one if
+ * the handler got that far, else the first argument as sent, cut short
+ * and with anything unprintable replaced (a guest must not be able to
+ * forge log lines).
+ */
+static const char *refusal_path(const struct req *r, char *buf, size_t size)
+{
+	const char *p = r->d->path[0] ? r->d->path : r->payload;
+	size_t i;
+
+	for (i = 0; p[i] && i + 4 < size; i++)
+		buf[i] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
+	if (p[i] && i + 4 >= size)
+		buf[i++] = '.', buf[i++] = '.', buf[i++] = '.';
+	buf[i] = '\0';
+	return i ? buf : "-";
+}
+
+/*
+ * The one line for a refused guest request (rate limited per domain):
+ * which domain, which request, the rule, the path.  Privileged callers
+ * (dom0) get their errors and no line.
+ */
+static void log_refused(struct req *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void log_refused(struct req *r, const char *fmt, ...)
+{
+	const char *type = xs_type_name(r->hdr->type);
+	char path[96], rule[128];
+	va_list ap;
+
+	if (r->c->is_privileged || r->is_refusal_logged)
+		return;
+	r->is_refusal_logged = true;
+	va_start(ap, fmt);
+	vsnprintf(rule, sizeof(rule), fmt, ap);
+	va_end(ap);
+	log_limited(r->c->domid, "refused", LOG_WARNING,
+	            "domain %u: %s refused: %s; path %s", r->c->domid,
+	            type ? type : "?", rule,
+	            refusal_path(r, path, sizeof(path)));
+}
+
+/* The rule behind a handler's error, for the ones that are refusals
+ * (ENOENT, EEXIST, EAGAIN... are answers). */
+static void log_refused_err(struct req *r, int err)
+{
+	switch (-err) {
+	case EACCES:
+		log_refused(r, "permission denied (node permissions)");
+		break;
+	case E2BIG:
+		log_refused(r, "size limit (the reply would exceed %u bytes)",
+		            (unsigned int)XS_PAYLOAD_MAX);
+		break;
+	case EINVAL:
+		/* A path that failed canon may be half-written: show the
+		 * argument as sent. */
+		r->d->path[0] = '\0';
+		log_refused(r, "invalid argument or path (path-max %zu)",
+		            path_max(r));
+		break;
+	case EBUSY:
+		log_refused(r, "transaction rule (no nested transactions)");
+		break;
+	}
+}
+
+/*
  * A request refused by quota `id`: say so in the log, naming the domain
  * and the quota, so that an operator sees why a guest failed.
  */
-static int quota_refused(const struct req *r, enum quota_id id, int err)
+static int quota_refused(struct req *r, enum quota_id id, int err)
 {
-	log_limited(r->c->domid, "quota", LOG_WARNING,
-	            "domain %u: %s refused: quota %s (%lu) reached",
-	            r->c->domid, xs_type_name(r->hdr->type), quota_name(id),
+	domain_stats_of(r->d, r->c->domid)->refused[DOM_REFUSED_QUOTA]++;
+	log_refused(r, "quota %s (%lu) reached", quota_name(id),
 	            r->caller.quota ? r->caller.quota->v[id] : 0ul);
 	return err;
 }
@@ -905,9 +975,19 @@ static void charge_write(struct req *r)
 	if (!r->txn && s->nr_txns)
 		s->pinned_bytes += r->hdr->len + PINNED_NODE_OVERHEAD;
 	dom = domain_find(r->d, r->c->domid);
-	if (dom && !domain_charge_write(r->d, dom))
-		conn_pause_for(r->c, 1 + (uint64_t)(-dom->credit * 1000.0 /
-		                                    r->d->cfg.write_rate));
+	if (dom && !domain_charge_write(r->d, dom)) {
+		uint64_t ms = 1 + (uint64_t)(-dom->credit * 1000.0 /
+		                             r->d->cfg.write_rate);
+
+		dom->stats.throttled++;
+		log_limited(r->c->domid, "write rate", LOG_WARNING,
+		            "domain %u: %s delayed %llu ms: write rate %u/s "
+		            "(burst %u) exceeded; path %s",
+		            r->c->domid, xs_type_name(r->hdr->type),
+		            (unsigned long long)ms, r->d->cfg.write_rate,
+		            r->d->cfg.write_burst, r->d->path);
+		conn_pause_for(r->c, ms);
+	}
 }
 
 /* ---- the table ---- */
@@ -951,19 +1031,26 @@ void dispatch_request(struct daemon *d, struct conn *c,
 {
 	struct req r = {.d = d, .c = c, .hdr = hdr, .payload = payload};
 	const struct handler *h = NULL;
+	struct dom_stats *st = domain_stats_of(d, c->domid);
 	int err;
 
+	st->requests++;
 	if (hdr->type < XS_TYPE_COUNT)
 		h = &handlers[hdr->type];
+	d->path[0] = '\0'; /* no path yet, for log_refused */
 	if (!h || !h->fn) {
+		log_refused(&r, "unknown request type %u", hdr->type);
 		reply_error(&r, ENOSYS);
 		return;
 	}
 	if ((h->flags & F_PRIV) && !c->is_privileged) {
+		st->refused[DOM_REFUSED_PERM]++;
+		log_refused(&r, "privileged request (dom0 only)");
 		reply_error(&r, EACCES);
 		return;
 	}
 	if ((h->flags & F_WRITE) && c->is_readonly) {
+		st->refused[DOM_REFUSED_PERM]++;
 		reply_error(&r, EROFS);
 		return;
 	}
@@ -988,6 +1075,11 @@ void dispatch_request(struct daemon *d, struct conn *c,
 	if (err && !c->is_privileged && store_quota_hit(d->store) >= 0)
 		quota_refused(&r, (enum quota_id)store_quota_hit(d->store),
 		              err);
+	/* Looked up again: the handler may have freed a record. */
+	if (err == -EACCES)
+		domain_stats_of(d, c->domid)->refused[DOM_REFUSED_PERM]++;
+	if (err)
+		log_refused_err(&r, err);
 	if (err)
 		reply_error(&r, -err);
 }

@@ -24,7 +24,8 @@ struct req {
 	struct store_caller caller;
 	unsigned int argc; /* nul-terminated strings in the payload */
 	const char *argv[MAX_ARGS];
-	bool is_terminated; /* the payload ends with a nul */
+	bool is_terminated;     /* the payload ends with a nul */
+	bool is_refusal_logged; /* its refusal line is out (dispatch.c) */
 };
 
 /* reply - queue the reply to `r` with `len` bytes of `data`. */

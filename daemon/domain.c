@@ -250,8 +250,32 @@ static void domain_detach(struct daemon *d, struct domain *dom)
 	dom->is_introduced = false;
 }
 
+static void stats_add(struct dom_stats *to, const struct dom_stats *from)
+{
+	to->requests += from->requests;
+	for (int i = 0; i < DOM_REFUSED_COUNT; i++)
+		to->refused[i] += from->refused[i];
+	to->throttled += from->throttled;
+}
+
+struct dom_stats *domain_stats_of(struct daemon *d, unsigned int domid)
+{
+	struct domain *dom = domid ? domain_find(d, domid) : NULL;
+
+	return dom ? &dom->stats : &d->stats_dom0;
+}
+
+void domain_stats_total(const struct daemon *d, struct dom_stats *out)
+{
+	*out = d->stats_dom0;
+	stats_add(out, &d->stats_gone);
+	for (const struct domain *dom = d->dom_list; dom; dom = dom->next)
+		stats_add(out, &dom->stats);
+}
+
 static void domain_free(struct daemon *d, struct domain *dom)
 {
+	stats_add(&d->stats_gone, &dom->stats);
 	domain_detach(d, dom);
 	domain_unlink(d, dom);
 	xfree(dom);

@@ -17,6 +17,25 @@
 struct daemon;
 struct conn;
 
+/* Why a request was refused, for the counters (CONTROL domstats). */
+enum dom_refusal {
+	DOM_REFUSED_QUOTA, /* a quota (nodes, memory, watches, ...) */
+	DOM_REFUSED_PERM,  /* EACCES/EROFS: privilege, permissions */
+	DOM_REFUSED_COUNT,
+};
+
+/*
+ * Counters of one domain's requests, bumped on the request path (one
+ * increment each).  They live as long as the domain's record; when it
+ * goes they are added to the daemon's count of the departed, so that
+ * the daemon-wide totals never go down.
+ */
+struct dom_stats {
+	uint64_t requests;
+	uint64_t refused[DOM_REFUSED_COUNT];
+	uint64_t throttled; /* paused by the write-rate limit */
+};
+
 struct domain {
 	struct domain *next,
 	    *prev; /* the daemon's list, in domid order of birth */
@@ -35,6 +54,7 @@ struct domain {
 	/* Write-rate limit (XSA-206 class): a token bucket of changes. */
 	double credit;
 	uint64_t credit_at_ms;
+	struct dom_stats stats;
 };
 
 /* domain_table_init / _fini - the daemon's table (all domains released
@@ -114,5 +134,18 @@ bool domain_is_alive(struct daemon *d, unsigned int domid);
  * without a platform, where nothing dies.
  */
 bool domain_gone_since(struct daemon *d, unsigned int domid, uint32_t seq);
+
+/*
+ * domain_stats_of - the counters of requests from `domid`: its record's,
+ * or for domain 0 (sockets) and a domain without a record the daemon's
+ * own.  Cannot fail; the pointer is valid until the record goes.
+ */
+struct dom_stats *domain_stats_of(struct daemon *d, unsigned int domid);
+
+/*
+ * domain_stats_total - daemon-wide totals of every domain's counters,
+ * live and departed, into *out.
+ */
+void domain_stats_total(const struct daemon *d, struct dom_stats *out);
 
 #endif

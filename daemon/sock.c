@@ -6,12 +6,14 @@
  * socket files, and per connection a struct sock_conn holding the fd's
  * loop interest.  Every fd is non-blocking and close-on-exec; writes use
  * MSG_NOSIGNAL so a vanished peer is an error, never a signal.  It knows
- * bytes only: framing is conn.c's.
+ * bytes only: framing is conn.c's.  Under socket activation the
+ * listening fds come from the service manager, which keeps the files.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -379,6 +381,180 @@ err_close:
 	return err;
 }
 
+/* ---- socket activation ---- */
+
+/* Far more than we could use: fds passed beyond are not looked at. */
+#define SOCK_ACTIVATION_FDS_MAX 64
+
+/*
+ * Which of our sockets inherited `fd` is: by its $LISTEN_FDNAMES name
+ * (FileDescriptorName= in the unit) when that is one of ours, else by
+ * the file name it is bound to.  SOCK_INHERITED_RW/_RO, or 0 for a fd
+ * that is no listening unix stream socket of ours.
+ */
+static unsigned int inherited_kind(int fd, const char *name, size_t name_len)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+	int type = 0, is_listening = 0;
+	socklen_t olen = sizeof(int);
+	const char *base;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0 ||
+	    type != SOCK_STREAM)
+		return 0;
+	olen = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &is_listening, &olen) <
+	        0 ||
+	    !is_listening)
+		return 0;
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) < 0 ||
+	    sun.sun_family != AF_UNIX)
+		return 0;
+	if (name_len == strlen(SOCK_NAME) && !memcmp(name, SOCK_NAME, name_len))
+		return SOCK_INHERITED_RW;
+	if (name_len == strlen(SOCK_RO_NAME) &&
+	    !memcmp(name, SOCK_RO_NAME, name_len))
+		return SOCK_INHERITED_RO;
+	sun.sun_path[sizeof(sun.sun_path) - 1] = '\0';
+	base = strrchr(sun.sun_path, '/');
+	base = base ? base + 1 : sun.sun_path;
+	if (!strcmp(base, SOCK_NAME))
+		return SOCK_INHERITED_RW;
+	if (!strcmp(base, SOCK_RO_NAME))
+		return SOCK_INHERITED_RO;
+	return 0;
+}
+
+/* The file `fd` is bound to, for the log (into *sun). */
+static const char *bound_path(int fd, struct sockaddr_un *sun)
+{
+	socklen_t len = sizeof(*sun);
+
+	memset(sun, 0, sizeof(*sun));
+	if (getsockname(fd, (struct sockaddr *)sun, &len) < 0 ||
+	    !sun->sun_path[0])
+		return "unnamed";
+	sun->sun_path[sizeof(sun->sun_path) - 1] = '\0';
+	return sun->sun_path;
+}
+
+/* Make inherited `fd` one of ours (non-blocking, close-on-exec, watched)
+ * as d->sock_fd or d->sock_ro_fd.  0 or -errno. */
+static int adopt(struct daemon *d, int fd, unsigned int kind)
+{
+	int fl = fcntl(fd, F_GETFL);
+	int err;
+
+	/* systemd passes blocking fds unless NonBlocking=; accept4 in a
+	 * loop must not block. */
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	err = loop_add(d->loop, fd, LOOP_IN, sock_accept_cb, d);
+	if (err)
+		return err;
+	if (kind == SOCK_INHERITED_RW)
+		d->sock_fd = fd;
+	else
+		d->sock_ro_fd = fd;
+	d->sock_inherited |= kind;
+	return 0;
+}
+
+/* A variable's strict decimal value (digits only, <= INT_MAX): 0 or
+ * -EINVAL. */
+static int env_number(const char *s, unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*s - '0');
+		if (v > INT_MAX)
+			return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * Take the sockets passed by socket activation, if any are for us.  The
+ * variables go either way: a process we started must not take them.
+ * 0 or -errno (a passed fd we could not use).
+ */
+static int take_inherited(struct daemon *d)
+{
+	const char *pid_s = getenv("LISTEN_PID");
+	const char *fds_s = getenv("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES");
+	unsigned long pid = 0, nfds = 0;
+	struct sockaddr_un sun;
+	int err = 0;
+
+	if (!pid_s || !fds_s)
+		goto out;
+	if (env_number(pid_s, &pid) || pid != (unsigned long)getpid())
+		goto out;
+	if (env_number(fds_s, &nfds)) {
+		log_warn("LISTEN_FDS=%s is not a number: ignored", fds_s);
+		goto out;
+	}
+	if (nfds > SOCK_ACTIVATION_FDS_MAX) {
+		log_warn("socket activation: %lu fds passed, only the first "
+		         "%d looked at",
+		         nfds, SOCK_ACTIVATION_FDS_MAX);
+		nfds = SOCK_ACTIVATION_FDS_MAX;
+	}
+	for (unsigned long i = 0; i < nfds; i++) {
+		int fd = 3 + (int)i;
+		const char *name = "", *colon;
+		size_t name_len = 0;
+		unsigned int kind;
+
+		if (names && *names) {
+			colon = strchr(names, ':');
+			name = names;
+			name_len =
+			    colon ? (size_t)(colon - names) : strlen(names);
+			names = colon ? colon + 1 : "";
+		}
+		if (err) {
+			close(fd); /* failing anyway: leave nothing open */
+			continue;
+		}
+		kind = inherited_kind(fd, name, name_len);
+		if (!kind || (d->sock_inherited & kind)) {
+			log_warn("socket activation: fd %d (%.*s) is not a "
+			         "listening unix socket named %s or %s, or "
+			         "came twice: closed",
+			         fd, (int)name_len, name, SOCK_NAME,
+			         SOCK_RO_NAME);
+			close(fd);
+			continue;
+		}
+		err = adopt(d, fd, kind);
+		if (err) {
+			log_err("socket activation: cannot use fd %d: %s", fd,
+			        strerror(-err));
+			close(fd);
+			continue;
+		}
+		log_info("socket activation: %s is fd %d (%s)",
+		         kind == SOCK_INHERITED_RW ? SOCK_NAME : SOCK_RO_NAME,
+		         fd, bound_path(fd, &sun));
+	}
+out:
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return err;
+}
+
 int sock_listen(struct daemon *d)
 {
 	struct sockaddr_un sun;
@@ -387,6 +563,14 @@ int sock_listen(struct daemon *d)
 
 	d->sock_fd = -1;
 	d->sock_ro_fd = -1;
+	d->sock_inherited = 0;
+	err = take_inherited(d);
+	if (err) {
+		sock_close(d);
+		return err;
+	}
+	if (d->sock_fd >= 0 && d->sock_ro_fd >= 0)
+		return 0;
 	/* Check the longer name now, not after creating directories. */
 	if (sock_path(d, SOCK_RO_NAME, &sun) < 0) {
 		log_err("socket path %s/%s is too long (max %zu bytes)",
@@ -409,10 +593,10 @@ int sock_listen(struct daemon *d)
 		        strerror(-err));
 		return err;
 	}
-	err = listen_one(d, SOCK_NAME, 0600, &d->sock_fd);
-	if (err)
-		return err;
-	err = listen_one(d, SOCK_RO_NAME, 0660, &d->sock_ro_fd);
+	if (d->sock_fd < 0)
+		err = listen_one(d, SOCK_NAME, 0600, &d->sock_fd);
+	if (!err && d->sock_ro_fd < 0)
+		err = listen_one(d, SOCK_RO_NAME, 0660, &d->sock_ro_fd);
 	if (err) {
 		sock_close(d);
 		return err;
@@ -420,7 +604,8 @@ int sock_listen(struct daemon *d)
 	return 0;
 }
 
-static void close_one(struct daemon *d, int *fd, const char *name)
+static void close_one(struct daemon *d, int *fd, const char *name,
+                      unsigned int inherited)
 {
 	struct sockaddr_un sun;
 
@@ -429,6 +614,10 @@ static void close_one(struct daemon *d, int *fd, const char *name)
 	loop_del(d->loop, *fd);
 	close(*fd);
 	*fd = -1;
+	if (d->sock_inherited & inherited) {
+		d->sock_inherited &= ~inherited;
+		return; /* the service manager's file: it may pass it again */
+	}
 	if (sock_path(d, name, &sun) == 0 && unlink(sun.sun_path) < 0 &&
 	    errno != ENOENT)
 		log_warn("cannot remove %s: %s", sun.sun_path, strerror(errno));
@@ -436,6 +625,6 @@ static void close_one(struct daemon *d, int *fd, const char *name)
 
 void sock_close(struct daemon *d)
 {
-	close_one(d, &d->sock_fd, SOCK_NAME);
-	close_one(d, &d->sock_ro_fd, SOCK_RO_NAME);
+	close_one(d, &d->sock_fd, SOCK_NAME, SOCK_INHERITED_RW);
+	close_one(d, &d->sock_ro_fd, SOCK_RO_NAME, SOCK_INHERITED_RO);
 }

@@ -14,8 +14,18 @@ struct daemon;
 #define SOCK_NAME    "socket"    /* read-write, mode 0600 */
 #define SOCK_RO_NAME "socket_ro" /* read-only, mode 0660 */
 
+/* d->sock_inherited bits. */
+#define SOCK_INHERITED_RW 0x1u
+#define SOCK_INHERITED_RO 0x2u
+
 /*
- * sock_listen - create d->cfg.rundir if missing (mkdir -p, mode 0755),
+ * sock_listen - take the listening sockets a service manager passed
+ * (socket activation: $LISTEN_PID is ours, $LISTEN_FDS fds from 3 on,
+ * told apart by $LISTEN_FDNAMES "socket"/"socket_ro", else by the name
+ * they are bound to; the variables are removed from the environment,
+ * other fds passed are closed); these are neither bound nor unlinked.
+ * For each socket not passed so:
+ * create d->cfg.rundir if missing (mkdir -p, mode 0755),
  * bind and listen on its socket and socket_ro, and watch both on
  * d->loop; the fds go to d->sock_fd and d->sock_ro_fd.  An existing
  * socket file is replaced if nothing answers on it (stale), and refused
@@ -28,8 +38,9 @@ int sock_listen(struct daemon *d);
 
 /*
  * sock_close - stop listening: unwatch and close both listening fds and
- * unlink their socket files.  Idempotent.  Accepted connections are not
- * touched (they are freed with the daemon's connection list).
+ * unlink their socket files (not those of inherited fds).  Idempotent.
+ * Accepted connections are not touched (they are freed with the
+ * daemon's connection list).
  */
 void sock_close(struct daemon *d);
 

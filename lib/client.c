@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/client_int.h"
@@ -100,6 +101,7 @@ static int reply_in(struct xstore *h, const struct xs_wire_hdr *hdr)
 		return -EPROTO;
 	}
 	unlink_pending(h, p);
+	h->has_answered = true;
 	p->is_done = true;
 	p->err = copy ? 0 : -ENOMEM;
 	p->rtype = hdr->type;
@@ -203,6 +205,40 @@ static void account(struct xstore *h, struct xs_pending *p)
 	pthread_cond_broadcast(&h->cond);
 }
 
+/*
+ * Wait for p's reply, within the handle's bound if it has one; lock held.
+ * A reply that did not come leaves the stream out of step: the caller
+ * ends the connection.  Returns -ETIMEDOUT then, else 0.
+ */
+static int wait_reply(struct xstore *h, struct xs_pending *p)
+{
+	unsigned int ms = h->has_answered ? h->timeout_ms : h->timeout_first;
+	struct timespec dl;
+
+	if (!ms) {
+		while (!p->is_done)
+			pthread_cond_wait(&p->cond, &h->lock);
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	while (!p->is_done)
+		if (pthread_cond_timedwait(&p->cond, &h->lock, &dl) ==
+		        ETIMEDOUT &&
+		    !p->is_done) {
+			unlink_pending(h, p);
+			p->is_done = true;
+			p->err = -ETIMEDOUT;
+			return -ETIMEDOUT;
+		}
+	return 0;
+}
+
 static int send_error(struct xstore *h, int err)
 {
 	if (err == -EIO || err == -EPROTO)
@@ -217,6 +253,7 @@ int xs_talk(struct xstore *h, uint32_t type, xstore_txn_t t,
 	char msg[XS_HDR_SIZE + XS_PAYLOAD_MAX];
 	struct xs_wire_hdr hdr = {type, 0, t, 0};
 	struct xs_pending p;
+	pthread_condattr_t ca;
 	xstore_trace_fn *trace_fn;
 	void *trace_arg;
 	size_t plen = 0;
@@ -236,7 +273,11 @@ int xs_talk(struct xstore *h, uint32_t type, xstore_txn_t t,
 
 	memset(&p, 0, sizeof(p));
 	p.type = type;
-	pthread_cond_init(&p.cond, NULL);
+	/* The monotonic clock: a bounded wait must not move with the date. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p.cond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_lock(&h->lock);
 	err = gate(h, type, flags);
 	if (err) {
@@ -281,12 +322,13 @@ int xs_talk(struct xstore *h, uint32_t type, xstore_txn_t t,
 		p.is_done = true;
 		p.err = send_error(h, err);
 	}
-	while (!p.is_done)
-		pthread_cond_wait(&p.cond, &h->lock);
+	if (!err)
+		err = wait_reply(h, &p);
 	account(h, &p);
 	pthread_mutex_unlock(&h->lock);
 	pthread_cond_destroy(&p.cond);
-	/* A half-sent message leaves the stream out of step: drop it. */
+	/* A half-sent message, or a reply that never came, leaves the
+	 * stream out of step: drop it. */
 	if (err && err != -ESHUTDOWN)
 		h->tr->ops->shutdown(h->tr);
 
@@ -468,6 +510,15 @@ const char *xstore_transport(const struct xstore *h)
 	return h->tr->ops->name;
 }
 
+void xstore_set_timeout(struct xstore *h, unsigned int first_ms,
+                        unsigned int ms)
+{
+	pthread_mutex_lock(&h->lock);
+	h->timeout_first = first_ms;
+	h->timeout_ms = ms;
+	pthread_mutex_unlock(&h->lock);
+}
+
 void xstore_set_trace(struct xstore *h, xstore_trace_fn *fn, void *arg)
 {
 	pthread_mutex_lock(&h->send_lock);
@@ -528,6 +579,7 @@ static int reset_conn(struct xstore *h, bool is_reopen)
 		err = ops->reset(h->tr);
 	pthread_mutex_lock(&h->lock);
 	h->conn_gen++;
+	h->has_answered = false;
 	h->conn_err = err ? -ENOTCONN : 0;
 	pthread_mutex_unlock(&h->lock);
 	pthread_mutex_unlock(&h->send_lock);

@@ -78,9 +78,12 @@ struct xstore {
 	unsigned int inflight; /* requests between gate and reply */
 	unsigned int txns;     /* open transactions (hold off suspend) */
 	enum xs_suspend_state state;
-	bool is_resetting; /* pending requests fail with ECONNRESET */
-	int conn_err;      /* 0, or why the connection is gone */
-	uint64_t conn_gen; /* bumped by every (re)connection */
+	bool is_resetting;          /* pending requests fail with ECONNRESET */
+	int conn_err;               /* 0, or why the connection is gone */
+	uint64_t conn_gen;          /* bumped by every (re)connection */
+	bool has_answered;          /* a reply came on this connection */
+	unsigned int timeout_first; /* ms, until has_answered (0: none) */
+	unsigned int timeout_ms;    /* ms, after it (0: none) */
 	pthread_t rx_thread;
 	bool has_rx_thread; /* started and not yet joined */
 

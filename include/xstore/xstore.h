@@ -120,6 +120,22 @@ int xstore_default_path(unsigned int flags, char *buf, size_t size);
 /* xstore_transport - "unix" or "ring" (static string). */
 const char *xstore_transport(const struct xstore *h);
 
+/*
+ * xstore_set_timeout - opt-in bound on the wait for a reply (the default
+ * is to wait forever, as a daemon may be slow but is never wrong): until
+ * the daemon has answered once on this connection, a request whose reply
+ * has not come within `first_ms` fails with -ETIMEDOUT; after that,
+ * within `ms`.  0 = no bound.  A connected socket does not prove a live
+ * daemon (a stopped one still accepts through its backlog), hence the
+ * first bound, meant to be short.  A timed-out request ends the
+ * connection (the stream is out of step): later requests fail with
+ * -ENOTCONN until xstore_reconnect/xstore_resume, after which the first
+ * bound applies again.  Requests already waiting keep the bound they
+ * started with.  Thread-safe.
+ */
+void xstore_set_timeout(struct xstore *h, unsigned int first_ms,
+                        unsigned int ms);
+
 /* ------------------------------------------------------------------ */
 /* Nodes                                                               */
 /* ------------------------------------------------------------------ */

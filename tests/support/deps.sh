@@ -17,10 +17,14 @@
 #                       NBD clients used on the guest's disk in the tests
 #                       (nbdcopy, nbdinfo, qemu-img, mkfs.ext4/e2fsck)
 #   debhelper, lintian  building and checking the Debian packages (debian/)
+#   pkg-config          compiling against the installed libxstore (README, test_readme.py)
 #   test-xenstore       Xen's own client test, from xen-utils-4.17: the .deb
 #                       is downloaded and unpacked with dpkg -x into the cache
 #                       (${XSTORE_DEPS_CACHE:-/var/cache/xstore-deps}/root),
 #                       never installed (no hypervisor packages come in)
+#   launch-xenstore     Xen's script that starts a xenstored, from
+#                       xen-utils-common, unpacked the same way
+#                       ($ROOT/etc/xen/scripts/launch-xenstore; test_systemd.py)
 #
 # apt-get update runs at most once, and only when an install fails.
 # Not root: installs nothing and says so; still looks for test-xenstore.
@@ -110,6 +114,7 @@ command -v qemu-img >/dev/null || missing+=(qemu-utils)
 command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 command -v dh >/dev/null || missing+=(debhelper)
 command -v lintian >/dev/null || missing+=(lintian)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
 install_pkgs "${missing[@]+"${missing[@]}"}"
 
 if command -v clang >/dev/null && ! fuzzer_links; then
@@ -135,6 +140,23 @@ if [ ! -x "$TEST_XENSTORE" ]; then
 	else
 		say "cache $CACHE not writable: cannot fetch test-xenstore"
 	fi
+fi
+
+# launch-xenstore: unpack xen-utils-common the same way (never installed).
+LAUNCH_XENSTORE=$ROOT/etc/xen/scripts/launch-xenstore
+if [ ! -f "$LAUNCH_XENSTORE" ] && mkdir -p "$CACHE/debs" 2>/dev/null && [ -w "$CACHE/debs" ]; then
+	(
+		flock 9
+		if [ ! -f "$LAUNCH_XENSTORE" ]; then
+			say "downloading xen-utils-common (unpacked into $ROOT, not installed)"
+			cd "$CACHE/debs"
+			rm -f xen-utils-common_*.deb
+			if apt_retry download xen-utils-common; then
+				mkdir -p "$ROOT"
+				dpkg -x xen-utils-common_*.deb "$ROOT"
+			fi
+		fi
+	) 9>"$CACHE/lock" || true
 fi
 
 for tool in xenstore-read python3 clang; do

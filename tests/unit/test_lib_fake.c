@@ -592,6 +592,47 @@ static void hangup_sock(void)
 	finish(&p, h);
 }
 
+/* A daemon that takes requests and never answers (a stopped one). */
+static void sc_mute(struct peer *p)
+{
+	drain(p);
+}
+
+/* One answer, then silence. */
+static void sc_answer_once(struct peer *p)
+{
+	struct xs_wire_hdr h;
+	char buf[XS_PAYLOAD_MAX + 1];
+
+	if (get_req(p, &h, buf))
+		return;
+	reply_str(p, &h, "v");
+	drain(p);
+}
+
+/* xstore_set_timeout: the first bound, then the later one; a timed-out
+ * request ends the connection. */
+static void timeouts(enum kind k)
+{
+	struct peer p;
+	struct xstore *h;
+	char *v;
+
+	CHECK_EQ_INT(start(&p, k, sc_mute, &h), 0);
+	xstore_set_timeout(h, 50, 0);
+	CHECK_EQ_INT(xstore_read(h, 0, "/a", &v, NULL), -ETIMEDOUT);
+	CHECK_EQ_INT(xstore_read(h, 0, "/a", &v, NULL), -ENOTCONN);
+	finish(&p, h);
+
+	/* Answered once: the second bound applies, not the first. */
+	CHECK_EQ_INT(start(&p, k, sc_answer_once, &h), 0);
+	xstore_set_timeout(h, 60000, 50);
+	CHECK_EQ_INT(xstore_read(h, 0, "/a", &v, NULL), 0);
+	free(v);
+	CHECK_EQ_INT(xstore_read(h, 0, "/a", &v, NULL), -ETIMEDOUT);
+	finish(&p, h);
+}
+
 /*
  * DIRECTORY refused as too big, then DIRECTORY_PART in pieces, the
  * node changing (a new generation) after the first piece once.
@@ -880,6 +921,7 @@ BOTH(bad_event)
 BOTH(errors)
 BOTH(reverse)
 BOTH(dirpart)
+BOTH(timeouts)
 
 #define T2(fn) CHECK_TEST(test_##fn##_sock), CHECK_TEST(test_##fn##_ring)
 static const struct check_test tests[] = {
@@ -891,6 +933,7 @@ static const struct check_test tests[] = {
     T2(errors),
     T2(reverse),
     T2(dirpart),
+    T2(timeouts),
     CHECK_TEST(hangup_sock),
     CHECK_TEST(bad_rsp_index_ring),
     CHECK_TEST(bad_index_at_open_ring),

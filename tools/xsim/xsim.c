@@ -21,6 +21,7 @@
 
 #include "plat/plat.h"
 #include "plat/sim_dom.h"
+#include "tools/tool.h"
 #include "tools/xsim/home.h"
 #include "tools/xsim/xsim.h"
 #include "xstore/xstore.h"
@@ -65,7 +66,12 @@ static const char usage_text[] =
     "  --dir DIR      the sim directory (default: $XSIM_DIR, else "
     "/var/run/xenstored/sim)\n"
     "  --socket PATH  the daemon's socket (default: $XENSTORED_PATH, else\n"
-    "                 " DEFAULT_SOCKET ")\n";
+    "                 " DEFAULT_SOCKET ")\n"
+    "  -h, --help     this text\n"
+    "  -V, --version  version and the platforms built in\n"
+    "\n"
+    "A daemon that accepts the connection but does not answer within\n"
+    "$XSTORE_TIMEOUT seconds (default 2; 0: wait forever) is an error.\n";
 
 int usage_print(void)
 {
@@ -114,6 +120,39 @@ int parse_ulong(const char *s, unsigned long min, unsigned long max,
 }
 
 /*
+ * A connection proves little: a stopped daemon's socket still accepts
+ * (the kernel's backlog), and every request would then wait forever.  One
+ * bounded request that any daemon answers tells; later replies are
+ * bounded too, more loosely.  On failure the handle is closed, the reason
+ * printed, and -ETIMEDOUT or -ENOTCONN returned.
+ */
+static int daemon_check(const struct ctx *x, struct xstore *xs)
+{
+	unsigned int ms = tool_timeout_ms();
+	char *path = NULL;
+	int err;
+
+	xstore_set_timeout(xs, ms, tool_timeout_later_ms(ms));
+	err = xstore_get_domain_path(xs, 0, &path);
+	free(path);
+	if (err == -ETIMEDOUT)
+		fprintf(stderr,
+		        "xsim: the daemon at %s does not answer (no reply "
+		        "within %u.%03u s; stopped? XSTORE_TIMEOUT=SECONDS "
+		        "waits longer)\n",
+		        x->socket, ms / 1000, ms % 1000);
+	else if (err == -ENOTCONN || err == -ECONNRESET || err == -EPROTO ||
+	         err == -ESHUTDOWN || err == -EPIPE)
+		fprintf(stderr,
+		        "xsim: the daemon at %s closed the connection: %s\n",
+		        x->socket, strerror(-err));
+	else
+		return 0; /* any answer, an error too, shows it alive */
+	xstore_close(xs);
+	return err == -ETIMEDOUT ? err : -ENOTCONN;
+}
+
+/*
  * Connect to the daemon at x->socket; *xs gets the handle (the caller
  * closes it).  The path goes behind "unix:" so that no path is taken for
  * another transport's spec.
@@ -128,6 +167,10 @@ int daemon_connect(const struct ctx *x, struct xstore **xs)
 		err = -ENAMETOOLONG;
 	else
 		err = xstore_open(spec, 0, xs);
+	if (!err)
+		err = daemon_check(x, *xs);
+	if (err == -ETIMEDOUT || err == -ENOTCONN)
+		return err; /* said */
 	if (err == -ENOENT || err == -ECONNREFUSED)
 		fprintf(stderr,
 		        "xsim: the daemon is not running: nothing listens at "
@@ -548,6 +591,7 @@ int main(int argc, char **argv)
 	    {"dir", required_argument, NULL, 'd'},
 	    {"socket", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *env = getenv("XENSTORED_PATH");
@@ -555,7 +599,7 @@ int main(int argc, char **argv)
 	                .socket = env && *env ? env : DEFAULT_SOCKET};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
 			x.dir = optarg;
@@ -565,6 +609,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
+			return EXIT_OK;
+		case 'V':
+			tool_version(stdout, "xsim");
 			return EXIT_OK;
 		default:
 			return EXIT_USAGE;

@@ -51,7 +51,9 @@ int one_domid(int argc, char **argv, const char *cmd, unsigned int *domid);
 /*
  * daemon_connect - a dom0 connection to the daemon at x->socket; *xs
  * gets it (the caller closes it).  Failures are reported on stderr,
- * naming the socket, and returned (-errno).
+ * naming the socket, and returned (-errno): -ETIMEDOUT when the daemon
+ * accepts but does not answer within $XSTORE_TIMEOUT (tools/tool.h).
+ * Replies on the handle are bounded from then on (tool_timeout_later_ms).
  */
 int daemon_connect(const struct ctx *x, struct xstore **xs);
 

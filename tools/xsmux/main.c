@@ -34,6 +34,7 @@
 
 #include "common/log.h"
 #include "lib/transport.h"
+#include "tools/tool.h"
 #include "tools/xsmux/dom.h"
 #include "tools/xsmux/mux.h"
 #include "xstore/wire.h"
@@ -709,7 +710,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: xsmux --dir SIMDIR --domid D [--foreground] "
 	           "[--log FILE]\n"
 	           "Serve guest D's xenstore ring to many processes on the "
-	           "unix socket SIMDIR/domD/xenbus.\n");
+	           "unix socket SIMDIR/domD/xenbus.\n"
+	           "  -h, --help     this text\n"
+	           "  -V, --version  version and the platforms built in\n");
 }
 
 /*
@@ -751,6 +754,7 @@ int main(int argc, char **argv)
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"log", required_argument, NULL, 'l'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	static struct xsmux x;
@@ -760,7 +764,7 @@ int main(int argc, char **argv)
 	unsigned long d;
 	char *end;
 
-	while ((opt = getopt_long(argc, argv, "d:D:fl:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:D:fl:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
 			x.sim = optarg;
@@ -785,6 +789,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			tool_version(stdout, "xsmux");
 			return 0;
 		default:
 			usage(stderr);

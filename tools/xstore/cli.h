@@ -47,6 +47,14 @@ struct cli {
  */
 void cli_connect(struct cli *c);
 
+/*
+ * cli_check - c->h is open: bound its waits for replies ($XSTORE_TIMEOUT,
+ * tools/tool.h) and make sure the daemon answers at all.  0, or -errno
+ * after a message naming the daemon's socket on stderr; then c->h is
+ * closed and NULL.
+ */
+int cli_check(struct cli *c);
+
 /* escape.c: Xen's value escaping (xenstore-read / xenstore-write). */
 void cli_escape(struct outbuf *o, const char *val, size_t len);
 /* Escaped form as a malloc'ed string (for printf precision); exits on OOM. */
@@ -65,5 +73,8 @@ void xcmd_list(void);
 
 /* control.c: xenstore-control. */
 int control_main(struct cli *c, int argc, char **argv);
+
+/* top.c: "xstore top", the live per-domain view (CONTROL domstats). */
+int top_main(struct cli *c, int argc, char **argv);
 
 #endif

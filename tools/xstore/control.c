@@ -24,6 +24,10 @@ int control_main(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "Failed to contact Xenstored.\n");
 		return 1;
 	}
+	if (cli_check(c)) {
+		fprintf(stderr, "Failed to contact Xenstored.\n");
+		return 1;
+	}
 	if (c->is_trace)
 		cli_connect(c); /* only installs the trace hook */
 	err = xstore_control(c->h, (const char *const *)argv + 1,

@@ -5,17 +5,19 @@
  *   xenstore-<mode> ...        Debian's xenstore-<mode>, unchanged
  *   xenstore <mode> ...        Debian's multi-call xenstore
  *   xstore [-c SPEC] [-T] <command> ...
- *                              every mode above, plus control and the
- *                              commands of xcmd.c
+ *                              every mode above, plus control, top
+ *                              (top.c) and the commands of xcmd.c
  * The connection is $XSTORE_CONNECT or -c SPEC when given ("unix:PATH",
  * "ring:DOMID"), else the library's default ($XENSTORED_PATH, ...).
  */
 #include <err.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tools/tool.h"
 #include "tools/xstore/cli.h"
 
 /* ---- the trace view ---- */
@@ -37,14 +39,67 @@ static void trace(void *arg, enum xstore_trace_dir dir,
 	free(esc);
 }
 
+/* Where we talk to, for messages: the spec, or the default socket. */
+static const char *daemon_name(const struct cli *c, char *buf, size_t size)
+{
+	if (c->spec)
+		return strncmp(c->spec, "unix:", 5) ? c->spec : c->spec + 5;
+	if (xstore_default_path(0, buf, size))
+		return "the default socket";
+	return buf;
+}
+
+int cli_check(struct cli *c)
+{
+	unsigned int ms = tool_timeout_ms();
+	char buf[4096], *path = NULL;
+	int err;
+
+	/*
+	 * Connecting proves little: a stopped daemon's socket still accepts
+	 * (the kernel's backlog).  One cheap request that any daemon
+	 * answers, bounded, tells a live daemon from a hung one before the
+	 * command starts.  Any reply will do, an error too.
+	 */
+	xstore_set_timeout(c->h, ms, tool_timeout_later_ms(ms));
+	err = xstore_get_domain_path(c->h, 0, &path);
+	free(path);
+	switch (err) {
+	case -ETIMEDOUT:
+		warnx("no answer from the daemon at %s within %u.%03u s (is it "
+		      "stopped? XSTORE_TIMEOUT=SECONDS waits longer)",
+		      daemon_name(c, buf, sizeof(buf)), ms / 1000, ms % 1000);
+		break;
+	case -ENOTCONN:
+	case -ECONNRESET:
+	case -ESHUTDOWN:
+	case -EPIPE:
+	case -EPROTO:
+		warnx("the daemon at %s closed the connection: %s",
+		      daemon_name(c, buf, sizeof(buf)), strerror(-err));
+		break;
+	default:
+		return 0;
+	}
+	xstore_close(c->h);
+	c->h = NULL;
+	return err;
+}
+
 void cli_connect(struct cli *c)
 {
+	char buf[4096];
 	int err;
 
 	if (!c->h) {
 		err = xstore_open(c->spec, 0, &c->h);
+		if (err && c->is_xstore)
+			errx(1, "xs_open: %s: %s",
+			     daemon_name(c, buf, sizeof(buf)), strerror(-err));
 		if (err)
 			errx(1, "xs_open: %s", strerror(-err));
+		if (cli_check(c))
+			exit(1);
 	}
 	if (c->is_trace)
 		xstore_set_trace(c->h, trace, NULL);
@@ -71,7 +126,14 @@ static void xstore_usage(FILE *f, const char *argv0)
 		xcmd_list();
 	else
 		fprintf(f, "  (%s --help lists them)\n", argv0);
+	fprintf(f, "  top [--once] [--json] [-d S] [-n N] [--sort KEY]\n"
+	           "                 live per-domain view (top --help)\n");
 	fprintf(f, "  trace <command> ...        run <command> with -T\n");
+	fprintf(f, "\n  -h, --help          this text\n"
+	           "  -V, --version       version and platforms built in\n"
+	           "\n$XSTORE_TIMEOUT: seconds to wait for the daemon's first "
+	           "reply (default 2,\n0 = forever); a daemon that does not "
+	           "answer is an error naming its socket.\n");
 }
 
 static int xstore_main(struct cli *c, int argc, char **argv)
@@ -80,6 +142,7 @@ static int xstore_main(struct cli *c, int argc, char **argv)
 	    {"connect", required_argument, NULL, 'c'},
 	    {"trace", no_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *cmd;
@@ -87,7 +150,7 @@ static int xstore_main(struct cli *c, int argc, char **argv)
 
 	c->is_xstore = true;
 	/* "+": options stop at the command; its own options are its own. */
-	while ((ch = getopt_long(argc, argv, "+c:Th", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:ThV", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			c->spec = optarg;
@@ -97,6 +160,9 @@ static int xstore_main(struct cli *c, int argc, char **argv)
 			break;
 		case 'h':
 			xstore_usage(stdout, argv[0]);
+			return 0;
+		case 'V':
+			tool_version(stdout, "xstore");
 			return 0;
 		default:
 			xstore_usage(stderr, argv[0]);
@@ -120,6 +186,8 @@ static int xstore_main(struct cli *c, int argc, char **argv)
 		return compat_main(c, cmd, argc, argv);
 	if (xcmd_has(cmd))
 		return xcmd_main(c, cmd, argc, argv);
+	if (!strcmp(cmd, "top"))
+		return top_main(c, argc, argv);
 	errx(1, "unknown command %s (%s --help lists them)", cmd, c->argv0);
 }
 
