@@ -9,15 +9,28 @@
 #                   its corpus kept and grown in build/fuzz-corpus/<target>
 #                   (tests/run-fuzz.sh; CI runs the short default instead)
 #   make V=asan     any variant: release, asan, tsan, fuzz
+#   make install    PREFIX DESTDIR BINDIR SBINDIR LIBDIR INCLUDEDIR MANDIR
+#                   PKGCONFIGDIR SYSTEMDUNITDIR NBDKIT_PLUGINDIR; the
+#                   xenstore-* names too with INSTALL_COMPAT=1
+#   make uninstall  the same variables: removes what install put there
 #
-# Warnings are errors in every variant.
+# Warnings are errors in every variant.  The release build is hardened
+# (HARDEN=0 turns it off).  CPPFLAGS, CFLAGS, LDFLAGS, CC and AR from the
+# command line or the environment are added to the project's own flags;
+# $(O)/config.stamp records the configuration, so changing any of them
+# rebuilds.
 
 V        ?= release
 O        ?= build/$(V)
 CC       ?= cc
+AR       ?= ar
 WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Wformat=2 -Wno-unused-parameter
-CPPFLAGS += -Iinclude -I. -D_GNU_SOURCE -MMD -MP -fPIC
+# The project's preprocessor flags live in XS_CPPFLAGS so that CPPFLAGS from
+# the command line adds to them rather than replacing them; the user's come
+# last so they can redefine.  Compile with $(ALL_CPPFLAGS).
+XS_CPPFLAGS := -Iinclude -I. -D_GNU_SOURCE -MMD -MP -fPIC
+ALL_CPPFLAGS = $(XS_CPPFLAGS) $(CPPFLAGS)
 CSTD     := -std=c11
 CFLAGS_release := -O2 -g
 CFLAGS_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -35,8 +48,23 @@ CC := clang
 # makes each call ~50x slower.
 $(O)/store/check.o: CFLAGS_fuzz += -fno-sanitize-coverage=trace-cmp
 endif
-ALL_CFLAGS  = $(CSTD) $(WARN) $(CFLAGS_$(V)) $(CFLAGS)
-ALL_LDFLAGS = $(LDFLAGS_$(V)) $(LDFLAGS)
+# Hardening, as dpkg-buildflags does it, for the release build only (the
+# sanitizer variants bring their own runtime and want none of it).  Every
+# object is -fPIC, so executables link as PIE: -pie is in EXE_LDFLAGS, not
+# ALL_LDFLAGS, as with -shared the last of the two wins.  FORTIFY needs
+# optimisation: dropped when the user's CFLAGS ask for -O0.
+HARDEN ?= 1
+ifeq ($(V)$(HARDEN),release1)
+CF_PROTECTION := $(shell $(CC) -Werror -fcf-protection -E -x c /dev/null \
+                   >/dev/null 2>&1 && echo -fcf-protection)
+HARDEN_CFLAGS  := -fstack-protector-strong $(CF_PROTECTION) \
+                  $(if $(filter -O0,$(CFLAGS)),,-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+HARDEN_LDFLAGS := -Wl,-z,relro -Wl,-z,now
+PIE_LDFLAGS    := -pie
+endif
+ALL_CFLAGS  = $(CSTD) $(WARN) $(CFLAGS_$(V)) $(HARDEN_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS_$(V)) $(HARDEN_LDFLAGS) $(LDFLAGS)
+EXE_LDFLAGS = $(PIE_LDFLAGS) $(ALL_LDFLAGS)
 
 # Components: each is a directory; adding a file needs no edit here.
 COMMON_SRC := $(wildcard common/*.c)
@@ -47,7 +75,7 @@ HAVE_XEN   := $(shell test -f /usr/include/xenctrl.h -a -f /usr/include/xenevtch
                 -a -f /usr/include/xengnttab.h && echo 1)
 PLAT_SRC   := $(filter-out plat/xen.c,$(wildcard plat/*.c)) $(if $(HAVE_XEN),$(wildcard plat/xen.c))
 PLAT_LIBS  := $(if $(HAVE_XEN),-lxenctrl -lxenevtchn -lxengnttab)
-CPPFLAGS   += $(if $(HAVE_XEN),-DXSTORE_HAVE_XEN)
+XS_CPPFLAGS += $(if $(HAVE_XEN),-DXSTORE_HAVE_XEN)
 # Xen's headers need GNU C (anonymous unions, __attribute__ spellings).
 $(O)/plat/xen.o: CSTD := -std=gnu11
 LIB_SRC    := $(wildcard lib/*.c) $(wildcard lib/xenbus/*.c)
@@ -68,6 +96,7 @@ LIBCORE   := $(O)/libxscore.a
 LIBDAEMON := $(O)/libxsdaemon.a
 LIBPLAT   := $(O)/libxsplat.a
 LIBXSTORE := $(O)/libxstore.a
+LIBCLIENT := $(O)/libxsclient.a
 XSTORED   := $(O)/xstored
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 FUZZ_BINS := $(patsubst fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRC))
@@ -75,7 +104,10 @@ EXAMPLE_BINS := $(patsubst examples/%.c,$(O)/examples/%,$(EXAMPLE_SRC))
 BINS := $(XSTORED) $(if $(CLI_SRC),$(O)/xstore) $(if $(XSIM_SRC),$(O)/xsim) \
         $(if $(BENCH_SRC),$(O)/xsbench) $(if $(XSMUX_SRC),$(O)/xsmux)
 # Everything links with every library; the linker takes what it needs.
-ALL_LIBS = $(LIBDAEMON) $(if $(LIB_SRC),$(LIBXSTORE)) $(LIBPLAT) $(LIBCORE)
+# libxsclient is libxstore without its platform: the programs built here
+# take libxsplat's, Xen's included; the installed libxstore has only the
+# simulator's.
+ALL_LIBS = $(LIBDAEMON) $(if $(LIB_SRC),$(LIBCLIENT)) $(LIBPLAT) $(LIBCORE)
 
 .PHONY: all run check fuzz fuzz-long unit clean format tidy bench bench-quick install soak load
 .DEFAULT_GOAL := all
@@ -86,39 +118,69 @@ else
 all: $(BINS) $(UNIT_BINS) $(EXAMPLE_BINS)
 endif
 
-$(O)/%.o: %.c
+# The configuration, one line per setting; $(O)/config.stamp is rewritten
+# only when it changes, and everything built depends on it.  Driver
+# fragments add their switches to CONFIG_VARS.
+CONFIG_STAMP := $(O)/config.stamp
+CONFIG_VARS  := V CC AR ALL_CPPFLAGS ALL_CFLAGS EXE_LDFLAGS HAVE_XEN PLAT_LIBS \
+                HAVE_BLKIF VBD_FRONT_OK
+CC_VERSION    = $(shell $(CC) --version 2>/dev/null | head -n 1)
+shquote       = '$(subst ','\'',$(1))'
+CONFIG_TEXT   = $(foreach v,$(CONFIG_VARS),$(call shquote,$(v)=$(strip $($(v))))) \
+                $(call shquote,cc=$(CC_VERSION))
+.PHONY: FORCE
+FORCE:
+$(CONFIG_STAMP): FORCE
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+	@printf '%s\n' $(CONFIG_TEXT) >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; \
+	  echo "config: $@ changed"; fi
+
+$(O)/%.o: %.c $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIBCORE): $(call obj,$(COMMON_SRC) $(STORE_SRC))
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(LIBDAEMON): $(call obj,$(DAEMON_SRC))
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(LIBPLAT): $(call obj,$(PLAT_SRC))
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
-# libxstore: the client library, self-contained (wire names, platform).
-$(LIBXSTORE): $(call obj,$(LIB_SRC) common/wire.c common/xalloc.c $(PLAT_SRC))
+# libxstore: the client library, self-contained (wire names, the simulator
+# platform) and free of hypervisor libraries: plat.c once more without Xen.
+CLIENT_PLAT_OBJS := $(call obj,$(filter-out plat/xen.c plat/plat.c,$(wildcard plat/*.c))) \
+                    $(O)/plat/plat-client.o
+LIBXSTORE_OBJS   := $(call obj,$(LIB_SRC) common/wire.c common/xalloc.c) $(CLIENT_PLAT_OBJS)
+$(O)/plat/plat-client.o: plat/plat.c $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) -UXSTORE_HAVE_XEN $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBXSTORE): $(LIBXSTORE_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
+
+$(LIBCLIENT): $(call obj,$(LIB_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
 
 $(XSTORED): $(call obj,daemon/main.c) $(ALL_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS)
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS)
 
 $(O)/xstore: $(call obj,$(CLI_SRC)) $(ALL_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
 
 $(O)/xsim: $(call obj,$(XSIM_SRC)) $(ALL_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
 
 # xsmux: the per-guest multiplexer (xsim create starts it).
 $(O)/xsmux: $(call obj,$(XSMUX_SRC)) $(ALL_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
 
 # xsguest-c: a simulated guest over its ring, for the integration tests
 # (tests/integration/test_guests.py runs several at once).
@@ -127,7 +189,7 @@ ifneq ($(V),fuzz)
 all: $(O)/xsguest-c
 endif
 $(O)/xsguest-c: $(call obj,$(GUEST_SRC)) $(ALL_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
 
 # xbtest: the "xbtest" driver pair for lib/xenbus's end-to-end tests
 # (tests/integration/test_xenbus.py).
@@ -135,22 +197,22 @@ ifneq ($(V),fuzz)
 all: $(O)/xbtest
 endif
 $(O)/xbtest: $(call obj,tests/support/xbtest.c) $(ALL_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
 
 $(O)/xsbench: $(call obj,$(BENCH_SRC)) $(ALL_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(call obj,$(SUPPORT_SRC)) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
 
 $(O)/examples/%: $(O)/examples/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS) -lpthread
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
 
 $(O)/fuzz/%: $(O)/fuzz/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PLAT_LIBS)
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS)
 # The guest-side fuzzers serve a ring page through an in-memory platform.
 $(O)/fuzz/fuzz_ring $(O)/fuzz/fuzz_control: $(O)/tests/support/fakeplat.o
 
@@ -161,43 +223,112 @@ LIBXSTORE_SO := $(O)/libxstore.so
 CLI_NAMES    := read write ls list rm exists chmod watch control
 CLI_LINKS    := $(if $(CLI_SRC),$(patsubst %,$(O)/xenstore-%,$(CLI_NAMES)))
 ifneq ($(V),fuzz)
-all: $(if $(LIB_SRC),$(LIBXSTORE_SO)) $(CLI_LINKS)
+all: $(if $(LIB_SRC),$(LIBXSTORE) $(LIBXSTORE_SO)) $(CLI_LINKS)
 endif
 
-$(LIBXSTORE_SO): $(call obj,$(LIB_SRC) common/wire.c common/xalloc.c $(PLAT_SRC)) \
-		lib/libxstore.map
+# -z defs: the library must be complete (not with the sanitizers, whose
+# runtime leaves its symbols to the executable).
+ZDEFS := -Wl,-z,defs
+$(LIBXSTORE_SO): $(LIBXSTORE_OBJS) lib/libxstore.map
 	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(XS_SONAME) \
+	  $(if $(filter release,$(V)),$(ZDEFS)) \
 	  -Wl,--version-script=lib/libxstore.map -o $@ \
-	  $(filter %.o,$^) $(PLAT_LIBS) -lpthread
+	  $(filter %.o,$^) -lpthread
 
 $(O)/xenstore-%: | $(O)/xstore
 	ln -sf xstore $@
 
-# make install [PREFIX=/usr/local] [DESTDIR=]: libraries, headers,
-# pkg-config file, the daemon (sbin) and the tools (bin).
-PREFIX  ?= /usr/local
-I_BIN   = $(DESTDIR)$(PREFIX)/bin
-I_SBIN  = $(DESTDIR)$(PREFIX)/sbin
-I_LIB   = $(DESTDIR)$(PREFIX)/lib
-I_INC   = $(DESTDIR)$(PREFIX)/include/xstore
-install: $(BINS) $(LIBXSTORE) $(LIBXSTORE_SO) $(CLI_LINKS)
-	install -d $(I_BIN) $(I_SBIN) $(I_LIB)/pkgconfig $(I_INC)
-	install -m 755 $(XSTORED) $(I_SBIN)/
-	install -m 755 $(O)/xstore $(if $(XSIM_SRC),$(O)/xsim) \
-	  $(if $(XSMUX_SRC),$(O)/xsmux) $(I_BIN)/
-	for n in $(CLI_NAMES); do ln -sf xstore $(I_BIN)/xenstore-$$n; done
-	install -m 644 $(LIBXSTORE) $(I_LIB)/
-	install -m 755 $(LIBXSTORE_SO) $(I_LIB)/libxstore.so.$(XS_VERSION)
-	ln -sf libxstore.so.$(XS_VERSION) $(I_LIB)/$(XS_SONAME)
-	ln -sf $(XS_SONAME) $(I_LIB)/libxstore.so
-	install -m 644 $(wildcard include/xstore/*.h) $(I_INC)/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(XS_VERSION)|g' \
-	  -e 's|@LIBS_PRIVATE@|$(PLAT_LIBS) -lpthread|g' \
-	  lib/xstore.pc.in >$(I_LIB)/pkgconfig/xstore.pc
+# What the drivers' fragments (drivers/*/*.mk) add for `make install`:
+# daemons (sbin), tools (bin), nbdkit plugins (NBDKIT_PLUGINDIR).
+DRIVER_SBIN :=
+DRIVER_BIN :=
+DRIVER_NBDKIT_PLUGINS :=
 
 # Each driver brings its own rules (drivers/<name>/*.mk), built only when
 # what it needs (headers, libraries) is on the machine.
 include $(wildcard drivers/*/*.mk)
+
+# make install / uninstall.  Every directory can be set on its own
+# (LIBDIR=/usr/lib/x86_64-linux-gnu for multiarch); DESTDIR stages.
+# The xenstore-* names go in only with INSTALL_COMPAT=1: Debian's
+# xenstore-utils owns them.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+SBINDIR        ?= $(PREFIX)/sbin
+LIBDIR         ?= $(PREFIX)/lib
+INCLUDEDIR     ?= $(PREFIX)/include
+MANDIR         ?= $(PREFIX)/share/man
+PKGCONFIGDIR   ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+NBDKIT_PLUGINDIR ?= $(or $(shell nbdkit --dump-config 2>/dev/null | \
+                      sed -n 's/^plugindir=//p'),$(LIBDIR)/nbdkit/plugins)
+INSTALL_COMPAT ?=
+INSTALL ?= install
+
+I_BIN  = $(DESTDIR)$(BINDIR)
+I_SBIN = $(DESTDIR)$(SBINDIR)
+I_LIB  = $(DESTDIR)$(LIBDIR)
+I_INC  = $(DESTDIR)$(INCLUDEDIR)/xstore
+I_PC   = $(DESTDIR)$(PKGCONFIGDIR)
+I_UNIT = $(DESTDIR)$(SYSTEMDUNITDIR)
+I_NBDKIT = $(DESTDIR)$(NBDKIT_PLUGINDIR)
+I_MAN  = $(DESTDIR)$(MANDIR)
+
+INST_BIN   = $(O)/xstore $(if $(XSIM_SRC),$(O)/xsim) $(if $(XSMUX_SRC),$(O)/xsmux) \
+             $(DRIVER_BIN)
+INST_SBIN  = $(XSTORED) $(DRIVER_SBIN)
+INST_HDRS  = $(wildcard include/xstore/*.h)
+INST_UNITS = $(wildcard systemd/*.service systemd/*.socket)
+# Man pages of what is installed (a driver's only when it was built).
+INST_MAN   = $(wildcard $(addprefix man/,xstored.8 xstore.1 xsim.1 xsmux.1 libxstore.3) \
+               $(foreach p,$(notdir $(DRIVER_SBIN) $(DRIVER_BIN)),man/$(p).1 man/$(p).8))
+INST_LIBS  = libxstore.a libxstore.so.$(XS_VERSION) $(XS_SONAME) libxstore.so
+man_sect   = $(subst .,,$(suffix $(1)))
+
+# installables: what install installs, and nothing else (debian/rules
+# builds only that).
+.PHONY: uninstall installables
+installables: $(INST_BIN) $(INST_SBIN) $(LIBXSTORE) $(LIBXSTORE_SO) $(DRIVER_NBDKIT_PLUGINS)
+install: installables
+	$(INSTALL) -d $(I_BIN) $(I_SBIN) $(I_LIB) $(I_INC) $(I_PC)
+	$(INSTALL) -m 755 $(INST_SBIN) $(I_SBIN)/
+	$(INSTALL) -m 755 $(INST_BIN) $(I_BIN)/
+	$(if $(INSTALL_COMPAT),for n in $(CLI_NAMES); do \
+	  ln -sf xstore $(I_BIN)/xenstore-$$n; done)
+	$(INSTALL) -m 644 $(LIBXSTORE) $(I_LIB)/
+	$(INSTALL) -m 755 $(LIBXSTORE_SO) $(I_LIB)/libxstore.so.$(XS_VERSION)
+	ln -sf libxstore.so.$(XS_VERSION) $(I_LIB)/$(XS_SONAME)
+	ln -sf $(XS_SONAME) $(I_LIB)/libxstore.so
+	$(INSTALL) -m 644 $(INST_HDRS) $(I_INC)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(XS_VERSION)|g' \
+	  -e 's|@LIBS_PRIVATE@|-lpthread|g' lib/xstore.pc.in >$(I_PC)/xstore.pc
+	$(foreach m,$(INST_MAN),$(INSTALL) -d $(I_MAN)/man$(call man_sect,$(m)) && \
+	  $(INSTALL) -m 644 $(m) $(I_MAN)/man$(call man_sect,$(m))/ &&) true
+	$(if $(INSTALL_COMPAT),$(if $(filter man/xstore.1,$(INST_MAN)),for n in $(CLI_NAMES); do \
+	  ln -sf xstore.1 $(I_MAN)/man1/xenstore-$$n.1; done))
+	$(if $(INST_UNITS),$(INSTALL) -d $(I_UNIT))
+	$(foreach u,$(INST_UNITS),sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+	  $(u) >$(I_UNIT)/$(notdir $(u)) &&) true
+	$(if $(DRIVER_NBDKIT_PLUGINS),$(INSTALL) -d $(I_NBDKIT) && \
+	  $(INSTALL) -m 755 $(DRIVER_NBDKIT_PLUGINS) $(I_NBDKIT)/)
+
+# Exactly what install put there; xenstore-* names only when they are ours
+# (links to xstore), never xenstore-utils' programs.
+uninstall:
+	rm -f $(addprefix $(I_SBIN)/,$(notdir $(INST_SBIN))) \
+	  $(addprefix $(I_BIN)/,$(notdir $(INST_BIN))) \
+	  $(addprefix $(I_LIB)/,$(INST_LIBS)) \
+	  $(addprefix $(I_INC)/,$(notdir $(INST_HDRS))) $(I_PC)/xstore.pc \
+	  $(foreach m,$(INST_MAN),$(I_MAN)/man$(call man_sect,$(m))/$(notdir $(m))) \
+	  $(addprefix $(I_UNIT)/,$(notdir $(INST_UNITS))) \
+	  $(addprefix $(I_NBDKIT)/,$(notdir $(DRIVER_NBDKIT_PLUGINS)))
+	for n in $(CLI_NAMES); do \
+	  [ "$$(readlink $(I_BIN)/xenstore-$$n)" != xstore ] || rm -f $(I_BIN)/xenstore-$$n; \
+	  [ "$$(readlink $(I_MAN)/man1/xenstore-$$n.1)" != xstore.1 ] || \
+	    rm -f $(I_MAN)/man1/xenstore-$$n.1; \
+	done
+	rmdir $(I_INC) 2>/dev/null || true
 
 # Object files are not intermediates: keep them between runs.
 .SECONDARY:
