@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
 """bench/run.py - run xsbench against xstored, Xen 4.17's C xenstored (cx),
-oxenstored (ox) and the built-in echo server; write bench/results/latest.json
-and latest.csv and print the table with ratios and where each target stands.
+oxenstored (ox) and the built-in echo server; write latest.json and
+latest.csv and print the table with ratios and where each target stands.
 
     bench/run.py            full run (make bench; under ten minutes)
     bench/run.py --quick    quick run (make bench-quick; under one minute)
+    bench/run.py --update   write the results into bench/results/ (tracked)
+
+The results go to $XDG_CACHE_HOME/xstore/bench (~/.cache/xstore/bench)
+unless --update or --out DIR says otherwise: a run does not touch the
+tracked tree unless asked to.  The daemons' run directories and the
+simulator's are private (mkdtemp) and removed at the end, on failure and
+on SIGTERM too.
 
 Two phases, each with freshly started daemons: phase 1 runs workloads
 1-6 and 8; phase 2 runs workload 7 (store size), so that its memory figures
@@ -21,22 +28,41 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 TWIN = "xstored-empty"  # workload 7's reference: a second xstored kept empty
 NOPOLL = "xstored-nopoll"  # the A/B of polling: xstored --poll-us 0
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "bench", "results")
-RUNDIR = {"xstored": "/tmp/bench-xs", "cx": "/tmp/bench-cx", "ox": "/tmp/bench-ox",
-          TWIN: "/tmp/bench-xs0", NOPOLL: "/tmp/bench-xs1"}
-# xstored's guests (workload 8) live in a simulator directory, on tmpfs so
-# that the simulated hypervisor's file work stays cheap, as hypercalls are.
-SIMDIR = "/dev/shm/bench-xs-sim" if os.path.isdir("/dev/shm") else "/tmp/bench-xs/sim"
+TRACKED = os.path.join(ROOT, "bench", "results")
+OUT = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                   "xstore", "bench")
+RUNDIR_NAMES = {"xstored": "xs", "cx": "cx", "ox": "ox", TWIN: "xs0", NOPOLL: "xs1"}
+
 # Workload 8's domains: Xen's daemons want a domain to exist before it owns
 # a node; the peers' stub hypervisor lists existing domains in DIR/domains.
 STORM_DOMIDS = range(1000, 5000)
+
+
+class Dirs:
+    """The run's private directories: one run directory per daemon under a
+    mkdtemp, and xstored's simulator directory (workload 8's guests) on
+    tmpfs, so that the simulated hypervisor's file work stays cheap, as
+    hypercalls are.  Private, so that two runs, or a run and what a killed
+    one left, never share a socket; remove() at the end."""
+
+    def __init__(self):
+        self.top = tempfile.mkdtemp(prefix="xsbench-")
+        self.rundir = {n: os.path.join(self.top, d) for n, d in RUNDIR_NAMES.items()}
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else self.top
+        self.sim = tempfile.mkdtemp(prefix="xsbench-sim-", dir=shm)
+
+    def remove(self):
+        shutil.rmtree(self.sim, ignore_errors=True)
+        shutil.rmtree(self.top, ignore_errors=True)
 
 
 def log(msg):
@@ -66,8 +92,9 @@ def read_pid(path, tries=50):
 class Servers:
     """Start and stop the daemons under test; remember why one is missing."""
 
-    def __init__(self, names, xstored_bin):
+    def __init__(self, names, xstored_bin, dirs):
         self.names = names
+        self.dirs = dirs
         self.xstored_bin = xstored_bin
         self.peers = peers_dir()
         self.running = {}  # name -> (socket, pidfile)
@@ -78,10 +105,7 @@ class Servers:
         for name in self.names + ([TWIN] if twin and "xstored" in self.names else []):
             if name in self.skipped:
                 continue
-            d = RUNDIR[name]
-            if name in ("cx", "ox") and self.peers:  # one left by a killed run
-                subprocess.run([os.path.join(self.peers, "peer-xenstored"), name, "stop", d],
-                               stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+            d = self.dirs.rundir[name]
             shutil.rmtree(d, ignore_errors=True)
             os.makedirs(d)
             try:
@@ -97,9 +121,9 @@ class Servers:
         args = [self.xstored_bin, "--rundir", d, "--foreground", "-F", pidfile,
                 "--log-file", os.path.join(d, "log")]
         if name == "xstored":
-            shutil.rmtree(SIMDIR, ignore_errors=True)
-            os.makedirs(SIMDIR)
-            args += ["--platform", "sim:" + SIMDIR]
+            shutil.rmtree(self.dirs.sim, ignore_errors=True)
+            os.makedirs(self.dirs.sim)
+            args += ["--platform", "sim:" + self.dirs.sim]
         elif name == NOPOLL:
             args += ["--platform", "none", "--poll-us", "0"]
         proc = self.procs[name] = subprocess.Popen(
@@ -139,10 +163,11 @@ class Servers:
                         proc.kill()
                         proc.wait()
                 if name == "xstored":
-                    shutil.rmtree(SIMDIR, ignore_errors=True)
+                    shutil.rmtree(self.dirs.sim, ignore_errors=True)
             else:
                 subprocess.run(
-                    [os.path.join(self.peers, "peer-xenstored"), name, "stop", RUNDIR[name]],
+                    [os.path.join(self.peers, "peer-xenstored"), name, "stop",
+                     self.dirs.rundir[name]],
                     stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
                 )
             del self.running[name]
@@ -154,7 +179,7 @@ class Servers:
                 sock, pidfile = self.running[name]
                 a += ["--server", "%s=%s:%s" % (name, sock, pidfile)]
                 if name == "xstored":
-                    a += ["--sim", "xstored=" + SIMDIR]
+                    a += ["--sim", "xstored=" + self.dirs.sim]
                 if name == TWIN:
                     a += ["--empty-twin", TWIN]
         return a
@@ -163,9 +188,25 @@ class Servers:
 def run_xsbench(xsbench, servers, workloads, extra, out_json):
     cmd = [xsbench] + servers.args() + ["--workloads", workloads, "--json", out_json] + extra
     log("bench: " + " ".join(cmd))
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    if r.returncode != 0:
-        sys.exit("bench: xsbench failed (exit %d)" % r.returncode)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    try:
+        rc = proc.wait()
+    finally:
+        if proc.poll() is None:  # we are being stopped: stop it first
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        # xsbench's echo server socket (bench/xsbench/main.c), which it
+        # removes itself only when it finishes.
+        try:
+            os.unlink("/tmp/xsbench-echo-%d" % proc.pid)
+        except OSError:
+            pass
+    if rc != 0:
+        sys.exit("bench: xsbench failed (exit %d)" % rc)
     with open(out_json) as f:
         return json.load(f)
 
@@ -397,9 +438,26 @@ def main():
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--no-poll-ab", action="store_true",
                     help="skip the polling A/B (xstored against --poll-us 0)")
-    ap.add_argument("--out", default=OUT)
+    ap.add_argument("--out", default=None,
+                    help="where latest.json and latest.csv go (default: %s)" % OUT)
+    ap.add_argument("--update", action="store_true",
+                    help="write them into bench/results/, the tracked copy")
     ap.add_argument("xsbench_args", nargs="*", help="passed to xsbench (after --)")
     a = ap.parse_args()
+    if a.update and a.out:
+        ap.error("--update and --out are exclusive")
+    a.out = TRACKED if a.update else a.out or OUT
+    # SIGTERM (a time limit, a kill) ends the run through the finally
+    # clauses below: daemons stopped, private directories removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))
+    dirs = Dirs()
+    try:
+        run(a, dirs)
+    finally:
+        dirs.remove()
+
+
+def run(a, dirs):
     t_start = time.time()
     names = [n for n in a.servers.split(",") if n]
     bindir = os.path.join(ROOT, "build", "release")
@@ -415,24 +473,24 @@ def main():
     wl = set(a.workloads.split(","))
     phases = [",".join(sorted(wl - {"7"})), "7" if "7" in wl else ""]
     results, meta, poll_ab = [], None, []
-    srv = Servers(names, os.path.join(bindir, "xstored"))
+    srv = Servers(names, os.path.join(bindir, "xstored"), dirs)
     try:
         for i, w in enumerate(p for p in phases if p):
             srv.start(twin=(w == "7"))
             if not srv.running:
                 sys.exit("bench: no daemon could start")
-            part = run_xsbench(xsbench, srv, w, extra, os.path.join(a.out, "part%d.json" % i))
+            part = run_xsbench(xsbench, srv, w, extra, os.path.join(dirs.top, "part%d.json" % i))
             srv.stop()
             results += part["results"]
             meta = meta or part
         if "xstored" in names and not a.no_poll_ab and wl & {"1", "2"}:
-            ab = Servers(["xstored", NOPOLL], os.path.join(bindir, "xstored"))
+            ab = Servers(["xstored", NOPOLL], os.path.join(bindir, "xstored"), dirs)
             try:
                 ab.start()
                 if len(ab.running) == 2:
                     poll_ab = run_xsbench(xsbench, ab, ",".join(sorted(wl & {"1", "2"})),
                                           extra + ["--no-echo"],
-                                          os.path.join(a.out, "part2.json"))["results"]
+                                          os.path.join(dirs.top, "part2.json"))["results"]
             finally:
                 ab.stop()
     finally:
@@ -442,18 +500,13 @@ def main():
         "mode": meta["mode"], "runs": meta["runs"], "secs_per_run": meta["secs_per_run"],
         "slice": meta["slice"], "servers": [n for n in names if n not in srv.skipped] + ["echo"],
         "skipped": srv.skipped,
-        "notes": {"8": "xstored's domains are built in the simulator at %s (as xsim create "
+        "notes": {"8": "xstored's domains are built in the simulator, on %s (as xsim create "
                        "does; not timed); Xen's daemons run on the peers' stub hypervisor"
-                       % SIMDIR},
+                       % ("tmpfs" if dirs.sim.startswith("/dev/shm/") else "disk")},
         "wall_s": round(time.time() - t_start, 1),
         "results": results,
         "poll_ab": poll_ab,
     }
-    for p in ("part0.json", "part1.json", "part2.json"):
-        try:
-            os.unlink(os.path.join(a.out, p))
-        except OSError:
-            pass
     with open(os.path.join(a.out, "latest.json"), "w") as f:
         json.dump(doc, f, indent=1)
     write_csv(os.path.join(a.out, "latest.csv"), results, doc["servers"][:-1])
@@ -470,7 +523,8 @@ def main():
     if "xstored" in cols:
         print("\nTargets (xstored):")
         print(targets(results))
-    print("\nwritten: %s/latest.json, latest.csv (%.0f s)" % (a.out, doc["wall_s"]))
+    print("\nwritten: %s/latest.json, latest.csv (%.0f s)%s" % (
+        a.out, doc["wall_s"], "" if a.update else "; --update writes bench/results/"))
 
 
 def machine():
