@@ -205,7 +205,7 @@ static int parse_page(struct snap *s, char *text, long *next)
 
 static int snap_take(struct top *t, struct snap *s)
 {
-	char first[16];
+	char first[24]; /* a long in decimal, sign and nul */
 	long next = 0;
 	int err;
 
