@@ -310,6 +310,20 @@ int xenbus_map_ring(struct xenbus_device *dev, const uint32_t *refs,
 void xenbus_unmap_ring(struct xenbus_device *dev, void *vaddr, unsigned int n);
 
 /*
+ * xenbus_map_grants - map the other end's data grants refs[0..n-1]
+ * (1..256) contiguously, writable or read-only: for the pages of a
+ * request, which the peer may get wrong.  Unlike xenbus_map_ring a
+ * failure is not reported on the device (the caller fails the request:
+ * -ENOENT / -EACCES / -EINVAL as the platform says) and the mapping is
+ * not tracked: the caller unmaps it with xenbus_unmap_grants(vaddr)
+ * before the device is detached.  Any thread (the platform calls are
+ * serialised by the bus).
+ */
+int xenbus_map_grants(struct xenbus_device *dev, const uint32_t *refs,
+                      unsigned int n, bool is_writable, void **vaddr);
+void xenbus_unmap_grants(struct xenbus_device *dev, void *vaddr);
+
+/*
  * Event channels with the other end: alloc an unbound port for it
  * (frontend), or bind to its port (backend); free closes ours.  notify
  * raises an event at the other end.  Events for a device's ports arrive

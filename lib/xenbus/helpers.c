@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lib/xenbus/bus_int.h"
+#include "lib/xenbus/xb_int.h"
 
 static const char *const state_names[] = {
     "Unknown", "Initialising", "InitWait",      "Initialised",  "Connected",
@@ -337,4 +338,40 @@ void xenbus_dev_set_priv(struct xenbus_device *dev, void *priv)
 	pthread_mutex_lock(&dev->bus->lock);
 	dev->priv = priv;
 	pthread_mutex_unlock(&dev->bus->lock);
+}
+
+/*
+ * Data grants (a block request's pages) are the guest's to get wrong:
+ * a bad one fails that request, never the device, so nothing here is
+ * reported and nothing is tracked (the caller unmaps).
+ */
+int xenbus_map_grants(struct xenbus_device *dev, const uint32_t *refs,
+                      unsigned int n, bool is_writable, void **vaddr)
+{
+	struct xenbus_bus *bus;
+	struct plat *p;
+	int err;
+
+	if (!dev || !refs || !vaddr || n == 0)
+		return -EINVAL;
+	*vaddr = NULL;
+	bus = dev->bus;
+	err = xb_bus_plat(bus, &p);
+	if (err)
+		return err;
+	xb_plat_lock(bus);
+	err = plat_map_grants(p, dev->otherend_id, refs, n, is_writable, vaddr);
+	xb_plat_unlock(bus);
+	return err;
+}
+
+void xenbus_unmap_grants(struct xenbus_device *dev, void *vaddr)
+{
+	struct plat *p;
+
+	if (!dev || !vaddr || xb_bus_plat(dev->bus, &p))
+		return;
+	xb_plat_lock(dev->bus);
+	plat_unmap(p, vaddr);
+	xb_plat_unlock(dev->bus);
 }

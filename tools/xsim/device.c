@@ -292,7 +292,16 @@ static int kv_add(struct dev *d, const char *key, const char *value)
 	return 0;
 }
 
-/* params=<IMG made absolute> (no need for it to exist yet). */
+static bool kv_has(const struct dev *d, const char *key)
+{
+	for (size_t i = 0; i < d->nkv; i++)
+		if (!strcmp(key, d->kv[i].key))
+			return true;
+	return false;
+}
+
+/* params=<IMG made absolute>, and mode=w, type=file unless given (no
+ * need for the image to exist yet). */
 static int file_param(struct dev *d, const char *img)
 {
 	char cwd[4096];
@@ -311,6 +320,12 @@ static int file_param(struct dev *d, const char *img)
 	}
 	if (n < 0 || (size_t)n >= sizeof(d->params))
 		return usage_error("device-add: --file: path too long");
+	/* What libxl writes besides params, unless given: a backend
+	 * (xsblkback, Linux's blkback) reads mode, and type says how. */
+	if (!kv_has(d, "mode") && (n = kv_add(d, "mode", "w")))
+		return n;
+	if (!kv_has(d, "type") && (n = kv_add(d, "type", "file")))
+		return n;
 	return kv_add(d, "params", d->params);
 }
 
