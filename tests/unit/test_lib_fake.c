@@ -31,8 +31,10 @@
 /* ---- the peer: the daemon's end of a socket or a ring ---- */
 
 struct peer {
-	int fd;                         /* the socket, or -1 for the ring */
-	uint8_t *page;                  /* the ring page */
+	int fd; /* the socket, or -1 for the ring */
+	atomic_int
+	    conn_fd;   /* fd once accepted, for finish() on the main thread */
+	uint8_t *page; /* the ring page */
 	int to_client[2], to_server[2]; /* event channel: pipes */
 	atomic_bool stop;
 	void (*scenario)(struct peer *p);
@@ -191,6 +193,7 @@ static void *server_main(void *arg)
 		p->fd = accept(p->listen_fd, NULL, NULL);
 		if (p->fd < 0)
 			return NULL;
+		atomic_store(&p->conn_fd, p->fd);
 	}
 	p->scenario(p);
 	return NULL;
@@ -242,6 +245,7 @@ static int start(struct peer *p, enum kind k, void (*scenario)(struct peer *),
 
 	memset(p, 0, sizeof(*p));
 	p->fd = p->listen_fd = -1;
+	atomic_init(&p->conn_fd, -1);
 	p->scenario = scenario;
 	if (k == SOCK) {
 		struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -285,8 +289,9 @@ static void finish(struct peer *p, struct xstore *h)
 {
 	xstore_close(h);
 	atomic_store(&p->stop, true);
-	if (p->fd >= 0 && p->listen_fd >= 0)
-		shutdown(p->fd, SHUT_RDWR);
+	/* p->fd is the server thread's until the join: use its copy. */
+	if (p->listen_fd >= 0 && atomic_load(&p->conn_fd) >= 0)
+		shutdown(atomic_load(&p->conn_fd), SHUT_RDWR);
 	pthread_join(p->thread, NULL);
 	if (p->listen_fd >= 0) {
 		close(p->listen_fd);
