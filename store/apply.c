@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "store/le.h"
 #include "store/path.h"
 #include "store/store_int.h"
 
@@ -32,41 +33,6 @@
 #define PERM_BYTES  4u
 #define REC_MIN_CAP 4096u
 #define PERMS_MAX   UINT16_MAX
-
-/* ---- little-endian helpers ---- */
-
-static void put16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint16_t get16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return get16(p) | ((uint32_t)get16(p + 2) << 16);
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	return get32(p) | ((uint64_t)get32(p + 4) << 32);
-}
 
 /* ---- encoding ---- */
 

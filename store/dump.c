@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "store/le.h"
 #include "store/store_int.h"
 
 #define SNAP_VERSION 1u
@@ -22,39 +23,6 @@
 #define PERM_BYTES   4u
 #define CHUNK        65536u
 #define DEPTH_MAX    (XS_ABS_PATH_MAX / 2 + 2)
-
-static void put16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint16_t get16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return get16(p) | ((uint32_t)get16(p + 2) << 16);
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	return get32(p) | ((uint64_t)get32(p + 4) << 32);
-}
 
 /* ---- dump ---- */
 
