@@ -73,23 +73,6 @@ static void reply_error(struct req *r, int err)
 		conn_kill(r->c, "out of memory queuing an error");
 }
 
-int parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-	unsigned long v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned long)(*s - '0');
-		if (v > max)
-			return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
 static void split_args(struct req *r)
 {
 	const char *p = r->payload, *end = r->payload + r->hdr->len;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/num.h"
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "store/store.h"
@@ -33,12 +34,6 @@ void reply(struct req *r, const void *data, size_t len);
 
 /* reply_str - queue a reply of `s` with its nul. */
 void reply_str(struct req *r, const char *s);
-
-/*
- * parse_uint - strict decimal: digits only, no sign or space, value
- * <= max.  0 or -EINVAL.
- */
-int parse_uint(const char *s, unsigned long max, unsigned long *out);
 
 /*
  * control_request - CONTROL: run the command in r->argv, reply with its

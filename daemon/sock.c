@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/num.h"
 #include "common/xalloc.h"
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
@@ -463,23 +464,10 @@ static int adopt(struct daemon *d, int fd, unsigned int kind)
 	return 0;
 }
 
-/* A variable's strict decimal value (digits only, <= INT_MAX): 0 or
- * -EINVAL. */
+/* A variable's strict decimal value (<= INT_MAX): 0 or -EINVAL. */
 static int env_number(const char *s, unsigned long *out)
 {
-	unsigned long v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned long)(*s - '0');
-		if (v > INT_MAX)
-			return -EINVAL;
-	}
-	*out = v;
-	return 0;
+	return parse_uint(s, INT_MAX, out);
 }
 
 /*
