@@ -13,7 +13,9 @@
  * split into requests of at most bf.segs pages; with persistent grants
  * each slot keeps its own granted pages (granted on first use, kept for
  * the connection) and data is copied in and out of them; without, each
- * request grants fresh pages and ends the grants when answered.
+ * request grants fresh pages and ends the grants when answered.  With
+ * persistent grants on both ends only as many slots are used as have
+ * pools fitting the backend's table (slots_fit_budget).
  *
  * Reconnect.  When the ring goes away under I/O (backend closed,
  * restarted, killed), every unfinished I/O starts over on the next
@@ -570,6 +572,30 @@ static void front_setup(struct xenbus_device *dev)
 	      xenbus_dev_node(dev), bf.npages, bf.nslots, bf.port);
 }
 
+/*
+ * With persistent grants, hand out only the slots whose pools fit in
+ * the backend's persistent-grant table (BF_PGRANT_BUDGET): a pool page
+ * past it would be mapped per request, the dominant cost here.  Fewer
+ * requests in flight, each one cheap, is the better trade.  Called at
+ * Connected, before any request (every slot is free).
+ */
+static void slots_fit_budget(bool is_persistent)
+{
+	unsigned int per_slot, n;
+
+	if (!is_persistent)
+		return;
+	per_slot = bf.segs + (bf.segs > BLKIF_MAX_SEGMENTS_PER_REQUEST ? 1 : 0);
+	n = BF_PGRANT_BUDGET / per_slot;
+	if (n == 0)
+		n = 1;
+	if (n >= bf.nslots || bf.nfree != bf.nslots)
+		return;
+	for (unsigned int i = 0; i < n; i++)
+		bf.free[i] = n - 1 - i;
+	bf.nfree = n;
+}
+
 /* Backend Connected: learn the disk, go Connected, serve. */
 static void front_connect(struct xenbus_device *dev)
 {
@@ -602,6 +628,7 @@ static void front_connect(struct xenbus_device *dev)
 	bf.segs = BLKIF_MAX_SEGMENTS_PER_REQUEST;
 	if (ind > bf.segs && bf.o.max_segs > bf.segs)
 		bf.segs = ind < bf.o.max_segs ? ind : bf.o.max_segs;
+	slots_fit_budget(in.is_persistent);
 	in.ring_pages = bf.npages;
 	in.max_segs = bf.segs;
 	if (xenbus_switch_state(dev, XENBUS_STATE_CONNECTED))
@@ -615,11 +642,11 @@ static void front_connect(struct xenbus_device *dev)
 	bf.is_connected = true;
 	pthread_cond_broadcast(&bf.cv);
 	logf_("%s: Connected, %" PRIu64 " bytes, sector %u%s%s%s%s, %u "
-	      "segs/request",
+	      "segs/request, %u slots",
 	      xenbus_dev_node(dev), in.size, in.sector_size,
 	      in.is_readonly ? ", read-only" : "",
 	      in.has_flush ? ", flush" : "", in.has_discard ? ", discard" : "",
-	      in.is_persistent ? ", persistent" : "", bf.segs);
+	      in.is_persistent ? ", persistent" : "", bf.segs, bf.nfree);
 	kick();
 }
 

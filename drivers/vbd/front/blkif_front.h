@@ -31,5 +31,13 @@
  * slot's pages in one grant call (<= PLAT_MAP_PAGES_MAX). */
 #define BF_MAX_SEGS       128u
 #define BF_MAX_RING_ORDER 4u
+/*
+ * Persistent grants a backend keeps per device: Linux blkback's default
+ * (max_persistent_grants) and xsblkback's VBD_PGRANT_MAX.  A page beyond
+ * it is mapped and unmapped by the backend on every request, which in
+ * the simulator costs far more than the copy it saves, so with
+ * persistent grants we use no more slots than their pools fit in it.
+ */
+#define BF_PGRANT_BUDGET 1056u
 
 #endif
