@@ -75,6 +75,11 @@ struct daemon {
 	uint32_t death_seq;
 	uint32_t *forgotten_at;
 	struct domain *dom_list; /* every record, for state checks */
+	/* The state sweep (domain.c) after the platform said some domain
+	 * changed: every record checked, a time slice per loop turn. */
+	uint64_t sweep_timer;    /* its next slice, 0: none running */
+	unsigned int sweep_next; /* the domid to check next */
+	bool sweep_again;        /* another change came during the sweep */
 	/* Request counters (domain.c) of domain 0's connections, and of
 	 * every record freed so far (daemon-wide totals never go down). */
 	struct dom_stats stats_dom0;
