@@ -224,17 +224,23 @@ static char *kv(const char *key, const char *value)
 	return s;
 }
 
-/* nbdkit's pid from its pid file; 0 if not (yet) there. */
+/* nbdkit's pid from its pid file; 0 if not (yet, or not wholly) there:
+ * only a line ended by its newline counts. */
 static pid_t read_pid(const char *path)
 {
 	FILE *f = fopen(path, "r");
+	char line[32] = "";
 	long pid = 0;
+	char *end;
 
 	if (f) {
-		if (fscanf(f, "%ld", &pid) != 1)
-			pid = 0;
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
 		fclose(f);
 	}
+	pid = strtol(line, &end, 10);
+	if (end == line || *end != '\n' || pid <= 0)
+		return 0;
 	return (pid_t)pid;
 }
 
@@ -260,10 +266,12 @@ static int ready_says(const char *ready)
  * exits; the server starts the plugin, which writes `ready` once the
  * disk is Connected.  Wait for that, or for either process to die.
  */
+#define PID_WAIT_MS 10000u
+
 static int wait_ready(pid_t pid, const char *pid_file, const char *ready)
 {
 	struct timespec tick = {0, 20 * 1000 * 1000};
-	pid_t server;
+	pid_t server = 0;
 	int status;
 
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
@@ -271,15 +279,25 @@ static int wait_ready(pid_t pid, const char *pid_file, const char *ready)
 		fprintf(stderr, "xsblkfront: nbdkit failed to start\n");
 		return 1;
 	}
-	server = read_pid(pid_file);
-	for (;;) {
+	/* The server writes the pid file after its fork, so the first
+	 * process may be gone before the file is there: wait for both. */
+	for (unsigned int waited_ms = 0;; waited_ms += 20) {
 		struct stat st;
 
 		if (!stat(ready, &st) && st.st_size > 0)
 			return ready_says(ready);
-		if (server <= 0 || (kill(server, 0) && errno == ESRCH)) {
+		if (server <= 0)
+			server = read_pid(pid_file);
+		if (server > 0 && kill(server, 0) && errno == ESRCH) {
 			fprintf(stderr, "xsblkfront: nbdkit exited before the "
 			                "disk was ready\n");
+			return 1;
+		}
+		if (server <= 0 && waited_ms >= PID_WAIT_MS) {
+			fprintf(stderr,
+			        "xsblkfront: nbdkit wrote no pid to %s "
+			        "in %u s\n",
+			        pid_file, PID_WAIT_MS / 1000);
 			return 1;
 		}
 		nanosleep(&tick, NULL);
