@@ -40,7 +40,7 @@
  * all of it latency for dom0's toolstack waiting on its socket.
  */
 #define KICKS_PER_TURN 64
-#define KICK_BUDGET_US 500u
+#define KICK_BUDGET_US 200u
 
 static void on_evtchn(struct loop *l, int fd, unsigned int events, void *arg)
 {
@@ -470,7 +470,7 @@ void domain_check_all(struct daemon *d)
  * SWEEP_BUDGET_US, one per loop turn (a 0 ms timer waits for the next
  * turn's fds), by domid.  A change during a sweep runs another after it.
  */
-#define SWEEP_BUDGET_US 300u
+#define SWEEP_BUDGET_US 100u
 
 static void sweep_step(struct loop *l, void *arg)
 {
