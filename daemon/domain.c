@@ -452,16 +452,6 @@ static void check_one(struct daemon *d, struct domain *dom)
 	}
 }
 
-void domain_check_all(struct daemon *d)
-{
-	struct domain *dom = d->dom_list, *next;
-
-	for (; dom; dom = next) {
-		next = dom->next;
-		check_one(d, dom);
-	}
-}
-
 /*
  * The platform's "some domain changed" says not which (as Xen's
  * VIRQ_DOM_EXC), so every record is checked; in the simulator that is a

@@ -93,12 +93,6 @@ int domain_resume(struct daemon *d, unsigned int domid);
 int domain_set_target(struct daemon *d, unsigned int domid,
                       unsigned int target);
 
-/*
- * domain_check_all - the platform said some domain changed state: report
- * shutdowns and release the dying or vanished.
- */
-void domain_check_all(struct daemon *d);
-
 /* domain_kick - an event arrived on `port`: serve that domain's ring. */
 void domain_kick(struct daemon *d, unsigned int port);
 
