@@ -68,6 +68,14 @@ int daemon_init(struct daemon *d, const struct daemon_config *cfg)
 	return 0;
 }
 
+void daemon_end_turn(struct daemon *d)
+{
+	/* The journal's commit goes first, once it exists: nothing below
+	 * may let a reply to a change leave before the change is recorded. */
+	conn_flush_all(d);
+	conn_reap(d);
+}
+
 void daemon_fini(struct daemon *d)
 {
 	/* Domains first: their connections are detached and killed. */

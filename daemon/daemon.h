@@ -107,6 +107,17 @@ void daemon_config_defaults(struct daemon_config *cfg);
  */
 int daemon_init(struct daemon *d, const struct daemon_config *cfg);
 
+/*
+ * daemon_end_turn - the end of one loop turn: the safe point.  Everything
+ * the turn changed is final here; next, the journal is written here,
+ * before any reply leaves.  Then queued replies and events are flushed
+ * and the connections killed this turn are freed.  Called by the loop's
+ * turn hook (main.c) and by the fuzzer after each record; never from a
+ * request handler (connections it frees may be on the caller's stack).
+ * Loop thread only; cannot fail (a failing connection is killed).
+ */
+void daemon_end_turn(struct daemon *d);
+
 /* daemon_fini - free every connection, the store, the loop. */
 void daemon_fini(struct daemon *d);
 

@@ -29,7 +29,6 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "common/xalloc.h"
-#include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/loop.h"
 #include "daemon/notify.h"
@@ -207,10 +206,7 @@ static void log_flush_cb(struct loop *l, void *arg)
 
 static void turn_hook(struct loop *l, void *arg)
 {
-	struct daemon *d = arg;
-
-	conn_flush_all(d);
-	conn_reap(d);
+	daemon_end_turn(arg);
 }
 
 /* ---- daemonising ---- */

@@ -298,7 +298,7 @@ static void record(struct input *in)
 	frame(f);
 	serve(&fakes[0]);
 	serve(&fakes[1]);
-	conn_reap(&dmn);
+	daemon_end_turn(&dmn);
 }
 
 /*
