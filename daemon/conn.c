@@ -3,7 +3,7 @@
  * a connection from conn_new to conn_free.
  *
  * Input: bytes accumulate in in_buf; each whole message at its front is
- * handed to dispatch_request with its payload nul-terminated in place.
+ * handed to the on_request handler with its payload nul-terminated in place.
  * Output: a FIFO of struct outmsg, each a header and payload in one
  * block, written by conn_flush_all at the end of a turn with writev.
  * Bounds: reading stops while more than conn_out_max bytes are queued
@@ -21,8 +21,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "daemon/conn.h"
-#include "daemon/daemon.h"
-#include "daemon/dispatch.h"
+#include "daemon/state.h"
 #include "daemon/loop.h"
 
 /* Messages gathered into one writev. */
@@ -115,7 +114,7 @@ struct conn *conn_new(struct daemon *d, enum conn_kind kind,
 	c->ops = ops;
 	c->transport = transport;
 	c->fd = fd;
-	if (dispatch_conn_new(d, c) < 0)
+	if (d->conn_handlers->on_new(d, c) < 0)
 		goto err_buf;
 
 	c->prev = d->conns_tail;
@@ -246,7 +245,7 @@ void conn_free(struct conn *c)
 		d->conns_tail = c->prev;
 	d->nr_conns--;
 
-	dispatch_conn_gone(d, c);
+	d->conn_handlers->on_gone(d, c);
 	report_dropped(c);
 	if (c->expire_timer)
 		loop_timer_del(d->loop, c->expire_timer);
@@ -386,7 +385,7 @@ static void process_input(struct conn *c)
 		payload[hdr.len] = '\0';
 		if (log_is_trace())
 			trace_msg(c, "IN ", &hdr, payload);
-		dispatch_request(c->d, c, &hdr, payload);
+		c->d->conn_handlers->on_request(c->d, c, &hdr, payload);
 		payload[hdr.len] = saved;
 		off += XS_HDR_SIZE + hdr.len;
 	}

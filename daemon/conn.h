@@ -7,7 +7,8 @@
  * the loop's safe point; conn_kill() only marks it, so that code holding
  * a pointer during a turn (watch delivery, dispatch) stays safe.  The
  * transport knows bytes, not messages; this module knows messages, not
- * their meaning (dispatch does).
+ * their meaning: the handlers in d->conn_handlers (dispatch.c's, set by
+ * daemon_init) do, and this module never includes their header.
  */
 #ifndef XSTORE_CONN_H
 #define XSTORE_CONN_H
@@ -105,9 +106,25 @@ struct conn {
 	unsigned long events_shed; /* over events_total_max, not yet logged */
 
 	/* Per-connection protocol state (watches, transactions), owned
-	 * by dispatch: dispatch_conn_new makes it, dispatch_conn_gone
-	 * frees it. */
+	 * by the handlers: on_new makes it, on_gone frees it. */
 	void *sess;
+};
+
+/*
+ * What a connection's life and requests mean, to the layer above (the
+ * request handlers).  conn.c calls them through d->conn_handlers; all
+ * three are required.  Loop thread only.
+ */
+struct conn_handlers {
+	/* A new connection (its domid and rights not set yet): make
+	 * c->sess.  0 or -errno (then conn_new fails). */
+	int (*on_new)(struct daemon *d, struct conn *c);
+	/* c is being freed: drop what c->sess holds, free it. */
+	void (*on_gone)(struct daemon *d, struct conn *c);
+	/* One whole request: `payload` holds hdr->len bytes and a nul.
+	 * Queues exactly one reply on c, or kills c. */
+	void (*on_request)(struct daemon *d, struct conn *c,
+	                   const struct xs_wire_hdr *hdr, const char *payload);
 };
 
 /*
@@ -121,13 +138,13 @@ _Static_assert(CONN_IN_BUF_SIZE >= XS_HDR_SIZE + XS_PAYLOAD_MAX,
 
 /*
  * conn_new - a connection over `ops`, put on the daemon's list (at the
- * tail, with the next id) and given to dispatch_conn_new.  `transport`
+ * tail, with the next id) and given to d->conn_handlers->on_new.  `transport`
  * and `fd` are kept as given (fd may be -1); ops->close releases them
  * when the connection is freed.  The connection starts as domid 0,
  * unprivileged, read-write: the caller sets domid, is_privileged and
  * is_readonly right after, before any request can arrive (so
- * dispatch_conn_new must not depend on them).  Returns NULL on
- * allocation failure or if dispatch_conn_new fails; then nothing is
+ * on_new must not depend on them).  Returns NULL on
+ * allocation failure or if on_new fails; then nothing is
  * left allocated and the caller still owns transport and fd.
  */
 struct conn *conn_new(struct daemon *d, enum conn_kind kind,
@@ -198,7 +215,7 @@ void conn_pause_for(struct conn *c, uint64_t ms);
  */
 void conn_fail(struct conn *c, unsigned int code, const char *why);
 
-/* conn_free - unlink, tell dispatch, close the transport, free.  Only at
+/* conn_free - unlink, tell on_gone, close the transport, free.  Only at
  * the safe point. */
 void conn_free(struct conn *c);
 

@@ -50,6 +50,10 @@ int daemon_init(struct daemon *d, const struct daemon_config *cfg)
 	d->sock_fd = -1;
 	d->sock_ro_fd = -1;
 	d->next_conn_id = 1;
+	/* The layers above conn.c and domain.c, reached by pointer so
+	 * that neither includes dispatch.h (see the module graph). */
+	d->conn_handlers = &dispatch_conn_handlers;
+	d->fire_special = dispatch_fire_special;
 	siphash_key_random(&d->event_key);
 	d->store = store_new();
 	d->watches = watch_index_new();

@@ -1114,3 +1114,9 @@ unsigned long dispatch_conn_mem(const struct daemon *d, const struct conn *c)
 	conn_caller(d, c, &who);
 	return who.extra_mem;
 }
+
+const struct conn_handlers dispatch_conn_handlers = {
+    .on_new = dispatch_conn_new,
+    .on_gone = dispatch_conn_gone,
+    .on_request = dispatch_request,
+};

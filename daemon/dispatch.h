@@ -11,6 +11,12 @@
 
 struct daemon;
 struct conn;
+struct conn_handlers;
+
+/* The request handlers as conn.c sees them (on_new: dispatch_conn_new,
+ * on_gone: dispatch_conn_gone, on_request: dispatch_request); daemon_init
+ * puts them in d->conn_handlers. */
+extern const struct conn_handlers dispatch_conn_handlers;
 
 /* dispatch_conn_new - set up c->sess.  0 or -ENOMEM. */
 int dispatch_conn_new(struct daemon *d, struct conn *c);

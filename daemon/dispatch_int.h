@@ -10,7 +10,7 @@
 
 #include "common/num.h"
 #include "daemon/conn.h"
-#include "daemon/daemon.h"
+#include "daemon/state.h"
 #include "store/store.h"
 
 #define MAX_ARGS 8

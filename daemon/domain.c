@@ -18,8 +18,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "daemon/conn.h"
-#include "daemon/daemon.h"
-#include "daemon/dispatch.h"
+#include "daemon/state.h"
 #include "daemon/domain.h"
 #include "daemon/loop.h"
 #include "daemon/ring.h"
@@ -195,7 +194,7 @@ static int port_map(struct daemon *d, unsigned int port, struct domain *dom)
 /* A connection serving `dom`'s ring. */
 static int domain_connect(struct daemon *d, struct domain *dom)
 {
-	struct conn *c = conn_new(d, CONN_RING, &ring_ops, dom, -1);
+	struct conn *c = conn_new(d, CONN_RING, &ring_ops, dom->ring, -1);
 
 	if (!c)
 		return -ENOMEM;
@@ -219,9 +218,11 @@ static void domain_disconnect(struct domain *dom, const char *why)
 	conn_kill(c, why);
 }
 
-void domain_conn_gone(struct daemon *d, struct domain *dom)
+/* The ring's on_conn_gone: its connection is being freed. */
+static void domain_conn_gone(void *owner)
 {
-	(void)d;
+	struct domain *dom = owner;
+
 	dom->conn = NULL;
 }
 
@@ -240,14 +241,12 @@ static void domain_unlink(struct daemon *d, struct domain *dom)
 static void domain_detach(struct daemon *d, struct domain *dom)
 {
 	domain_disconnect(dom, "domain released");
-	if (dom->local_port) {
-		if (dom->local_port < d->by_port_cap)
-			d->by_port[dom->local_port] = NULL;
-		plat_evtchn_unbind(d->plat, dom->local_port);
-		dom->local_port = 0;
-	}
 	if (dom->ring) {
-		plat_unmap(d->plat, dom->ring);
+		unsigned int port = dom->ring->local_port;
+
+		if (port && port < d->by_port_cap)
+			d->by_port[port] = NULL;
+		ring_free(dom->ring);
 		dom->ring = NULL;
 	}
 	if (dom->is_introduced)
@@ -290,7 +289,6 @@ int domain_introduce(struct daemon *d, unsigned int domid, uint64_t gfn,
                      unsigned int port)
 {
 	struct domain *dom;
-	void *ring = NULL;
 	int err;
 
 	if (!d->plat)
@@ -302,30 +300,16 @@ int domain_introduce(struct daemon *d, unsigned int domid, uint64_t gfn,
 		return -EINVAL; /* the platform knows no such domain */
 	if (dom->is_introduced) {
 		/* Again with the same ring (a toolstack retrying): fine. */
-		return dom->gfn == gfn && dom->remote_port == port ? 0
-		                                                   : -EINVAL;
+		return dom->ring->gfn == gfn && dom->ring->remote_port == port
+		           ? 0
+		           : -EINVAL;
 	}
-	err = plat_map_grant(d->plat, domid, PLAT_GRANT_XENSTORE, true, &ring);
+	err = ring_open(d->plat, domid, gfn, port, dom->features, &dom->ring);
 	if (err)
-		err = plat_map_foreign(d->plat, domid, gfn, &ring);
-	if (err) {
-		log_warn("INTRODUCE %u: cannot map its ring: %s", domid,
-		         strerror(-err));
-		return -EINVAL;
-	}
-	dom->ring = ring;
-	dom->gfn = gfn;
-	dom->remote_port = port;
-	ring_advertise(dom);
-	err = plat_evtchn_bind(d->plat, domid, port, &dom->local_port);
-	if (err) {
-		log_warn("INTRODUCE %u: cannot bind port %u: %s", domid, port,
-		         strerror(-err));
-		dom->local_port = 0;
-		domain_detach(d, dom);
-		return -EINVAL;
-	}
-	err = port_map(d, dom->local_port, dom);
+		return err;
+	dom->ring->on_conn_gone = domain_conn_gone;
+	dom->ring->owner = dom;
+	err = port_map(d, dom->ring->local_port, dom);
 	if (!err)
 		err = domain_connect(d, dom);
 	if (err) {
@@ -335,10 +319,11 @@ int domain_introduce(struct daemon *d, unsigned int domid, uint64_t gfn,
 	dom->is_introduced = true;
 	dom->is_shutdown_reported = false;
 	d->nr_domains++;
-	log_info("domain %u introduced (port %u)", domid, dom->local_port);
-	dispatch_fire_special(d, "@introduceDomain", domid);
+	log_info("domain %u introduced (port %u)", domid,
+	         dom->ring->local_port);
+	d->fire_special(d, "@introduceDomain", domid);
 	/* Requests may already wait in the ring. */
-	domain_kick(d, dom->local_port);
+	domain_kick(d, dom->ring->local_port);
 	return 0;
 }
 
@@ -397,7 +382,7 @@ int domain_release(struct daemon *d, unsigned int domid, bool is_dead)
 	log_info("domain %u %s", domid, is_dead ? "died" : "released");
 	domain_free(d, dom);
 	forget(d, domid);
-	dispatch_fire_special(d, "@releaseDomain", domid);
+	d->fire_special(d, "@releaseDomain", domid);
 	return 0;
 }
 
@@ -448,7 +433,7 @@ static void check_one(struct daemon *d, struct domain *dom)
 	if (!err && (st == PLAT_DOM_SHUTDOWN || st == PLAT_DOM_SUSPENDED) &&
 	    dom->is_introduced && !dom->is_shutdown_reported) {
 		dom->is_shutdown_reported = true;
-		dispatch_fire_special(d, "@releaseDomain", dom->domid);
+		d->fire_special(d, "@releaseDomain", dom->domid);
 	}
 }
 
@@ -505,34 +490,21 @@ static void sweep_start(struct daemon *d)
 static void reconnect(struct daemon *d, struct domain *dom)
 {
 	domain_disconnect(dom, "ring reconnection");
-	ring_reset(dom);
+	ring_reset(dom->ring);
 	if (domain_connect(d, dom))
 		log_err("domain %u: no memory to reconnect", dom->domid);
-	plat_evtchn_notify(d->plat, dom->local_port);
+	plat_evtchn_notify(d->plat, dom->ring->local_port);
 }
 
 void domain_kick(struct daemon *d, unsigned int port)
 {
 	struct domain *dom = port < d->by_port_cap ? d->by_port[port] : NULL;
-	struct conn *c;
 
 	if (!dom || !dom->is_introduced)
 		return;
-	if (ring_wants_reconnect(dom))
+	if (ring_wants_reconnect(dom->ring))
 		reconnect(d, dom);
-	c = dom->conn;
-	if (!c || c->is_dead)
-		return;
-	/* Checked on every event, even while its input waits, so that a
-	 * guest that stopped reading cannot corrupt its ring unnoticed. */
-	if (!ring_is_sane(dom)) {
-		conn_fail(c, XS_ERROR_RINGIDX, "ring indices out of range");
-		return;
-	}
-	conn_handle_input(c);
-	/* The guest may have made room for replies that waited. */
-	if (!c->is_dead && c->out_head)
-		conn_handle_output(c);
+	ring_kick(dom->ring, dom->conn);
 }
 
 bool domain_charge_write(struct daemon *d, struct domain *dom)

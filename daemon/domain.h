@@ -12,29 +12,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/state.h"
 #include "store/quota.h"
 
 struct daemon;
 struct conn;
-
-/* Why a request was refused, for the counters (CONTROL domstats). */
-enum dom_refusal {
-	DOM_REFUSED_QUOTA, /* a quota (nodes, memory, watches, ...) */
-	DOM_REFUSED_PERM,  /* EACCES/EROFS: privilege, permissions */
-	DOM_REFUSED_COUNT,
-};
-
-/*
- * Counters of one domain's requests, bumped on the request path (one
- * increment each).  They live as long as the domain's record; when it
- * goes they are added to the daemon's count of the departed, so that
- * the daemon-wide totals never go down.
- */
-struct dom_stats {
-	uint64_t requests;
-	uint64_t refused[DOM_REFUSED_COUNT];
-	uint64_t throttled; /* paused by the write-rate limit */
-};
+struct ring;
 
 struct domain {
 	struct domain *next,
@@ -43,14 +26,11 @@ struct domain {
 	bool is_introduced;
 	bool is_shutdown_reported; /* @releaseDomain sent for a shutdown */
 	uint32_t target;           /* SET_TARGET domain, or PERM_NO_TARGET */
-	uint32_t features;         /* advertised in the ring page */
-	void *ring;                /* the mapped page, or NULL */
-	bool is_ring_faulted;      /* the page faulted: ring.c stops using it */
-	unsigned int local_port;   /* our end of its event channel */
-	unsigned int remote_port;  /* its end, as given by INTRODUCE */
-	uint64_t gfn;              /* as given by INTRODUCE */
-	struct conn *conn;         /* NULL while the ring is failed */
-	struct quota_set quota;    /* this domain's limits */
+	uint32_t features;         /* to advertise at INTRODUCE */
+	/* The ring (page, event channel), owned: NULL unless introduced. */
+	struct ring *ring;
+	struct conn *conn;      /* NULL while the ring is failed */
+	struct quota_set quota; /* this domain's limits */
 	/* Write-rate limit (XSA-206 class): a token bucket of changes. */
 	double credit;
 	uint64_t credit_at_ms;
@@ -95,9 +75,6 @@ int domain_set_target(struct daemon *d, unsigned int domid,
 
 /* domain_kick - an event arrived on `port`: serve that domain's ring. */
 void domain_kick(struct daemon *d, unsigned int port);
-
-/* domain_conn_gone - its connection is being freed (called by ring.c). */
-void domain_conn_gone(struct daemon *d, struct domain *dom);
 
 /*
  * domain_charge_write - account one change by `dom` against its write

@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "daemon/daemon.h"
+#include "daemon/state.h"
 #include "daemon/notify.h"
 
 /* The strings of the configuration, owned here (cfg points at them),

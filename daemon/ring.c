@@ -17,7 +17,7 @@
  * mapping past the end of its file raises SIGBUS (Xen never lets a guest
  * shrink a granted page; the sim cannot stop it).  Every access to the
  * page therefore runs "guarded": a SIGBUS whose address lies in the page
- * being touched jumps back out, the domain's ring is marked faulted and
+ * being touched jumps back out, the ring is marked faulted and
  * never touched again, and its connection dies; any other SIGBUS kills
  * the daemon as before.  One sigsetjmp without the signal mask (the
  * handler runs with SA_NODEFER) costs a few ns per ring operation.
@@ -28,12 +28,11 @@
 #include <string.h>
 
 #include "common/log.h"
-
+#include "common/xalloc.h"
 #include "daemon/conn.h"
-#include "daemon/daemon.h"
-#include "daemon/domain.h"
 #include "daemon/ring.h"
 #include "plat/plat.h"
+#include "xstore/wire.h"
 
 static uint32_t *field(void *page, unsigned int off)
 {
@@ -82,24 +81,24 @@ static void install_handler(void)
 }
 
 /*
- * Run fn(arg) on dom's page, guarded (see the top of the file).  False if
+ * Run fn(arg) on r's page, guarded (see the top of the file).  False if
  * the page faulted, now or before: the caller treats the ring as broken.
  */
-static bool guarded(struct domain *dom, void (*fn)(void *), void *arg)
+static bool guarded(struct ring *r, void (*fn)(void *), void *arg)
 {
 	sigjmp_buf jb;
 
-	if (dom->is_ring_faulted || !dom->ring)
+	if (!r || r->is_faulted || !r->page)
 		return false;
 	if (sigsetjmp(jb, 0)) {
 		fault_jb = NULL;
-		dom->is_ring_faulted = true;
+		r->is_faulted = true;
 		log_warn("domain %u: its ring page faulted (shrunk under us?); "
 		         "not touching it again",
-		         dom->domid);
+		         r->domid);
 		return false;
 	}
-	fault_page = dom->ring;
+	fault_page = r->page;
 	fault_jb = &jb;
 	fn(arg);
 	fault_jb = NULL;
@@ -108,13 +107,13 @@ static bool guarded(struct domain *dom, void (*fn)(void *), void *arg)
 
 static void notify(struct conn *c)
 {
-	struct domain *dom = c->transport;
+	struct ring *r = c->transport;
 
-	plat_evtchn_notify(c->d->plat, dom->local_port);
+	plat_evtchn_notify(r->plat, r->local_port);
 }
 
 struct set_error_args {
-	struct domain *dom;
+	struct ring *r;
 	unsigned int code;
 };
 
@@ -122,15 +121,15 @@ static void do_set_error(void *arg)
 {
 	struct set_error_args *a = arg;
 
-	store_release(a->dom->ring, XS_RING_OFF_ERROR, a->code);
+	store_release(a->r->page, XS_RING_OFF_ERROR, a->code);
 }
 
-void ring_set_error(struct domain *dom, unsigned int code)
+void ring_set_error(struct ring *r, unsigned int code)
 {
-	struct set_error_args a = {dom, code};
+	struct set_error_args a = {r, code};
 
-	if (dom->features & XS_FEATURE_ERROR)
-		guarded(dom, do_set_error, &a);
+	if (r && (r->features & XS_FEATURE_ERROR))
+		guarded(r, do_set_error, &a);
 }
 
 /* A read or write of the transport, as run under guarded(). */
@@ -147,14 +146,14 @@ static void do_read(void *arg)
 	struct conn *c = a->c;
 	void *buf = a->buf;
 	size_t len = a->len;
-	struct domain *dom = c->transport;
-	char *page = dom->ring;
+	struct ring *r = c->transport;
+	char *page = r->page;
 	uint32_t cons = load_acquire(page, XS_RING_OFF_REQ_CONS);
 	uint32_t prod = load_acquire(page, XS_RING_OFF_REQ_PROD);
 	uint32_t avail = prod - cons, off, first;
 
 	if (avail > XS_RING_SIZE) {
-		if (dom->features & XS_FEATURE_ERROR)
+		if (r->features & XS_FEATURE_ERROR)
 			store_release(page, XS_RING_OFF_ERROR,
 			              XS_ERROR_RINGIDX);
 		a->ret = -EPROTO;
@@ -190,14 +189,14 @@ static void do_write(void *arg)
 	struct conn *c = a->c;
 	const void *buf = a->buf;
 	size_t len = a->len;
-	struct domain *dom = c->transport;
-	char *page = dom->ring;
+	struct ring *r = c->transport;
+	char *page = r->page;
 	uint32_t cons = load_acquire(page, XS_RING_OFF_RSP_CONS);
 	uint32_t prod = load_acquire(page, XS_RING_OFF_RSP_PROD);
 	uint32_t used = prod - cons, space, off, first, n;
 
 	if (used > XS_RING_SIZE) {
-		if (dom->features & XS_FEATURE_ERROR)
+		if (r->features & XS_FEATURE_ERROR)
 			store_release(page, XS_RING_OFF_ERROR,
 			              XS_ERROR_RINGIDX);
 		a->ret = -EPROTO;
@@ -226,7 +225,7 @@ static long ring_write(struct conn *c, const void *buf, size_t len)
 	return a.ret;
 }
 
-/* A full ring drains when the guest reads and notifies: domain_kick
+/* A full ring drains when the guest reads and notifies: ring_kick
  * then writes again.  Nothing to arm. */
 static void ring_want_write(struct conn *c, bool on)
 {
@@ -242,10 +241,10 @@ static void ring_want_read(struct conn *c, bool on)
 
 static void ring_close(struct conn *c)
 {
-	struct domain *dom = c->transport;
+	struct ring *r = c->transport;
 
-	if (dom)
-		domain_conn_gone(c->d, dom);
+	if (r && r->on_conn_gone)
+		r->on_conn_gone(r->owner);
 }
 
 static void ring_fail(struct conn *c, unsigned int code)
@@ -264,14 +263,14 @@ const struct transport_ops ring_ops = {
 };
 
 struct query_args {
-	struct domain *dom;
+	struct ring *r;
 	bool answer;
 };
 
 static void do_is_sane(void *arg)
 {
 	struct query_args *a = arg;
-	void *page = a->dom->ring;
+	void *page = a->r->page;
 	uint32_t req = load_acquire(page, XS_RING_OFF_REQ_PROD) -
 	               load_acquire(page, XS_RING_OFF_REQ_CONS);
 	uint32_t rsp = load_acquire(page, XS_RING_OFF_RSP_PROD) -
@@ -280,11 +279,12 @@ static void do_is_sane(void *arg)
 	a->answer = req <= XS_RING_SIZE && rsp <= XS_RING_SIZE;
 }
 
-bool ring_is_sane(struct domain *dom)
+/* Are both index pairs within a ring's worth? */
+static bool ring_is_sane(struct ring *r)
 {
-	struct query_args a = {dom, false};
+	struct query_args a = {r, false};
 
-	return guarded(dom, do_is_sane, &a) && a.answer;
+	return guarded(r, do_is_sane, &a) && a.answer;
 }
 
 static void do_wants_reconnect(void *arg)
@@ -292,15 +292,15 @@ static void do_wants_reconnect(void *arg)
 	struct query_args *a = arg;
 
 	a->answer =
-	    load_acquire(a->dom->ring, XS_RING_OFF_CONNECTION) == XS_RECONNECT;
+	    load_acquire(a->r->page, XS_RING_OFF_CONNECTION) == XS_RECONNECT;
 }
 
-bool ring_wants_reconnect(struct domain *dom)
+bool ring_wants_reconnect(struct ring *r)
 {
-	struct query_args a = {dom, false};
+	struct query_args a = {r, false};
 
-	return (dom->features & XS_FEATURE_RECONNECTION) &&
-	       guarded(dom, do_wants_reconnect, &a) && a.answer;
+	return (r->features & XS_FEATURE_RECONNECTION) &&
+	       guarded(r, do_wants_reconnect, &a) && a.answer;
 }
 
 static void do_reset(void *arg)
@@ -316,9 +316,9 @@ static void do_reset(void *arg)
 	store_release(page, XS_RING_OFF_CONNECTION, XS_CONNECTED);
 }
 
-void ring_reset(struct domain *dom)
+void ring_reset(struct ring *r)
 {
-	guarded(dom, do_reset, dom->ring);
+	guarded(r, do_reset, r->page);
 }
 
 struct advertise_args {
@@ -333,12 +333,73 @@ static void do_advertise(void *arg)
 	store_release(a->page, XS_RING_OFF_FEATURES, a->features);
 }
 
-void ring_advertise(struct domain *dom)
+int ring_open(struct plat *p, unsigned int domid, uint64_t gfn,
+              unsigned int port, uint32_t features, struct ring **out)
 {
-	struct advertise_args a = {dom->ring, dom->features};
+	struct advertise_args a;
+	struct ring *r;
+	void *page = NULL;
+	int err;
 
+	err = plat_map_grant(p, domid, PLAT_GRANT_XENSTORE, true, &page);
+	if (err)
+		err = plat_map_foreign(p, domid, gfn, &page);
+	if (err) {
+		log_warn("INTRODUCE %u: cannot map its ring: %s", domid,
+		         strerror(-err));
+		return -EINVAL;
+	}
+	r = xcalloc(1, sizeof(*r));
+	if (!r) {
+		plat_unmap(p, page);
+		return -ENOMEM;
+	}
+	r->plat = p;
+	r->domid = domid;
+	r->page = page;
+	r->gfn = gfn;
+	r->remote_port = port;
+	r->features = features;
 	install_handler();
-	dom->is_ring_faulted = false; /* a new mapping */
 	/* Before any data moves, as the spec requires. */
-	guarded(dom, do_advertise, &a);
+	a.page = page;
+	a.features = features;
+	guarded(r, do_advertise, &a);
+	err = plat_evtchn_bind(p, domid, port, &r->local_port);
+	if (err) {
+		log_warn("INTRODUCE %u: cannot bind port %u: %s", domid, port,
+		         strerror(-err));
+		r->local_port = 0;
+		ring_free(r);
+		return -EINVAL;
+	}
+	*out = r;
+	return 0;
+}
+
+void ring_free(struct ring *r)
+{
+	if (!r)
+		return;
+	if (r->local_port)
+		plat_evtchn_unbind(r->plat, r->local_port);
+	if (r->page)
+		plat_unmap(r->plat, r->page);
+	xfree(r);
+}
+
+void ring_kick(struct ring *r, struct conn *c)
+{
+	if (!c || c->is_dead)
+		return;
+	/* Checked on every event, even while its input waits, so that a
+	 * guest that stopped reading cannot corrupt its ring unnoticed. */
+	if (!ring_is_sane(r)) {
+		conn_fail(c, XS_ERROR_RINGIDX, "ring indices out of range");
+		return;
+	}
+	conn_handle_input(c);
+	/* The guest may have made room for replies that waited. */
+	if (!c->is_dead && c->out_head)
+		conn_handle_output(c);
 }

@@ -24,7 +24,7 @@
 #include "common/num.h"
 #include "common/xalloc.h"
 #include "daemon/conn.h"
-#include "daemon/daemon.h"
+#include "daemon/state.h"
 #include "daemon/loop.h"
 #include "daemon/sock.h"
 

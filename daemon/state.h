@@ -1,0 +1,164 @@
+/*
+ * state.h - the state of one xstored process, in one struct (no globals
+ * beyond the log sink), so that tests and the fuzzer can run a daemon
+ * in-process.  Declarations only: every daemon module includes this,
+ * none of them includes daemon.h (the life cycle, at the top of the
+ * module graph: see daemon.h).  The comments on the fields say which
+ * module owns each part, i.e. who will save and restore it.
+ */
+#ifndef XSTORE_STATE_H
+#define XSTORE_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/siphash.h"
+#include "store/quota.h"
+#include "xstore/wire.h"
+
+struct daemon;
+struct conn;
+struct conn_handlers;
+struct domain;
+struct loop;
+struct plat;
+struct store;
+struct watch_index;
+
+/* Why a request was refused, for the counters (CONTROL domstats). */
+enum dom_refusal {
+	DOM_REFUSED_QUOTA, /* a quota (nodes, memory, watches, ...) */
+	DOM_REFUSED_PERM,  /* EACCES/EROFS: privilege, permissions */
+	DOM_REFUSED_COUNT,
+};
+
+/*
+ * Counters of one domain's requests, bumped on the request path (one
+ * increment each).  They live as long as the domain's record; when it
+ * goes they are added to the daemon's count of the departed, so that
+ * the daemon-wide totals never go down.
+ */
+struct dom_stats {
+	uint64_t requests;
+	uint64_t refused[DOM_REFUSED_COUNT];
+	uint64_t throttled; /* paused by the write-rate limit */
+};
+
+/*
+ * daemon_special_fn - fire special watch event `name` ("@introduceDomain",
+ * "@releaseDomain") for domain `domid`: how domain.c reaches the watch
+ * side without including it (daemon_init sets it).
+ */
+typedef void daemon_special_fn(struct daemon *d, const char *name,
+                               unsigned int domid);
+
+struct loop;
+struct store;
+struct watch_index;
+struct conn;
+struct plat;
+struct domain;
+
+struct daemon_config {
+	char *rundir;     /* sockets live here */
+	char *pid_file;   /* NULL: none */
+	char *log_file;   /* NULL: stderr */
+	char *trace_file; /* NULL: no trace */
+	int log_level;    /* syslog level */
+	bool foreground;
+	struct quota_set quota;      /* hard, for unprivileged domains */
+	struct quota_set quota_soft; /* warn only */
+	unsigned int watch_event_timeout_ms; /* undelivered events expire */
+	size_t conn_out_max; /* bytes queued per connection before reads stop */
+	unsigned int conn_events_max; /* undelivered events per connection */
+	/* Bytes of undelivered events across all connections: past it the
+	 * oldest events of the biggest queue go first (0: no bound). */
+	size_t events_total_max;
+	/* Xen leaves the privileged domain unbounded; these keep one
+	 * runaway dom0 client from exhausting the daemon. */
+	unsigned int priv_watches_max; /* per privileged connection */
+	unsigned int priv_txns_max;    /* per privileged connection */
+	char *platform; /* "sim", "sim:DIR", "xen"; NULL: "sim" if present */
+	/* Write-rate limit per unprivileged domain (XSA-206 class): changes
+	 * per second sustained, and the burst allowed. */
+	unsigned int write_rate;
+	unsigned int write_burst;
+	/* Upper bound of the loop's adaptive poll window (loop_set_poll),
+	 * in microseconds; 0: always sleep. */
+	unsigned int poll_us;
+};
+
+struct daemon {
+	/* daemon.c: set by daemon_init, read-only after (options.c fills
+	 * it before).  Restored from the command line, never saved. */
+	struct daemon_config cfg;
+	struct loop *loop;
+
+	/* The store and the watch index (daemon.c makes them; the request
+	 * handlers change them, the store's events reach the watches via
+	 * dispatch.c).  What the journal saves: the tree, and the watches
+	 * of guests. */
+	struct store *store;
+	struct watch_index *watches;
+
+	/* conn.c: every connection, its queues and the event bounds.
+	 * Runtime only: sockets do not survive a restart, rings are made
+	 * again from the domains. */
+	struct conn *conns, *conns_tail; /* oldest first */
+	/* Connections with output queued this turn: the end-of-turn flush
+	 * visits only these, so idle connections cost nothing per turn. */
+	struct conn *flush_head;
+	uint64_t next_conn_id;
+	unsigned int nr_conns;
+	unsigned int nr_dead; /* killed since the last reap */
+	size_t event_bytes;   /* undelivered events, all connections (conn.c) */
+	struct siphash_key event_key; /* keys conn.c's index of queued events */
+	/* What conn.c calls for a connection's life and its requests (the
+	 * request handlers, dispatch.c): set by daemon_init, so that conn.c
+	 * never includes dispatch.h. */
+	const struct conn_handlers *conn_handlers;
+	/* How domain.c fires @introduceDomain/@releaseDomain (dispatch.c's
+	 * dispatch_fire_special): set by daemon_init. */
+	daemon_special_fn *fire_special;
+
+	/* domain.c: the platform and the domains.  What the journal saves:
+	 * each introduced domain (domid, ring frame, port, target, quota,
+	 * features); the rest is rebuilt from it and the platform. */
+	struct plat *plat;       /* NULL: sockets only */
+	struct domain **domains; /* by domid, XS_DOMID_MAX + 1 slots */
+	/* Deaths: a counter bumped each time a domain's rights
+	 * are forgotten, and per domid the count at its last forgetting
+	 * (lazily allocated), so that a transaction can tell whether a
+	 * domain it named died after the name was checked. */
+	uint32_t death_seq;
+	uint32_t *forgotten_at;
+	struct domain *dom_list; /* every record, for state checks */
+	/* The state sweep after the platform said some domain
+	 * changed: every record checked, a time slice per loop turn. */
+	uint64_t sweep_timer;    /* its next slice, 0: none running */
+	unsigned int sweep_next; /* the domid to check next */
+	bool sweep_again;        /* another change came during the sweep */
+	/* Request counters of domain 0's connections, and of
+	 * every record freed so far (daemon-wide totals never go down). */
+	struct dom_stats stats_dom0;
+	struct dom_stats stats_gone;
+	struct domain **by_port; /* by our event-channel port */
+	unsigned int by_port_cap;
+	unsigned int nr_domains;
+
+	/* sock.c (main.c opens and closes): the listening sockets. */
+	int sock_fd;    /* rundir/socket, or -1 */
+	int sock_ro_fd; /* rundir/socket_ro, or -1 */
+	/* SOCK_INHERITED_* bits: listening fds a service manager
+	 * handed over, whose socket files are its own to remove. */
+	unsigned int sock_inherited;
+	bool is_stopping; /* main.c */
+
+	/* dispatch.c and control.c: scratch for the request being handled
+	 * (one at a time), meaningless between requests. */
+	char path[XS_ABS_PATH_MAX + 1];
+	char reply[XS_PAYLOAD_MAX + 1];
+};
+
+#endif
