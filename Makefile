@@ -120,6 +120,18 @@ else
 all: $(BINS) $(UNIT_BINS) $(EXAMPLE_BINS)
 endif
 
+# The layers (tools/check-layers.sh: who may include whom, the daemon's
+# module graph): a wrong-way include fails every build, variant or not.
+# A grep of the include lines, re-run when a source or the rules change.
+LAYER_SRC := $(wildcard $(foreach d,common store plat daemon lib lib/xenbus \
+               tools/* drivers/* drivers/*/* examples,$(d)/*.c $(d)/*.h))
+$(O)/layers.stamp: tools/check-layers.sh $(LAYER_SRC)
+	@mkdir -p $(dir $@)
+	@bash tools/check-layers.sh . || { echo "layers: wrong-way include" \
+	  "(rules: tools/check-layers.sh, daemon graph: daemon/daemon.h)" >&2; exit 1; }
+	@touch $@
+all: $(O)/layers.stamp
+
 # The configuration, one line per setting; $(O)/config.stamp is rewritten
 # only when it changes, and everything built depends on it.  Driver
 # fragments add their switches to CONFIG_VARS.
