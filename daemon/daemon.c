@@ -11,6 +11,7 @@
 #include "daemon/daemon.h"
 #include "daemon/dispatch.h"
 #include "daemon/domain.h"
+#include "daemon/events.h"
 #include "daemon/loop.h"
 #include "store/store.h"
 #include "store/watch.h"
@@ -53,7 +54,7 @@ int daemon_init(struct daemon *d, const struct daemon_config *cfg)
 	/* The layers above conn.c and domain.c, reached by pointer so
 	 * that neither includes dispatch.h (see the module graph). */
 	d->conn_handlers = &dispatch_conn_handlers;
-	d->fire_special = dispatch_fire_special;
+	d->fire_special = events_fire_special;
 	siphash_key_random(&d->event_key);
 	d->store = store_new();
 	d->watches = watch_index_new();
@@ -63,7 +64,7 @@ int daemon_init(struct daemon *d, const struct daemon_config *cfg)
 		return -ENOMEM;
 	}
 	loop_set_poll(d->loop, cfg->poll_us);
-	dispatch_set_store_events(d);
+	events_init(d);
 	err = domain_table_init(d);
 	if (err) {
 		daemon_fini(d);

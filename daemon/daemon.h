@@ -13,14 +13,18 @@
  *                           of its own, no domain.h), unix sockets
  *   40 domain               guests: owns each struct ring; fires special
  *                           watches through d->fire_special
+ *   42 session              per connection (conn->sess): its watches,
+ *                           its transactions, who it is to the store
+ *   45 events               the store's events through the watch index
+ *                           to the watchers' connections
  *   50 dispatch             request handlers (dispatch.c, control.c,
- *                           dispatch_int.h), sessions and watch events
+ *                           dispatch_int.h)
  *   60 journal              the record of acknowledged state
  *   70 daemon, options      the life cycle; the command line
  *   80 main                 the process: sockets, signals, daemonising
  *
  * Upward calls go through pointers that daemon_init sets: conn.c ->
- * dispatch (conn_handlers), domain.c -> dispatch (fire_special), ring.c
+ * dispatch (conn_handlers), domain.c -> events (fire_special), ring.c
  * -> domain (ring->on_conn_gone).  Outside daemon/, the daemon may use
  * common/, store/, plat/ and xstore/ headers, never lib/ or drivers/.
  */

@@ -1,6 +1,7 @@
 /*
- * dispatch.c - from a framed request to store operations and replies;
- * per-connection watches and transactions; delivery of watch events.
+ * dispatch.c - from a framed request to store operations and replies.
+ * The per-connection watches and transactions are session.c's, the
+ * delivery of watch events is events.c's; this file decides and replies.
  *
  * Every request gets exactly one reply.  Checks happen in Xen's order:
  * known type, privilege, read-only socket, transaction id, then the
@@ -25,32 +26,13 @@
 #include "daemon/dispatch.h"
 #include "daemon/dispatch_int.h"
 #include "daemon/domain.h"
+#include "daemon/events.h"
+#include "daemon/session.h"
 #include "daemon/loop.h"
 #include "plat/plat.h"
 #include "store/path.h"
 #include "store/tree.h"
 #include "store/watch.h"
-
-/* Per-connection protocol state (conn->sess). */
-struct sess_txn {
-	struct sess_txn *next;
-	uint32_t id;
-	uint32_t death_seq; /* d->death_seq when it started */
-	struct txn *txn;
-};
-
-struct sess {
-	struct watch *watches; /* this connection's, via owner_next */
-	unsigned int nr_watches;
-	unsigned long watch_bytes; /* for the memory quota */
-	/* Bytes written outside its transactions while some were open:
-	 * the old versions stay pinned by their snapshots until the last
-	 * one ends, so they count for the memory quota (an upper bound). */
-	unsigned long pinned_bytes;
-	struct sess_txn *txns;
-	unsigned int nr_txns;
-	uint32_t next_txid;
-};
 
 /* ---- replies and arguments ---- */
 
@@ -408,40 +390,6 @@ static int do_set_perms(struct req *r)
 
 /* ---- watches ---- */
 
-struct deliver_ctx {
-	struct daemon *d;
-	const struct store_event *ev;
-};
-
-/*
- * Who a connection is, for the store: its domain's target and quotas,
- * and (for the memory quota) what it holds outside the store.
- */
-static void conn_caller(const struct daemon *d, const struct conn *c,
-                        struct store_caller *out)
-{
-	const struct domain *dom =
-	    c->is_privileged ? NULL : domain_find(d, c->domid);
-	const struct sess *s = c->sess;
-
-	out->domid = c->domid;
-	out->target = dom ? dom->target : PERM_NO_TARGET;
-	out->is_privileged = c->is_privileged;
-	out->quota = c->is_privileged ? NULL
-	             : dom            ? &dom->quota
-	                              : &d->cfg.quota;
-	out->extra_mem = 0;
-	if (!c->is_privileged && s) {
-		/* Everything the domain makes the daemon keep counts:
-		 * watches, queued replies and events, and what its open
-		 * transactions record (issue 10, item 2). */
-		out->extra_mem =
-		    s->watch_bytes + c->out_bytes + s->pinned_bytes;
-		for (const struct sess_txn *t = s->txns; t; t = t->next)
-			out->extra_mem += store_txn_mem(t->txn);
-	}
-}
-
 /*
  * Inside a transaction, requests grow the transaction's records (its log,
  * its touched set) even when no node grows; outside, while transactions
@@ -466,119 +414,6 @@ static bool is_txn_over_memory(const struct req *r)
 	return quota_is_over(c->quota, QUOTA_MEMORY,
 	                     store_domain_bytes(r->d->store, c->domid) +
 	                         c->extra_mem + r->hdr->len);
-}
-
-static void send_event(struct conn *c, const struct watch *w, const char *path)
-{
-	char buf[XS_PAYLOAD_MAX];
-	size_t plen, tlen = strlen(w->token);
-
-	if (w->rel_prefix && strlen(path) >= w->rel_prefix)
-		path += w->rel_prefix;
-	plen = strlen(path);
-	if (plen + tlen + 2 > sizeof(buf)) {
-		log_limited(c->domid, "event too long", LOG_WARNING,
-		            "conn %" PRIu64
-		            ": watch event for %s too long, dropped",
-		            c->id, path);
-		return;
-	}
-	memcpy(buf, path, plen + 1);
-	memcpy(buf + plen + 1, w->token, tlen + 1);
-	/* -ENOSPC: over the event bound, dropped and logged by conn. */
-	conn_send(c, XS_WATCH_EVENT, 0, 0, buf, plen + tlen + 2, true);
-}
-
-static void deliver(void *opaque, struct watch *w, const char *path)
-{
-	const struct deliver_ctx *x = opaque;
-	struct conn *c = w->owner;
-	struct store_caller who;
-
-	if (c->is_dead)
-		return;
-	conn_caller(x->d, c, &who);
-	/* A watcher sees changes only to nodes it may read (before or
-	 * after a permission change). */
-	if (!who.is_privileged && !store_can_read(&who, x->ev->perms) &&
-	    !store_can_read(&who, x->ev->old_perms))
-		return;
-	send_event(c, w, path);
-}
-
-/*
- * Special events: "@name/<domid>" matches watches on "@name" (reported as
- * "@name" unless they asked for depth 1, as xenstore.txt says) and on
- * "@name/<domid>".  Seen by the privileged and by domains the special
- * path's permissions let read.
- */
-struct special_ctx {
-	struct daemon *d;
-	const char *name;
-};
-
-static void deliver_special(void *opaque, struct watch *w, const char *path)
-{
-	const struct special_ctx *x = opaque;
-	struct conn *c = w->owner;
-	struct store_caller who;
-
-	if (c->is_dead)
-		return;
-	conn_caller(x->d, c, &who);
-	if (!who.is_privileged &&
-	    !store_can_read(&who, store_special_perms(x->d->store, x->name)))
-		return;
-	send_event(c, w,
-	           w->depth < 0 && !strcmp(w->path, x->name) ? x->name : path);
-}
-
-void dispatch_fire_special(struct daemon *d, const char *name,
-                           unsigned int domid)
-{
-	struct special_ctx x = {d, name};
-	char path[64];
-
-	snprintf(path, sizeof(path), "%s/%u", name, domid);
-	if (watch_fire(d->watches, path, false, false, deliver_special, &x))
-		log_warn("out of memory matching watches for %s", path);
-}
-
-static void on_store_event(void *opaque, const struct store_event *ev)
-{
-	struct daemon *d = opaque;
-	struct deliver_ctx x = {d, ev};
-
-	/* Xen 4.17 reports a removal to watches on the removed nodes (each
-	 * its own, exact) and on the ancestors of the top one; a watch on a
-	 * path below that never existed gets nothing, since nothing it
-	 * watched changed (checked on Xen). */
-	if (watch_fire(d->watches, ev->path, ev->is_exact, false, deliver, &x))
-		log_warn("out of memory matching watches for %s", ev->path);
-}
-
-void dispatch_set_store_events(struct daemon *d)
-{
-	store_set_event_cb(d->store, on_store_event, d);
-}
-
-/* What a watch costs its owner's memory quota. */
-static unsigned long watch_mem(const struct watch *w)
-{
-	return sizeof(*w) + strlen(w->path) + strlen(w->token) + 2;
-}
-
-static void sess_drop_watch(struct daemon *d, struct sess *s, struct watch *w)
-{
-	if (w->owner_prev)
-		w->owner_prev->owner_next = w->owner_next;
-	else
-		s->watches = w->owner_next;
-	if (w->owner_next)
-		w->owner_next->owner_prev = w->owner_prev;
-	s->nr_watches--;
-	s->watch_bytes -= watch_mem(w);
-	watch_del(d->watches, w);
 }
 
 static int do_watch(struct req *r)
@@ -626,15 +461,10 @@ static int do_watch(struct req *r)
 	                has_depth ? (int)depth : -1, rel, r->c, &w);
 	if (err)
 		return err;
-	w->owner_next = s->watches;
-	if (s->watches)
-		s->watches->owner_prev = w;
-	s->watches = w;
-	s->nr_watches++;
-	s->watch_bytes += watch_mem(w);
+	session_add_watch(s, w);
 	reply_str(r, "OK");
 	/* The first event, straight away, with the path as given. */
-	send_event(r->c, w, r->d->path);
+	events_send(r->c, w, r->d->path);
 	return 0;
 }
 
@@ -651,71 +481,17 @@ static int do_unwatch(struct req *r)
 	w = watch_find(r->d->watches, r->c, r->d->path, r->argv[1]);
 	if (!w)
 		return -ENOENT;
-	sess_drop_watch(r->d, r->c->sess, w);
+	session_drop_watch(r->d, r->c->sess, w);
 	reply_str(r, "OK");
 	return 0;
 }
 
 /* ---- transactions ---- */
 
-static struct sess_txn *sess_find_txn(struct sess *s, uint32_t id)
-{
-	for (struct sess_txn *t = s->txns; t; t = t->next)
-		if (t->id == id)
-			return t;
-	return NULL;
-}
-
-struct gone_ctx {
-	struct daemon *d;
-	uint32_t seq;
-};
-
-static bool is_gone(void *arg, unsigned int domid)
-{
-	const struct gone_ctx *x = arg;
-
-	return domain_gone_since(x->d, domid, x->seq);
-}
-
-/* End and forget transaction `id`; returns store_txn_end's result.  A
- * commit whose SET_PERMS name a domain that died since the transaction
- * started fails with EAGAIN: the name was checked when the domain lived,
- * and its id may be another domain's now (XSA-322 class); the retry's
- * SET_PERMS is checked again. */
-static int sess_end_txn(struct daemon *d, struct sess *s, uint32_t id,
-                        bool commit)
-{
-	struct sess_txn **pp = &s->txns;
-	int err;
-
-	while (*pp && (*pp)->id != id)
-		pp = &(*pp)->next;
-	if (!*pp)
-		return -ENOENT;
-	struct sess_txn *t = *pp;
-
-	*pp = t->next;
-	if (--s->nr_txns == 0)
-		s->pinned_bytes = 0; /* no snapshot pins anything now */
-	if (commit && t->death_seq != d->death_seq) {
-		struct gone_ctx x = {d, t->death_seq};
-
-		if (store_txn_names_gone(t->txn, is_gone, &x)) {
-			store_txn_end(d->store, t->txn, false);
-			xfree(t);
-			return -EAGAIN;
-		}
-	}
-	err = store_txn_end(d->store, t->txn, commit);
-	xfree(t);
-	return err;
-}
-
 static int do_txn_start(struct req *r)
 {
 	struct sess *s = r->c->sess;
-	struct sess_txn *t;
+	uint32_t id;
 	char buf[16];
 	int err;
 
@@ -726,23 +502,10 @@ static int do_txn_start(struct req *r)
 	        : quota_is_over(r->caller.quota, QUOTA_TRANSACTIONS,
 	                        s->nr_txns + 1ul))
 		return quota_refused(r, QUOTA_TRANSACTIONS, -ENOSPC);
-	t = xmalloc(sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	err = store_txn_start(r->d->store, &r->caller, &t->txn);
-	if (err) {
-		xfree(t);
+	err = session_start_txn(r->d, s, &r->caller, &id);
+	if (err)
 		return err;
-	}
-	t->death_seq = r->d->death_seq;
-	/* Ids count from 1 per connection (as Xen); 0 means "none". */
-	do {
-		t->id = ++s->next_txid;
-	} while (t->id == 0 || sess_find_txn(s, t->id));
-	t->next = s->txns;
-	s->txns = t;
-	s->nr_txns++;
-	snprintf(buf, sizeof(buf), "%u", t->id);
+	snprintf(buf, sizeof(buf), "%u", id);
 	reply_str(r, buf);
 	return 0;
 }
@@ -759,7 +522,7 @@ static int do_txn_end(struct req *r)
 		return err;
 	if (strcmp(arg, "T") && strcmp(arg, "F"))
 		return -EINVAL;
-	err = sess_end_txn(r->d, r->c->sess, r->hdr->tx_id, arg[0] == 'T');
+	err = session_end_txn(r->d, r->c->sess, r->hdr->tx_id, arg[0] == 'T');
 	if (!err)
 		reply_str(r, "OK");
 	return err;
@@ -767,12 +530,7 @@ static int do_txn_end(struct req *r)
 
 static int do_reset_watches(struct req *r)
 {
-	struct sess *s = r->c->sess;
-
-	while (s->watches)
-		sess_drop_watch(r->d, s, s->watches);
-	while (s->txns)
-		sess_end_txn(r->d, s, s->txns->id, false);
+	session_reset(r->d, r->c->sess);
 	reply_str(r, "OK");
 	return 0;
 }
@@ -1038,7 +796,7 @@ void dispatch_request(struct daemon *d, struct conn *c,
 		return;
 	}
 	if (!(h->flags & F_NOTID) && hdr->tx_id) {
-		struct sess_txn *t = sess_find_txn(c->sess, hdr->tx_id);
+		struct sess_txn *t = session_find_txn(c->sess, hdr->tx_id);
 
 		if (!t) {
 			reply_error(&r, ENOENT);
@@ -1046,7 +804,7 @@ void dispatch_request(struct daemon *d, struct conn *c,
 		}
 		r.txn = t->txn;
 	}
-	conn_caller(d, c, &r.caller);
+	session_caller(d, c, &r.caller);
 	if (is_txn_over_memory(&r)) {
 		quota_refused(&r, QUOTA_MEMORY, -ENOMEM);
 		reply_error(&r, ENOMEM);
@@ -1071,48 +829,27 @@ void dispatch_request(struct daemon *d, struct conn *c,
 
 int dispatch_conn_new(struct daemon *d, struct conn *c)
 {
-	struct sess *s = xcalloc(1, sizeof(*s));
-
-	if (!s)
-		return -ENOMEM;
-	c->sess = s;
-	return 0;
+	return session_new(d, c);
 }
 
 void dispatch_conn_gone(struct daemon *d, struct conn *c)
 {
-	struct sess *s = c->sess;
-
-	if (!s)
-		return;
-	while (s->watches)
-		sess_drop_watch(d, s, s->watches);
-	while (s->txns)
-		sess_end_txn(d, s, s->txns->id, false);
-	xfree(s);
-	c->sess = NULL;
+	session_free(d, c);
 }
 
 unsigned int dispatch_conn_watches(const struct conn *c)
 {
-	const struct sess *s = c->sess;
-
-	return s ? s->nr_watches : 0;
+	return session_nr_watches(c);
 }
 
 unsigned int dispatch_conn_txns(const struct conn *c)
 {
-	const struct sess *s = c->sess;
-
-	return s ? s->nr_txns : 0;
+	return session_nr_txns(c);
 }
 
 unsigned long dispatch_conn_mem(const struct daemon *d, const struct conn *c)
 {
-	struct store_caller who;
-
-	conn_caller(d, c, &who);
-	return who.extra_mem;
+	return session_mem(d, c);
 }
 
 const struct conn_handlers dispatch_conn_handlers = {

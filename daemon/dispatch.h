@@ -1,8 +1,9 @@
 /*
  * dispatch.h - from a framed request to store operations and replies.
  *
- * The only module that knows both connections and the store.  It owns the
- * per-connection protocol state (watches, transactions) behind conn->sess.
+ * The request handlers (dispatch.c, control.c), above the sessions
+ * (session.c: conn->sess, watches and transactions) and the delivery of
+ * watch events (events.c).
  */
 #ifndef XSTORE_DISPATCH_H
 #define XSTORE_DISPATCH_H
@@ -34,10 +35,6 @@ void dispatch_conn_gone(struct daemon *d, struct conn *c);
 void dispatch_request(struct daemon *d, struct conn *c,
                       const struct xs_wire_hdr *hdr, const char *payload);
 
-/* dispatch_set_store_events - route the store's change events to the
- * watch index and on to connections (daemon_init calls it). */
-void dispatch_set_store_events(struct daemon *d);
-
 /* dispatch_conn_watches / dispatch_conn_txns - counts for one
  * connection (CONTROL quota, quotas). */
 unsigned int dispatch_conn_watches(const struct conn *c);
@@ -47,12 +44,5 @@ unsigned int dispatch_conn_txns(const struct conn *c);
  * keep besides its nodes (watches, queued output, its transactions'
  * records): charged to its memory quota.  0 for the privileged. */
 unsigned long dispatch_conn_mem(const struct daemon *d, const struct conn *c);
-
-/*
- * dispatch_fire_special - fire special watch event `name`
- * ("@introduceDomain", "@releaseDomain") for domain `domid`.
- */
-void dispatch_fire_special(struct daemon *d, const char *name,
-                           unsigned int domid);
 
 #endif

@@ -96,9 +96,10 @@ struct daemon {
 	struct loop *loop;
 
 	/* The store and the watch index (daemon.c makes them; the request
-	 * handlers change them, the store's events reach the watches via
-	 * dispatch.c).  What the journal saves: the tree, and the watches
-	 * of guests. */
+	 * handlers, dispatch.c, change the tree; session.c adds and drops
+	 * watches, each owned by a connection's session; events.c carries
+	 * the store's events through the index).  What the journal saves:
+	 * the tree, and the watches of guests (per session). */
 	struct store *store;
 	struct watch_index *watches;
 
@@ -118,8 +119,8 @@ struct daemon {
 	 * request handlers, dispatch.c): set by daemon_init, so that conn.c
 	 * never includes dispatch.h. */
 	const struct conn_handlers *conn_handlers;
-	/* How domain.c fires @introduceDomain/@releaseDomain (dispatch.c's
-	 * dispatch_fire_special): set by daemon_init. */
+	/* How domain.c fires @introduceDomain/@releaseDomain (events.c's
+	 * events_fire_special): set by daemon_init. */
 	daemon_special_fn *fire_special;
 
 	/* domain.c: the platform and the domains.  What the journal saves:

@@ -30,8 +30,10 @@ cd "$root" || exit 2
 declare -A rank=(
 	[loop]=10 [notify]=10 [state]=10
 	[conn]=20
-	[ring]=30 [sock]=30 [session]=30
-	[events]=40 [domain]=40
+	[ring]=30 [sock]=30
+	[domain]=40
+	[session]=42
+	[events]=45
 	[dispatch]=50
 	[journal]=60
 	[daemon]=70 [options]=70
