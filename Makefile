@@ -78,6 +78,16 @@ HAVE_XEN   := $(shell test -f /usr/include/xenctrl.h -a -f /usr/include/xenevtch
 PLAT_SRC   := $(filter-out plat/xen.c,$(wildcard plat/*.c)) $(if $(HAVE_XEN),$(wildcard plat/xen.c))
 PLAT_LIBS  := $(if $(HAVE_XEN),-lxenctrl -lxenevtchn -lxengnttab)
 XS_CPPFLAGS += $(if $(HAVE_XEN),-DXSTORE_HAVE_XEN)
+# zlib: the daemon's journal checksums (daemon/journal.c), for what links
+# daemon code only (as-needed: a binary that does not pull the journal in
+# does not depend on it; libxstore.so never does).  Missing headers are
+# installed as root by tests/support/build-deps.sh, else named.
+DAEMON_LIBS := -Wl,--as-needed -lz -Wl,--no-as-needed
+ifeq ($(wildcard /usr/include/zlib.h),)
+ifneq ($(shell tests/support/build-deps.sh >&2; echo $$?),0)
+$(error zlib.h is missing: install zlib1g-dev (apt-get install zlib1g-dev), or run make as root)
+endif
+endif
 # Xen's headers need GNU C (anonymous unions, __attribute__ spellings).
 $(O)/plat/xen.o: CSTD := -std=gnu11
 LIB_SRC    := $(wildcard lib/*.c) $(wildcard lib/xenbus/*.c)
@@ -184,7 +194,7 @@ $(LIBCLIENT): $(call obj,$(LIB_SRC))
 	$(AR) rcs $@ $^
 
 $(XSTORED): $(call obj,daemon/main.c) $(ALL_LIBS)
-	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS)
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) $(DAEMON_LIBS)
 
 $(O)/xstore: $(call obj,$(CLI_SRC)) $(ALL_LIBS)
 	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
@@ -226,7 +236,7 @@ $(O)/examples/%: $(O)/examples/%.o $(ALL_LIBS)
 
 $(O)/fuzz/%: $(O)/fuzz/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS)
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) $(DAEMON_LIBS)
 # The guest-side fuzzers serve a ring page through an in-memory platform.
 $(O)/fuzz/fuzz_ring $(O)/fuzz/fuzz_control: $(O)/tests/support/fakeplat.o
 

@@ -18,6 +18,8 @@
 #                       (nbdcopy, nbdinfo, qemu-img, mkfs.ext4/e2fsck)
 #   debhelper, lintian  building and checking the Debian packages (debian/)
 #   pkg-config          compiling against the installed libxstore (README, test_readme.py)
+#   zlib1g-dev          zlib.h: the daemon journal's crc32 (also installed by
+#                       tests/support/build-deps.sh when make finds it missing)
 #   test-xenstore       Xen's own client test, from xen-utils-4.17: the .deb
 #                       is downloaded and unpacked with dpkg -x into the cache
 #                       (${XSTORE_DEPS_CACHE:-/var/cache/xstore-deps}/root),
@@ -115,6 +117,7 @@ command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 command -v dh >/dev/null || missing+=(debhelper)
 command -v lintian >/dev/null || missing+=(lintian)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+[ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 install_pkgs "${missing[@]+"${missing[@]}"}"
 
 if command -v clang >/dev/null && ! fuzzer_links; then

@@ -1,0 +1,116 @@
+/*
+ * journal_int.h - what daemon/journal.c (files, recovery, commit) and
+ * daemon/journal_compact.c (the forked snapshot writer) share: the
+ * struct, the on-disk constants and a few file helpers.  Nothing else
+ * includes it.
+ */
+#ifndef XSTORE_DAEMON_JOURNAL_INT_H
+#define XSTORE_DAEMON_JOURNAL_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SNAP_MAGIC     "XSSNAP\0\1"
+#define JRNL_MAGIC     "XSJRNL\0\1"
+#define FORMAT_VERSION 1u
+#define SNAP_HDR       32u
+#define SNAP_TRAILER   4u
+#define JRNL_HDR       24u
+#define REC_HDR        9u
+#define NAME_MAX_LEN   64
+#define CHILD_BUF      (1u << 20)
+
+enum crash_kind { CRASH_NONE, CRASH_TORN, CRASH_AFTER_COMMIT, CRASH_COMPACT };
+
+struct journal {
+	char *dir;
+	int dirfd;
+	int lockfd;
+	struct journal_opts o;
+	bool is_recovered;
+
+	uint64_t epoch;          /* of the last snapshot (0: none) */
+	uint64_t snapshot_bytes; /* its payload */
+	uint64_t chain_bytes;    /* journal files epoch..wepoch-1 */
+	uint64_t chain_records;
+
+	/* The file appended to. */
+	uint64_t wepoch;
+	int wfd;
+	uint64_t wsize; /* its last good end */
+	uint64_t wseq;  /* records in it */
+
+	/* The batch: framed records, crcs filled in at commit. */
+	unsigned char *buf;
+	size_t len, cap;
+	uint64_t npending;
+
+	bool is_failed;
+	int failed_err;
+
+	/* Compaction. */
+	pid_t child;
+	int pidfd;
+	uint64_t child_epoch;
+	double child_start;
+	uint64_t compactions;
+	double last_compaction, last_compaction_sec, last_fork_sec;
+
+	enum crash_kind crash;
+	unsigned long crash_n;
+	unsigned long commits, compact_starts;
+	/* After a failed compaction, no other is due before retry_at
+	 * (journal_now), the wait doubling from 1 s to 64 s. */
+	double retry_at, retry_wait;
+};
+
+static inline void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint32_t get32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static inline uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Seconds: monotonic, and wall clock (since 1970). */
+double journal_now(void);
+double journal_wall_now(void);
+/* crc32 continued over buf[0..len), any length. */
+uint32_t journal_crc(uint32_t crc, const void *buf, size_t len);
+/* out (NAME_MAX_LEN bytes) = "<what>.<epoch><suffix>". */
+void journal_name(char *out, const char *what, uint64_t epoch,
+                  const char *suffix);
+/* pwrite all of buf at off, looping on short writes.  0 or -errno. */
+int journal_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* fsync the directory if sync.  0 or -errno. */
+int journal_sync_dir(const struct journal *j);
+/* unlink a file of the directory; other than ENOENT, logged. */
+void journal_unlink(const struct journal *j, const char *name);
+/* Create journal.<epoch> holding only its header; its fd in *fd. */
+int journal_create(struct journal *j, uint64_t epoch, int *fd);
+
+#endif
