@@ -156,6 +156,17 @@ int plat_evtchn_bind(struct plat *p, unsigned int remote,
 	return p->ops->evtchn_bind(p, remote, remote_port, port);
 }
 
+int plat_evtchn_rebind(struct plat *p, unsigned int remote,
+                       unsigned int remote_port, unsigned int old_port,
+                       unsigned int *port)
+{
+	if (old_port == 0)
+		return -EINVAL;
+	if (!p->ops->evtchn_rebind)
+		return p->ops->evtchn_bind(p, remote, remote_port, port);
+	return p->ops->evtchn_rebind(p, remote, remote_port, old_port, port);
+}
+
 int plat_evtchn_unbind(struct plat *p, unsigned int port)
 {
 	return p->ops->evtchn_unbind(p, port);

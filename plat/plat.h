@@ -192,6 +192,33 @@ int plat_evtchn_bind(struct plat *p, unsigned int remote,
                      unsigned int remote_port, unsigned int *port);
 
 /*
+ * plat_evtchn_rebind - after a restart of the process that had bound
+ * remote port `remote_port` of domain `remote` as our local port
+ * `old_port` (a daemon restarting from its journal): take the channel
+ * back.  *port gets the local port.
+ *
+ * Sim: if our `old_port` is still bound to exactly that remote port (both
+ * .peer files agree and both FIFOs exist), this plat adopts it: it
+ * listens on it, and unbinds it on plat_evtchn_unbind or plat_close, as
+ * if it had bound it; *port = old_port, and events the remote sent
+ * meanwhile are still pending on it (while the remote's process, which
+ * holds our FIFO open once it has notified, lives).  The remote sees no
+ * change.  Otherwise it binds as plat_evtchn_bind does (same errors),
+ * first clearing what a dead binder left of this channel: our `old_port`
+ * if it still names the remote port that no longer names it back, and
+ * the remote port's claim naming our `old_port` if that port is gone.
+ * The caller must be the only process of its domain using that channel
+ * (as the daemon is for the store ports).  Calling it for a port this
+ * plat already has just returns it.  -EINVAL also for `old_port` 0.
+ *
+ * Xen: the old port closed with the process that had it (the remote end
+ * became unbound again, bindable by us): plat_evtchn_bind.
+ */
+int plat_evtchn_rebind(struct plat *p, unsigned int remote,
+                       unsigned int remote_port, unsigned int old_port,
+                       unsigned int *port);
+
+/*
  * plat_evtchn_unbind - close local port `port` (-EINVAL if this plat does
  * not have it).  The remote end, if any, becomes unbound again, bindable
  * by us (as in Xen), and its notifies fail with -ENOTCONN.

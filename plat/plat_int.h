@@ -37,6 +37,11 @@ struct plat_ops {
 	                            unsigned int *port);
 	int (*evtchn_bind)(struct plat *p, unsigned int remote,
 	                   unsigned int remote_port, unsigned int *port);
+	/* NULL: plat.c binds instead (a plat whose ports die with their
+	 * process, as Xen's) */
+	int (*evtchn_rebind)(struct plat *p, unsigned int remote,
+	                     unsigned int remote_port, unsigned int old_port,
+	                     unsigned int *port);
 	int (*evtchn_unbind)(struct plat *p, unsigned int port);
 	int (*evtchn_notify)(struct plat *p, unsigned int port);
 	int (*evtchn_fd)(struct plat *p);

@@ -17,14 +17,15 @@
  * notifies while our .peer file is the same file (device, inode, ctime),
  * so the hot path is one fstatat and one write.
  *
- * Ownership: a plat unbinds on close the ports it allocated or bound; a
- * guest's plat also listens on its store port (start-info; not with
- * PLAT_OPEN_NO_STORE_PORT) but leaves it bound on close, since the domain
- * builder made it, not the process.  A mapping made through grants holds
- * each grant file open and read-locked until unmapped (simfs.c), which is
- * how a granter in another process sees that its grant is still mapped.
- * The sim trusts nothing read from a file (simfs.c) but is no isolation
- * boundary between processes of one user.
+ * Ownership: a plat unbinds on close the ports it allocated or bound (or
+ * adopted from a dead process with plat_evtchn_rebind: nothing closes
+ * with a process here, unlike Xen); a guest's plat also listens on its store
+ * port (start-info; not with PLAT_OPEN_NO_STORE_PORT) but leaves it bound on
+ * close, since the domain builder made it, not the process.  A mapping made
+ * through grants holds each grant file open and read-locked until unmapped
+ * (simfs.c), which is how a granter in another process sees that its grant is
+ * still mapped. The sim trusts nothing read from a file (simfs.c) but is no
+ * isolation boundary between processes of one user.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -300,6 +301,114 @@ out:
 	}
 	close(rdir);
 	return err;
+}
+
+/* Is `name` in `dir` a FIFO (and not a symlink)? */
+static bool is_fifo_at(int dir, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISFIFO(st.st_mode);
+}
+
+/* Does port `port`'s .peer file in `dir` name exactly (domid, rport)? */
+static bool peer_names(int dir, unsigned int port, unsigned int domid,
+                       unsigned int rport)
+{
+	char name[SIM_PATH_MAX], text[SIM_FILE_MAX];
+	unsigned int d, rp;
+	size_t len;
+
+	port_name(name, port, ".peer");
+	return simfs_read(dir, name, text, sizeof(text), &len) == 0 &&
+	       simfs_parse_peer(text, &d, &rp) == 0 && d == domid &&
+	       rp == rport;
+}
+
+/*
+ * Before a fresh bind in plat_evtchn_rebind: clear what a dead process
+ * left of the channel (remote port `rport` of `rdir`, our `old`).  Our
+ * old port, if its .peer still names the remote port but the remote no
+ * longer names it back, belongs to nobody (only its binder ever removes
+ * it): removed, so that it does not stay claimed forever.  A remote
+ * .peer naming our old port while that FIFO is gone is a claim nobody
+ * holds (binders make the FIFO before the claim and unbinders remove it
+ * after releasing it): the remote port goes back to unbound for us, as
+ * its binder's unbind would have done.
+ */
+static void rebind_clear(struct sim *s, int rdir, unsigned int remote,
+                         unsigned int rport, unsigned int old)
+{
+	char name[SIM_PATH_MAX], text[32];
+	bool has_old;
+
+	port_name(name, old, "");
+	has_old = is_fifo_at(s->evtchn_dir, name);
+	if (has_old && peer_names(s->evtchn_dir, old, remote, rport)) {
+		port_name(name, old, ".peer");
+		simfs_unlink(s->evtchn_dir, name);
+		port_name(name, old, ".unbound");
+		simfs_unlink(s->evtchn_dir, name);
+		port_name(name, old, "");
+		simfs_unlink(s->evtchn_dir, name);
+		has_old = false;
+	}
+	port_name(name, rport, "");
+	if (has_old || !is_fifo_at(rdir, name) ||
+	    !peer_names(rdir, rport, s->base.self, old))
+		return;
+	snprintf(text, sizeof(text), "%u\n", s->base.self);
+	port_name(name, rport, ".unbound");
+	simfs_write(rdir, name, text, strlen(text), false);
+	port_name(name, rport, ".peer");
+	simfs_unlink(rdir, name);
+}
+
+/*
+ * Adopting a port changes no file: the remote's cached FIFO of ours and
+ * its .peer file stay valid (sim_evtchn_notify's cache keys on the .peer
+ * file), and bytes written meanwhile wait in our FIFO as long as some
+ * process kept it open (the notifier does, once it has notified).
+ */
+static int sim_evtchn_rebind(struct plat *p, unsigned int remote,
+                             unsigned int remote_port, unsigned int old_port,
+                             unsigned int *port)
+{
+	struct sim *s = to_sim(p);
+	char rname[SIM_PATH_MAX], name[SIM_PATH_MAX];
+	bool is_bound;
+	int rdir, fd, err;
+
+	if (remote > SIM_DOMID_MAX || remote_port == 0 ||
+	    remote_port > SIM_PORT_MAX || old_port == 0 ||
+	    old_port > SIM_PORT_MAX)
+		return -EINVAL;
+	err = evtchn_dir_open(s, remote, &rdir);
+	if (err)
+		return err == -ENOTDIR ? -ENOENT : err;
+	port_name(rname, remote_port, "");
+	port_name(name, old_port, "");
+	is_bound = is_fifo_at(rdir, rname) && is_fifo_at(s->evtchn_dir, name) &&
+	           peer_names(rdir, remote_port, s->base.self, old_port) &&
+	           peer_names(s->evtchn_dir, old_port, remote, remote_port);
+	if (!is_bound && !port_find(s, old_port))
+		rebind_clear(s, rdir, remote, remote_port, old_port);
+	close(rdir);
+	if (!is_bound)
+		return sim_evtchn_bind(p, remote, remote_port, port);
+	if (!port_find(s, old_port)) {
+		err = simfs_fifo_open(s->evtchn_dir, name, &fd);
+		if (!err) {
+			err = port_add(s, old_port, fd, true);
+			if (err)
+				close(fd);
+		}
+		if (err)
+			return err;
+	}
+	*port = old_port;
+	return 0;
 }
 
 /* Read and check our port's .peer file. */
@@ -1046,6 +1155,7 @@ static const struct plat_ops sim_ops = {
     .free_page = sim_free_page,
     .evtchn_alloc_unbound = sim_evtchn_alloc_unbound,
     .evtchn_bind = sim_evtchn_bind,
+    .evtchn_rebind = sim_evtchn_rebind,
     .evtchn_unbind = sim_evtchn_unbind,
     .evtchn_notify = sim_evtchn_notify,
     .evtchn_fd = sim_evtchn_fd,

@@ -292,6 +292,16 @@ static int xen_evtchn_bind(struct plat *p, unsigned int remote,
 	return 0;
 }
 
+/* Our ports closed with the process that bound them (its evtchn handle
+ * went with it), leaving the remote end unbound for us: bind again. */
+static int xen_evtchn_rebind(struct plat *p, unsigned int remote,
+                             unsigned int remote_port, unsigned int old_port,
+                             unsigned int *port)
+{
+	(void)old_port;
+	return xen_evtchn_bind(p, remote, remote_port, port);
+}
+
 static int xen_evtchn_unbind(struct plat *p, unsigned int port)
 {
 	if (xenevtchn_unbind(to_xen(p)->xce, (evtchn_port_t)port) < 0)
@@ -393,6 +403,7 @@ static const struct plat_ops xen_ops = {
     .free_page = xen_free_page,
     .evtchn_alloc_unbound = xen_evtchn_alloc_unbound,
     .evtchn_bind = xen_evtchn_bind,
+    .evtchn_rebind = xen_evtchn_rebind,
     .evtchn_unbind = xen_evtchn_unbind,
     .evtchn_notify = xen_evtchn_notify,
     .evtchn_fd = xen_evtchn_fd,

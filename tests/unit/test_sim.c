@@ -825,6 +825,188 @@ static void test_map_pages(void)
 	teardown();
 }
 
+/*
+ * A daemon that dies: a child process opens dom0, binds the store ports
+ * of guests 5..7, maps guest 5's ring and writes into it, notifies guest
+ * 5 and exits without plat_close, as kill -9 would leave it.  ports[i]
+ * gets its port for guest 5 + i.
+ */
+static bool crashed_daemon(unsigned int ports[3])
+{
+	unsigned int v[3] = {0, 0, 0};
+	int fds[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(fds) < 0)
+		return false;
+	pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		struct plat *d0;
+		char *ring;
+
+		close(fds[0]);
+		if (plat_open(spec, 0, &d0) == 0 &&
+		    plat_evtchn_bind(d0, 5, 1, &v[0]) == 0 &&
+		    plat_evtchn_bind(d0, 6, 1, &v[1]) == 0 &&
+		    plat_evtchn_bind(d0, 7, 1, &v[2]) == 0 &&
+		    plat_map_grant(d0, 5, PLAT_GRANT_XENSTORE, true,
+		                   (void **)&ring) == 0) {
+			memcpy(ring, "old", 4);
+			plat_evtchn_notify(d0, v[0]);
+		}
+		_exit(write(fds[1], v, sizeof(v)) == sizeof(v) ? 0 : 1);
+	}
+	close(fds[1]);
+	n = read(fds[0], ports, 3 * sizeof(*ports));
+	close(fds[0]);
+	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0 && n == 3 * sizeof(*ports) &&
+	       ports[0] && ports[1] && ports[2];
+}
+
+static void test_evtchn_rebind(void)
+{
+	struct plat *d0, *d0x, *g5, *g6, *g7;
+	struct plat_start_info si;
+	unsigned int old[3], port, p6, p7;
+	char path[400], *ring, *ring2;
+	enum plat_dom_state st;
+	int exc;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", &si), 0);
+	CHECK_EQ_INT(sim_dom_create(dir, 6, "six", NULL), 0);
+	CHECK_EQ_INT(sim_dom_create(dir, 7, "seven", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g5), 0);
+	CHECK_EQ_INT(plat_open(spec, 6, &g6), 0);
+	CHECK_EQ_INT(plat_open(spec, 7, &g7), 0);
+	CHECK(crashed_daemon(old));
+	CHECK_EQ_INT(plat_evtchn_pending(g5, &port), 0); /* its last word */
+	CHECK_EQ_UINT(port, 1);
+
+	/* Its ports stayed; the guest notifies the dead daemon. */
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_evtchn_bind(d0, 5, 1, &port), -EBUSY);
+	CHECK_EQ_INT(plat_evtchn_notify(g5, 1), 0);
+	CHECK_EQ_INT(plat_evtchn_rebind(d0, 5, 1, 0, &port), -EINVAL);
+
+	/* The new daemon adopts the port: same number, the event waits. */
+	port = 0;
+	CHECK_EQ_INT(plat_evtchn_rebind(d0, 5, 1, old[0], &port), 0);
+	CHECK_EQ_UINT(port, old[0]);
+	CHECK(is_readable(plat_evtchn_fd(d0)));
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), 0);
+	CHECK_EQ_UINT(port, old[0]);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), -EAGAIN);
+	CHECK_EQ_INT(plat_evtchn_notify(d0, old[0]), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(g5, &port), 0);
+	CHECK_EQ_UINT(port, 1);
+	CHECK_EQ_INT(plat_evtchn_notify(g5, 1), 0); /* and on */
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), 0);
+	CHECK_EQ_UINT(port, old[0]);
+	CHECK_EQ_INT(plat_evtchn_rebind(d0, 5, 1, old[0], &port), 0);
+	CHECK_EQ_UINT(port, old[0]); /* already ours */
+
+	/* The same ring again, through grant 1 or directly. */
+	CHECK_EQ_INT(
+	    plat_map_grant(d0, 5, PLAT_GRANT_XENSTORE, true, (void **)&ring),
+	    0);
+	CHECK_EQ_STR(ring, "old");
+	CHECK_EQ_INT(plat_map_foreign(d0, 5, si.store_gfn, (void **)&ring2), 0);
+	CHECK_EQ_STR(ring2, "old");
+	plat_unmap(d0, ring2);
+	plat_unmap(d0, ring);
+
+	/* Its VIRQ_DOM_EXC too. */
+	exc = plat_domain_exc_fd(d0);
+	CHECK(exc >= 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(d0), 0);
+	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_SHUTDOWN), 0);
+	CHECK(is_readable(exc));
+	CHECK_EQ_INT(plat_domain_exc_ack(d0), 0);
+	CHECK(!is_readable(exc));
+	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), 0);
+	CHECK_EQ_INT(st, PLAT_DOM_SHUTDOWN);
+
+	/* Guest 6's old port was unbound meanwhile (by another dom0 plat
+	 * that took it over, then let it go): a fresh bind. */
+	CHECK_EQ_INT(plat_open(spec, 0, &d0x), 0);
+	CHECK_EQ_INT(plat_evtchn_rebind(d0x, 6, 1, old[1], &port), 0);
+	CHECK_EQ_UINT(port, old[1]);
+	CHECK_EQ_INT(plat_evtchn_unbind(d0x, old[1]), 0);
+	CHECK(exists("dom6/evtchn/1.unbound"));
+	plat_close(d0x);
+	CHECK_EQ_INT(plat_evtchn_rebind(d0, 6, 1, old[1], &p6), 0);
+	snprintf(path, sizeof(path), "dom0/evtchn/%u.peer", p6);
+	CHECK(exists(path) && !exists("dom6/evtchn/1.unbound"));
+	CHECK_EQ_INT(plat_evtchn_notify(g6, 1), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), 0);
+	CHECK_EQ_UINT(port, p6);
+	CHECK_EQ_INT(plat_evtchn_notify(d0, p6), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(g6, &port), 0);
+	CHECK_EQ_UINT(port, 1);
+
+	/* Guest 7's: dom0's end removed by hand, the guest's claim left:
+	 * plat_evtchn_bind refuses, the rebind clears it and binds. */
+	snprintf(path, sizeof(path), "%s/dom0/evtchn/%u", dir, old[2]);
+	CHECK(unlink(path) == 0);
+	snprintf(path, sizeof(path), "%s/dom0/evtchn/%u.peer", dir, old[2]);
+	CHECK(unlink(path) == 0);
+	CHECK_EQ_INT(plat_evtchn_bind(d0, 7, 1, &port), -EBUSY);
+	CHECK_EQ_INT(plat_evtchn_rebind(d0, 7, 1, old[2], &p7), 0);
+	CHECK_EQ_INT(plat_evtchn_notify(d0, p7), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(g7, &port), 0);
+	CHECK_EQ_UINT(port, 1);
+
+	/* An adopted port is the plat's own: closing it unbinds it. */
+	plat_close(d0);
+	snprintf(path, sizeof(path), "dom0/evtchn/%u", old[0]);
+	CHECK(!exists(path) && exists("dom5/evtchn/1.unbound"));
+	CHECK_EQ_INT(plat_evtchn_notify(g5, 1), -ENOTCONN);
+	plat_close(g7);
+	plat_close(g6);
+	plat_close(g5);
+	teardown();
+}
+
+/*
+ * A dead binder's port whose remote end was reset meanwhile (the guest's
+ * side made unbound again by hand) is nobody's: the rebind removes it.
+ */
+static void test_evtchn_rebind_orphan(void)
+{
+	struct plat *d0, *g;
+	unsigned int old[3], port;
+	char path[400];
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(sim_dom_create(dir, 6, "six", NULL), 0);
+	CHECK_EQ_INT(sim_dom_create(dir, 7, "seven", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 6, &g), 0);
+	CHECK(crashed_daemon(old));
+	CHECK(plant("dom6/evtchn/1.unbound", "0\n"));
+	snprintf(path, sizeof(path), "%s/dom6/evtchn/1.peer", dir);
+	CHECK(unlink(path) == 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_evtchn_rebind(d0, 6, 1, old[1], &port), 0);
+	/* The lowest free port: the orphan's number, free again. */
+	CHECK_EQ_UINT(port, old[1]);
+	CHECK_EQ_INT(plat_evtchn_notify(d0, port), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(g, &port), 0);
+	CHECK_EQ_UINT(port, 1);
+	/* A port whose .peer names another channel is left alone. */
+	CHECK_EQ_INT(plat_evtchn_rebind(d0, 7, 1, old[0], &port), -EBUSY);
+	snprintf(path, sizeof(path), "dom0/evtchn/%u.peer", old[0]);
+	CHECK(exists(path));
+	plat_close(d0);
+	plat_close(g);
+	teardown();
+}
+
 static const struct check_test tests[] = {
     CHECK_TEST(test_open),
     CHECK_TEST(test_builder),
@@ -839,6 +1021,8 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_free_page),
     CHECK_TEST(test_ungrant_while_mapped),
     CHECK_TEST(test_map_pages),
+    CHECK_TEST(test_evtchn_rebind),
+    CHECK_TEST(test_evtchn_rebind_orphan),
 };
 
 CHECK_MAIN(tests)
