@@ -44,6 +44,9 @@ static const char *const kind_names[] = {
 
 static void report_dropped(struct conn *c);
 static void flush_unlink(struct conn *c);
+static void flush_queue(struct conn *c);
+static void save_queue(struct conn *c);
+static void save_unlink(struct conn *c);
 
 static void kill_at(struct conn *c, int level, const char *why)
 {
@@ -258,6 +261,8 @@ void conn_free(struct conn *c)
 	xfree(c->ev_index);
 	if (c->is_flush_queued)
 		flush_unlink(c);
+	if (c->is_save_queued)
+		save_unlink(c);
 	c->ops->close(c);
 	log_debug("conn %llu: freed", (unsigned long long)c->id);
 	xfree(c->in_buf);
@@ -311,7 +316,7 @@ static void maybe_resume(struct conn *c)
 	size_t max = c->d->cfg.conn_out_max;
 
 	if (!c->is_read_paused || c->is_dead || c->is_rate_paused ||
-	    c->out_bytes > max / 2 ||
+	    c->is_held || c->out_bytes > max / 2 ||
 	    (c->outstanding_max && c->out_replies >= c->outstanding_max))
 		return;
 	set_read_paused(c, false);
@@ -325,7 +330,7 @@ static void pause_cb(struct loop *l, void *arg)
 
 	c->pause_timer = 0;
 	c->is_rate_paused = false;
-	if (c->is_dead)
+	if (c->is_dead || c->is_held)
 		return;
 	set_read_paused(c, false);
 	maybe_resume(c);
@@ -417,6 +422,7 @@ void conn_handle_input(struct conn *c)
 	if (n == 0)
 		return;
 	c->in_used += (size_t)n;
+	save_queue(c);
 	process_input(c);
 }
 
@@ -460,7 +466,8 @@ static long write_some(struct conn *c, size_t *want)
 	return c->ops->writev(c, iov, cnt);
 }
 
-void conn_handle_output(struct conn *c)
+/* Write what is queued until the transport is full. */
+static void write_queued(struct conn *c)
 {
 	bool is_blocked = false;
 
@@ -492,6 +499,23 @@ void conn_handle_output(struct conn *c)
 	maybe_resume(c);
 }
 
+void conn_handle_output(struct conn *c)
+{
+	if (c->is_dead)
+		return;
+	c->is_output_ready = true;
+	flush_queue(c);
+}
+
+static void flush_queue(struct conn *c)
+{
+	if (!c->is_flush_queued) {
+		c->is_flush_queued = true;
+		c->flush_next = c->d->flush_head;
+		c->d->flush_head = c;
+	}
+}
+
 void conn_flush_all(struct daemon *d)
 {
 	struct conn *c = d->flush_head;
@@ -499,13 +523,148 @@ void conn_flush_all(struct daemon *d)
 	d->flush_head = NULL;
 	while (c) {
 		struct conn *next = c->flush_next;
+		bool is_ready = c->is_output_ready;
 
 		c->flush_next = NULL;
 		c->is_flush_queued = false;
-		if (!c->is_dead && c->out_head && !c->is_write_blocked)
-			conn_handle_output(c);
+		c->is_output_ready = false;
+		if (!c->is_dead && !c->is_held && c->out_head &&
+		    (!c->is_write_blocked || is_ready))
+			write_queued(c);
 		c = next;
 	}
+}
+
+/* ---- saving sessions (the journal) ---- */
+
+static void save_queue(struct conn *c)
+{
+	if (c->is_save_queued || !c->ops->commit)
+		return;
+	c->is_save_queued = true;
+	c->save_next = c->d->save_head;
+	c->d->save_head = c;
+}
+
+static void save_unlink(struct conn *c)
+{
+	struct conn **pp = &c->d->save_head;
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->save_next;
+	if (*pp)
+		*pp = c->save_next;
+	c->is_save_queued = false;
+}
+
+void conn_mark_save(struct conn *c)
+{
+	save_queue(c);
+}
+
+struct conn *conn_save_first(const struct daemon *d)
+{
+	return d->save_head;
+}
+
+void conn_commit_all(struct daemon *d)
+{
+	struct conn *c = d->save_head;
+
+	d->save_head = NULL;
+	while (c) {
+		struct conn *next = c->save_next;
+
+		c->save_next = NULL;
+		c->is_save_queued = false;
+		if (!c->is_dead && !c->is_held)
+			c->ops->commit(c);
+		c = next;
+	}
+}
+
+void conn_hold_pending(struct daemon *d)
+{
+	/* Their sessions are recorded as they stand by the snapshot that
+	 * ends the failure; until then nothing of this turn leaves. */
+	for (struct conn *c = d->flush_head; c; c = c->flush_next)
+		if (!c->is_dead)
+			c->is_held = true;
+	for (struct conn *c = d->save_head; c; c = c->save_next)
+		if (!c->is_dead)
+			c->is_held = true;
+	for (struct conn *c = d->conns; c; c = c->next)
+		if (c->is_held && !c->is_read_paused)
+			set_read_paused(c, true);
+}
+
+void conn_release_held(struct daemon *d)
+{
+	for (struct conn *c = d->conns; c; c = c->next) {
+		if (!c->is_held || c->is_dead)
+			continue;
+		c->is_held = false;
+		flush_queue(c);
+		save_queue(c);
+		maybe_resume(c);
+	}
+}
+
+const char *conn_input(const struct conn *c, size_t *len)
+{
+	*len = c->in_used;
+	return c->in_buf;
+}
+
+size_t conn_output_len(const struct conn *c)
+{
+	size_t n = 0;
+
+	for (const struct outmsg *m = c->out_head; m; m = m->next)
+		n += m->size;
+	return c->out_head ? n - c->out_off : 0;
+}
+
+void conn_output_copy(const struct conn *c, void *buf)
+{
+	char *p = buf;
+
+	for (const struct outmsg *m = c->out_head; m; m = m->next) {
+		size_t skip = m == c->out_head ? c->out_off : 0;
+
+		memcpy(p, m->data + skip, m->size - skip);
+		p += m->size - skip;
+	}
+}
+
+int conn_restore(struct conn *c, const void *in, size_t in_len, const void *out,
+                 size_t out_len)
+{
+	struct outmsg *m;
+
+	if (in_len > CONN_IN_BUF_SIZE || c->out_head || c->in_used)
+		return -EINVAL;
+	if (out_len) {
+		/* Raw bytes: they may start inside a message and hold
+		 * several; only the bytes matter now. */
+		m = xmalloc(sizeof(*m) + out_len);
+		if (!m)
+			return -ENOMEM;
+		m->next = NULL;
+		m->size = out_len;
+		m->hash = 0;
+		m->is_event = false;
+		m->deadline = 0;
+		memcpy(m->data, out, out_len);
+		c->out_head = c->out_tail = m;
+		c->out_bytes = out_len;
+		c->out_replies = 1;
+		flush_queue(c);
+	}
+	memcpy(c->in_buf, in, in_len);
+	c->in_used = in_len;
+	save_queue(c);
+	return 0;
 }
 
 static void flush_unlink(struct conn *c)
@@ -546,6 +705,7 @@ static void expire_cb(struct loop *l, void *arg)
 			break;
 		}
 		unlink_msg(c, prev, m);
+		save_queue(c); /* the saved output must match the queue */
 		dropped++;
 	}
 	if (dropped) {
@@ -606,6 +766,7 @@ static size_t drop_oldest_events(struct conn *c, size_t want)
 		}
 		freed += m->size;
 		unlink_msg(c, prev, m);
+		save_queue(c);
 		c->events_shed++;
 	}
 	return freed;
@@ -712,11 +873,8 @@ int conn_send(struct conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
 		c->out_head = m;
 	c->out_tail = m;
 	c->out_bytes += m->size;
-	if (!c->is_flush_queued) {
-		c->is_flush_queued = true;
-		c->flush_next = c->d->flush_head;
-		c->d->flush_head = c;
-	}
+	flush_queue(c);
+	save_queue(c);
 	if (!is_event)
 		c->out_replies++;
 	if (is_event) {

@@ -46,6 +46,11 @@ struct transport_ops {
 	/* Optional: the peer broke the protocol (an XS_ERROR_* code); a
 	 * ring records it in its error indicator before the kill. */
 	void (*fail)(struct conn *c, unsigned int code);
+	/* Optional: the turn's input of `c` is recorded (the journal
+	 * written): a ring gives the guest the request space back.  A
+	 * transport with it has its session saved by the journal
+	 * (conn_save_first). */
+	void (*commit)(struct conn *c);
 };
 
 enum conn_kind {
@@ -97,6 +102,14 @@ struct conn {
 	bool is_write_blocked; /* transport full: waiting for want_write */
 	bool is_flush_queued;  /* on the daemon's flush list */
 	struct conn *flush_next;
+	/* A transport with `commit` whose input or queued output changed
+	 * this turn is on the daemon's save list (the journal saves it). */
+	bool is_save_queued;
+	struct conn *save_next;
+	bool is_output_ready; /* the transport said it takes more */
+	/* Output and input held while the journal could not record the
+	 * changes they answer (conn_hold_pending). */
+	bool is_held;
 
 	/* Loop timers (0 = none), owned by conn.c: expiry of undelivered
 	 * watch events, and the re-run of input after back-pressure ends. */
@@ -163,11 +176,12 @@ struct conn *conn_new(struct daemon *d, enum conn_kind kind,
 void conn_handle_input(struct conn *c);
 
 /*
- * conn_handle_output - write what is queued until the transport is full
- * (then ask for want_write and return), and lift back-pressure once the
- * queue is below half of conn_out_max.  Call it when the transport says
- * it can take more; conn_flush_all calls it for everything else.  A
- * write error kills the connection.
+ * conn_handle_output - the transport says it can take more: the queue is
+ * written at the end of this turn (conn_flush_all), after the journal,
+ * never earlier, since it may hold replies to changes of this turn.
+ * conn_flush_all writes until the transport is full (then asks for
+ * want_write), and lifts back-pressure once the queue is below half of
+ * conn_out_max.  A write error kills the connection.
  */
 void conn_handle_output(struct conn *c);
 
@@ -225,6 +239,49 @@ void conn_free(struct conn *c);
  * of connections).
  */
 void conn_flush_all(struct daemon *d);
+
+/*
+ * conn_save_first - the first connection whose session changed this turn
+ * (transports with `commit` only), the next through c->save_next; NULL
+ * when none.  The journal saves each before conn_commit_all.
+ */
+struct conn *conn_save_first(const struct daemon *d);
+
+/* conn_mark_save - put `c` on the save list (a new session). */
+void conn_mark_save(struct conn *c);
+
+/*
+ * conn_commit_all - the turn is recorded: call ops->commit of every
+ * connection on the save list (not held ones) and empty the list.
+ * Before conn_flush_all.
+ */
+void conn_commit_all(struct daemon *d);
+
+/*
+ * conn_hold_pending - the journal could not record this turn: every
+ * connection with output queued this turn keeps it (no reply to an
+ * unrecorded change may leave) and stops reading, until
+ * conn_release_held.  conn_release_held - the state is recorded again
+ * (a snapshot succeeded): let them go at the next flush.
+ */
+void conn_hold_pending(struct daemon *d);
+void conn_release_held(struct daemon *d);
+
+/*
+ * Saving a connection's session (a guest's, for the journal) and
+ * restoring it after a restart.  conn_input - the bytes of a partly
+ * received request (*len of them; valid until the next input).
+ * conn_output_len / conn_output_copy - the queued output not yet
+ * written, as one byte stream, and a copy of it into `buf` (at least
+ * conn_output_len bytes).  conn_restore - put back saved input (at most
+ * CONN_IN_BUF_SIZE bytes) and output on a new connection with empty
+ * queues; 0, -EINVAL (too much input), -ENOMEM.
+ */
+const char *conn_input(const struct conn *c, size_t *len);
+size_t conn_output_len(const struct conn *c);
+void conn_output_copy(const struct conn *c, void *buf);
+int conn_restore(struct conn *c, const void *in, size_t in_len, const void *out,
+                 size_t out_len);
 
 /*
  * conn_reap - conn_free every connection marked dead.  For the turn hook

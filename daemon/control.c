@@ -397,6 +397,22 @@ static int ctl_domstats(struct req *r)
 
 static int ctl_help(struct req *r);
 
+/* journal: the state directory's figures (persist.c writes them). */
+static int ctl_journal(struct req *r)
+{
+	char buf[1024];
+
+	if (r->argc != 1)
+		return -EINVAL;
+	if (!r->d->journal_report)
+		reply_str(r, "state off (--no-persist)\n");
+	else if (r->d->journal_report(r->d, buf, sizeof(buf)) < 0)
+		return -EIO;
+	else
+		reply_str(r, buf);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	const char *args;
@@ -407,6 +423,7 @@ static const struct {
      "[<first-domid>]\tlines \"total k=v...\", \"domain <id> k=v...\", "
      "\"more <next-domid>\"",
      ctl_domstats},
+    {"journal", "\tdir, epoch, sizes, last compaction, state", ctl_journal},
     {"log", "[on|off|+trace|-trace|+debug|-debug]", ctl_log},
     {"logfile", "<file>", ctl_logfile},
     {"memreport", "[<file>]", ctl_memreport},
@@ -518,6 +535,8 @@ int quota_set_request(struct req *r)
 	}
 	err = quota_set_arg(q, r->argv[r->argc - 2], r->argv[r->argc - 1],
 	                    "quota", who);
+	if (!err && who >= 0)
+		domain_touch(r->d, domain_find(r->d, (unsigned int)who));
 	if (!err)
 		reply_str(r, "OK");
 	return err;

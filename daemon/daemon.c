@@ -13,6 +13,7 @@
 #include "daemon/domain.h"
 #include "daemon/events.h"
 #include "daemon/loop.h"
+#include "daemon/persist.h"
 #include "store/store.h"
 #include "store/watch.h"
 
@@ -40,6 +41,7 @@ void daemon_config_defaults(struct daemon_config *cfg)
 	 * client's back-to-back requests from paying a wakeup each, short
 	 * enough that an idle daemon stops polling within a millisecond. */
 	cfg->poll_us = 50;
+	cfg->is_persistent = true;
 }
 
 int daemon_init(struct daemon *d, const struct daemon_config *cfg)
@@ -75,14 +77,20 @@ int daemon_init(struct daemon *d, const struct daemon_config *cfg)
 
 void daemon_end_turn(struct daemon *d)
 {
-	/* The journal's commit goes first, once it exists: nothing below
-	 * may let a reply to a change leave before the change is recorded. */
+	/* The journal first: nothing below may let a reply to a change
+	 * leave, or a guest's request space go back, before the change is
+	 * recorded. */
+	persist_end_turn(d);
+	conn_commit_all(d);
 	conn_flush_all(d);
 	conn_reap(d);
 }
 
 void daemon_fini(struct daemon *d)
 {
+	/* What is recorded stays as it is: the release of every domain
+	 * below is this process ending, not theirs. */
+	persist_stop(d);
 	/* Domains first: their connections are detached and killed. */
 	if (d->domains)
 		domain_table_fini(d);

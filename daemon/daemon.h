@@ -19,13 +19,15 @@
  *                           to the watchers' connections
  *   50 dispatch             request handlers (dispatch.c, control.c,
  *                           dispatch_int.h)
- *   60 journal              the record of acknowledged state
+ *   60 journal              the files of the record (journal.c)
+ *   65 persist              what is recorded, group commit, restart
  *   70 daemon, options      the life cycle; the command line
  *   80 main                 the process: sockets, signals, daemonising
  *
  * Upward calls go through pointers that daemon_init sets: conn.c ->
  * dispatch (conn_handlers), domain.c -> events (fire_special), ring.c
- * -> domain (ring->on_conn_gone).  Outside daemon/, the daemon may use
+ * -> domain (ring->on_conn_gone), domain.c -> persist
+ * (on_domain_change).  Outside daemon/, the daemon may use
  * common/, store/, plat/ and xstore/ headers, never lib/ or drivers/.
  */
 #ifndef XSTORE_DAEMON_H

@@ -515,7 +515,7 @@ static int do_txn_end(struct req *r)
 	const char *arg;
 	int err;
 
-	if (!r->txn)
+	if (!r->hdr->tx_id)
 		return -ENOENT;
 	err = one_arg(r, &arg);
 	if (err)
@@ -696,6 +696,7 @@ static int do_set_feature(struct req *r)
 	if (dom->is_introduced || (value & ~(unsigned long)SERVER_FEATURES))
 		return -EINVAL;
 	dom->features = (uint32_t)value;
+	domain_touch(r->d, dom);
 	reply_str(r, "OK");
 	return 0;
 }
@@ -767,6 +768,27 @@ static const struct handler {
     [XS_SET_QUOTA] = {quota_set_request, F_NOTID | F_PRIV | F_WRITE},
 };
 
+/*
+ * While the journal cannot be written, a request that would change
+ * recorded state could not be acknowledged: refuse it before it does.
+ * Changes inside a transaction wait for the commit, which is refused.
+ */
+static bool is_unrecordable(const struct req *r, unsigned int flags)
+{
+	switch (r->hdr->type) {
+	case XS_CONTROL:
+		return false; /* its commands read, or act on the process */
+	case XS_TRANSACTION_END:
+		return r->hdr->len > 0 && r->payload[0] == 'T';
+	case XS_WATCH:
+	case XS_UNWATCH:
+	case XS_RESET_WATCHES:
+		return r->c->ops->commit != NULL; /* a guest's: recorded */
+	default:
+		return (flags & F_WRITE) && !r->txn;
+	}
+}
+
 void dispatch_request(struct daemon *d, struct conn *c,
                       const struct xs_wire_hdr *hdr, const char *payload)
 {
@@ -802,12 +824,27 @@ void dispatch_request(struct daemon *d, struct conn *c,
 			reply_error(&r, ENOENT);
 			return;
 		}
+		/* Lost in a restart of the daemon: only its end is
+		 * served (with EAGAIN, by session_end_txn). */
+		if (!t->txn && hdr->type != XS_TRANSACTION_END) {
+			reply_error(&r, EAGAIN);
+			return;
+		}
 		r.txn = t->txn;
 	}
 	session_caller(d, c, &r.caller);
 	if (is_txn_over_memory(&r)) {
 		quota_refused(&r, QUOTA_MEMORY, -ENOMEM);
 		reply_error(&r, ENOMEM);
+		return;
+	}
+	if (d->persist_err && is_unrecordable(&r, h->flags)) {
+		log_limited(c->domid, "journal failed", LOG_WARNING,
+		            "conn %llu (dom%u): %s refused: the journal "
+		            "cannot be written (%s)",
+		            (unsigned long long)c->id, c->domid,
+		            xs_type_name(hdr->type), strerror(-d->persist_err));
+		reply_error(&r, -d->persist_err);
 		return;
 	}
 	split_args(&r);

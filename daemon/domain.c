@@ -58,6 +58,19 @@ static void on_evtchn(struct loop *l, int fd, unsigned int events, void *arg)
 
 static void sweep_start(struct daemon *d);
 
+/* Tell the journal (if any) that record `domid` changed or went. */
+static void touch_id(struct daemon *d, unsigned int domid)
+{
+	if (d->on_domain_change)
+		d->on_domain_change(d, domid);
+}
+
+void domain_touch(struct daemon *d, struct domain *dom)
+{
+	if (dom)
+		touch_id(d, dom->domid);
+}
+
 static void on_dom_exc(struct loop *l, int fd, unsigned int events, void *arg)
 {
 	struct daemon *d = arg;
@@ -156,6 +169,7 @@ static struct domain *domain_new(struct daemon *d, unsigned int domid)
 		d->dom_list->prev = dom;
 	d->dom_list = dom;
 	d->domains[domid] = dom;
+	touch_id(d, domid);
 	return dom;
 }
 
@@ -203,6 +217,7 @@ static int domain_connect(struct daemon *d, struct domain *dom)
 	c->outstanding_max = (unsigned int)dom->quota.v[QUOTA_OUTSTANDING];
 	c->events_mem_max = dom->quota.v[QUOTA_MEMORY];
 	dom->conn = c;
+	conn_mark_save(c); /* a new session: the journal records it */
 	return 0;
 }
 
@@ -279,10 +294,13 @@ void domain_stats_total(const struct daemon *d, struct dom_stats *out)
 
 static void domain_free(struct daemon *d, struct domain *dom)
 {
+	unsigned int domid = dom->domid;
+
 	stats_add(&d->stats_gone, &dom->stats);
 	domain_detach(d, dom);
 	domain_unlink(d, dom);
 	xfree(dom);
+	touch_id(d, domid);
 }
 
 int domain_introduce(struct daemon *d, unsigned int domid, uint64_t gfn,
@@ -319,6 +337,7 @@ int domain_introduce(struct daemon *d, unsigned int domid, uint64_t gfn,
 	dom->is_introduced = true;
 	dom->is_shutdown_reported = false;
 	d->nr_domains++;
+	touch_id(d, domid);
 	log_info("domain %u introduced (port %u)", domid,
 	         dom->ring->local_port);
 	d->fire_special(d, "@introduceDomain", domid);
@@ -340,8 +359,10 @@ static void forget(struct daemon *d, unsigned int domid)
 		log_err("domain %u: forgetting it failed: %s", domid,
 		        strerror(-err));
 	for (struct domain *o = d->dom_list; o; o = o->next)
-		if (o->target == domid)
+		if (o->target == domid) {
 			o->target = PERM_NO_TARGET;
+			touch_id(d, o->domid);
+		}
 	if (!d->forgotten_at)
 		d->forgotten_at =
 		    xcalloc(XS_DOMID_MAX + 1, sizeof(*d->forgotten_at));
@@ -393,6 +414,7 @@ int domain_resume(struct daemon *d, unsigned int domid)
 	if (!dom || !dom->is_introduced)
 		return -ENOENT;
 	dom->is_shutdown_reported = false;
+	touch_id(d, domid);
 	return 0;
 }
 
@@ -405,6 +427,7 @@ int domain_set_target(struct daemon *d, unsigned int domid, unsigned int target)
 	if (domid == target)
 		return -EINVAL;
 	dom->target = target;
+	touch_id(d, domid);
 	return 0;
 }
 
@@ -433,6 +456,7 @@ static void check_one(struct daemon *d, struct domain *dom)
 	if (!err && (st == PLAT_DOM_SHUTDOWN || st == PLAT_DOM_SUSPENDED) &&
 	    dom->is_introduced && !dom->is_shutdown_reported) {
 		dom->is_shutdown_reported = true;
+		touch_id(d, dom->domid);
 		d->fire_special(d, "@releaseDomain", dom->domid);
 	}
 }
@@ -520,4 +544,79 @@ bool domain_charge_write(struct daemon *d, struct domain *dom)
 		dom->credit = burst;
 	dom->credit -= 1.0;
 	return dom->credit >= 0.0;
+}
+
+void domain_save(const struct domain *dom, struct domain_saved *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->domid = dom->domid;
+	out->is_introduced = dom->is_introduced;
+	out->is_shutdown_reported = dom->is_shutdown_reported;
+	out->target = dom->target;
+	out->features = dom->features;
+	out->quota = dom->quota;
+	if (dom->ring) {
+		out->gfn = dom->ring->gfn;
+		out->remote_port = dom->ring->remote_port;
+		out->local_port = dom->ring->local_port;
+	}
+}
+
+int domain_restore(struct daemon *d, const struct domain_saved *s,
+                   struct domain **out)
+{
+	enum plat_dom_state st;
+	struct domain *dom;
+	int err;
+
+	*out = NULL;
+	if (!d->plat || s->domid == 0 || s->domid >= XS_DOMID_FIRST_SPECIAL)
+		return -EINVAL;
+	if (domain_find(d, s->domid))
+		return -EEXIST;
+	err = plat_domain_state(d->plat, s->domid, &st);
+	if (err == -ENOENT || (!err && st == PLAT_DOM_DYING))
+		return -ESRCH;
+	if (err)
+		return err;
+	dom = domain_new(d, s->domid);
+	if (!dom)
+		return -ENOMEM;
+	dom->target = s->target;
+	dom->features = s->features;
+	dom->quota = s->quota;
+	if (!s->is_introduced) {
+		*out = dom;
+		return 0;
+	}
+	err = ring_reopen(d->plat, s->domid, s->gfn, s->remote_port,
+	                  s->local_port, s->features, &dom->ring);
+	if (!err) {
+		dom->ring->on_conn_gone = domain_conn_gone;
+		dom->ring->owner = dom;
+		err = port_map(d, dom->ring->local_port, dom);
+	}
+	if (!err)
+		err = domain_connect(d, dom);
+	if (err) {
+		domain_free(d, dom);
+		return err;
+	}
+	dom->is_introduced = true;
+	dom->is_shutdown_reported = s->is_shutdown_reported;
+	d->nr_domains++;
+	*out = dom;
+	return 0;
+}
+
+void domain_forget_dead(struct daemon *d, unsigned int domid)
+{
+	struct domain *dom = domain_find(d, domid);
+
+	log_info("domain %u died while the daemon was down", domid);
+	if (dom)
+		domain_free(d, dom);
+	forget(d, domid);
+	touch_id(d, domid);
+	d->fire_special(d, "@releaseDomain", domid);
 }

@@ -119,4 +119,47 @@ struct dom_stats *domain_stats_of(struct daemon *d, unsigned int domid);
  */
 void domain_stats_total(const struct daemon *d, struct dom_stats *out);
 
+/*
+ * domain_touch - `dom` (NULL: nothing) changed in what the journal keeps
+ * of it (quota, features): tell it.  domain.c calls it for its own
+ * changes; the request handlers that change a record's quota or
+ * features call it too.
+ */
+void domain_touch(struct daemon *d, struct domain *dom);
+
+/* What the journal keeps of a domain record. */
+struct domain_saved {
+	unsigned int domid;
+	bool is_introduced;
+	bool is_shutdown_reported;
+	uint32_t target;
+	uint32_t features;
+	uint64_t gfn;             /* introduced: the ring's frame ... */
+	unsigned int remote_port; /* ... its port ... */
+	unsigned int local_port;  /* ... and ours, taken back on restart */
+	struct quota_set quota;
+};
+
+/* domain_save - what the journal keeps of `dom`, into *out. */
+void domain_save(const struct domain *dom, struct domain_saved *out);
+
+/*
+ * domain_restore - after a restart of the daemon, make record `s` again.
+ * Introduced: its ring page is mapped again and its event channel taken
+ * back (ring_reopen), and it gets a new connection (dom->conn) whose
+ * session the caller restores; no @introduceDomain (its watchers saw
+ * it).  *out gets the record.  -ESRCH: the domain died while the daemon
+ * was down (nothing made: call domain_forget_dead once the watches are
+ * back); -EEXIST, -EINVAL (no platform, bad domid or ring), -ENOMEM.
+ */
+int domain_restore(struct daemon *d, const struct domain_saved *s,
+                   struct domain **out);
+
+/*
+ * domain_forget_dead - `domid` died while the daemon was down: clean up
+ * as if its death had been seen (its nodes and rights go, its record if
+ * any, @releaseDomain fires).
+ */
+void domain_forget_dead(struct daemon *d, unsigned int domid);
+
 #endif

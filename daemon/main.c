@@ -33,6 +33,7 @@
 #include "daemon/loop.h"
 #include "daemon/notify.h"
 #include "daemon/options.h"
+#include "daemon/persist.h"
 #include "daemon/sock.h"
 
 /* ---- pid file ---- */
@@ -387,6 +388,11 @@ static int run(struct daemon_config *cfg, struct opts *o)
 		            strerror(-err), -err);
 		return 1;
 	}
+	/* Before the sockets: a client must never see a store that is
+	 * still loading. */
+	err = persist_start(&d, getenv("XSTORED_TEST_CRASH"));
+	if (err)
+		goto out_sock;
 	err = sock_listen(&d);
 	if (err)
 		goto out_sock; /* sock_close is idempotent */

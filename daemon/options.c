@@ -39,6 +39,10 @@ enum {
 	OPT_PRIV_DOMID,
 	OPT_TRACE_CONTROL,
 	OPT_EVENT,
+	OPT_STATE_DIR,
+	OPT_NO_PERSIST,
+	OPT_SYNC,
+	OPT_COMPACT_MIN,
 };
 
 static const struct option long_opts[] = {
@@ -71,6 +75,10 @@ static const struct option long_opts[] = {
     {"log-max-size", required_argument, NULL, OPT_LOG_MAX_SIZE},
     {"events-total-max", required_argument, NULL, OPT_EVENTS_TOTAL_MAX},
     {"log-syslog", no_argument, NULL, OPT_LOG_SYSLOG},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"no-persist", no_argument, NULL, OPT_NO_PERSIST},
+    {"sync", no_argument, NULL, OPT_SYNC},
+    {"compact-min", required_argument, NULL, OPT_COMPACT_MIN},
     /* Xen 4.17's, for its init scripts. */
     {"no-domain-init", no_argument, NULL, 'D'},
     {"output-pid", no_argument, NULL, 'P'},
@@ -147,6 +155,16 @@ static void usage(FILE *f)
 	       "microseconds before\n"
 	       "                          sleeping (adaptive; default 50; "
 	       "0: never)\n"
+	       "  --state-dir DIR         keep the journal of the state in DIR "
+	       "(default: the\n"
+	       "                          run directory); a restart loads it "
+	       "back\n"
+	       "  --no-persist            keep no journal: a restart starts "
+	       "empty\n"
+	       "  --sync                  fdatasync the journal before each "
+	       "reply\n"
+	       "  --compact-min BYTES     journal size that makes a snapshot "
+	       "due (default 8M)\n"
 	       "  -P, --output-pid        print the daemon's pid (alone) on "
 	       "standard output\n"
 	       "\nFor Xen 4.17's init scripts:\n"
@@ -496,6 +514,19 @@ static int apply_opt(int c, const char *arg, struct daemon_config *cfg,
 		}
 		return rc;
 	}
+	case OPT_STATE_DIR:
+		return options_set_path(&o->state_dir, arg);
+	case OPT_NO_PERSIST:
+		cfg->is_persistent = false;
+		return 0;
+	case OPT_SYNC:
+		cfg->is_sync = true;
+		return 0;
+	case OPT_COMPACT_MIN:
+		rc = parse_ulong("--compact-min", arg, SIZE_MAX, &v);
+		if (!rc)
+			cfg->compact_min = v;
+		return rc;
 	case OPT_POLL_US:
 		rc = parse_ulong("--poll-us", arg, 1000000, &v);
 		if (!rc)
@@ -616,6 +647,7 @@ int options_parse(int argc, char **argv, struct daemon_config *cfg,
 	cfg->log_file = o->log_file;
 	cfg->trace_file = o->trace_file;
 	cfg->platform = o->platform;
+	cfg->state_dir = o->state_dir ? o->state_dir : o->rundir;
 	return -1;
 }
 
@@ -626,6 +658,8 @@ void options_fini(struct opts *o)
 	xfree(o->log_file);
 	xfree(o->trace_file);
 	xfree(o->platform);
+	xfree(o->state_dir);
+	o->state_dir = NULL;
 	o->rundir = o->pid_file = o->log_file = NULL;
 	o->trace_file = o->platform = NULL;
 }

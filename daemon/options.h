@@ -20,6 +20,7 @@ struct opts {
 	char *log_file;
 	char *trace_file;
 	char *platform;
+	char *state_dir;
 	bool is_pid_file_ours; /* written by us: remove on exit */
 	bool is_syslog;        /* --log-syslog */
 	bool is_output_pid;    /* -P: print the daemon's pid, nothing else */

@@ -148,11 +148,12 @@ static void do_read(void *arg)
 	size_t len = a->len;
 	struct ring *r = c->transport;
 	char *page = r->page;
-	uint32_t cons = load_acquire(page, XS_RING_OFF_REQ_CONS);
+	uint32_t cons = r->req_cons;
 	uint32_t prod = load_acquire(page, XS_RING_OFF_REQ_PROD);
 	uint32_t avail = prod - cons, off, first;
 
-	if (avail > XS_RING_SIZE) {
+	if (avail > XS_RING_SIZE ||
+	    prod - load_acquire(page, XS_RING_OFF_REQ_CONS) > XS_RING_SIZE) {
 		if (r->features & XS_FEATURE_ERROR)
 			store_release(page, XS_RING_OFF_ERROR,
 			              XS_ERROR_RINGIDX);
@@ -168,8 +169,10 @@ static void do_read(void *arg)
 	first = XS_RING_SIZE - off < avail ? XS_RING_SIZE - off : avail;
 	memcpy(buf, page + XS_RING_OFF_REQ + off, first);
 	memcpy((char *)buf + first, page + XS_RING_OFF_REQ, avail - first);
-	/* The copy is done before the guest may reuse the space. */
-	store_release(page, XS_RING_OFF_REQ_CONS, cons + avail);
+	/* Consumed for us only: the guest gets the space back at the end of
+	 * the turn (ring_commit), once what the bytes asked for is recorded,
+	 * so that a crash before that finds them still in the ring. */
+	r->req_cons = cons + avail;
 }
 
 static long ring_read(struct conn *c, void *buf, size_t len)
@@ -178,9 +181,28 @@ static long ring_read(struct conn *c, void *buf, size_t len)
 
 	if (!guarded(c->transport, do_read, &a))
 		return -EFAULT;
-	if (a.ret > 0)
-		notify(c);
 	return a.ret;
+}
+
+static void do_commit(void *arg)
+{
+	struct ring *r = arg;
+
+	store_release(r->page, XS_RING_OFF_REQ_CONS, r->req_cons);
+}
+
+/* The turn's input is recorded: give the guest its request space back
+ * and tell it (it may be waiting for room). */
+static void ring_commit(struct conn *c)
+{
+	struct ring *r = c->transport;
+
+	if (!r || r->is_faulted || r->req_cons == r->req_cons_published)
+		return;
+	if (guarded(r, do_commit, r)) {
+		r->req_cons_published = r->req_cons;
+		notify(c);
+	}
 }
 
 static void do_write(void *arg)
@@ -260,6 +282,7 @@ const struct transport_ops ring_ops = {
     .want_read = ring_want_read,
     .close = ring_close,
     .fail = ring_fail,
+    .commit = ring_commit,
 };
 
 struct query_args {
@@ -305,11 +328,13 @@ bool ring_wants_reconnect(struct ring *r)
 
 static void do_reset(void *arg)
 {
-	char *page = arg;
+	struct ring *r = arg;
+	char *page = r->page;
 
 	/* Empty both queues: only our own indices may be written. */
-	store_release(page, XS_RING_OFF_REQ_CONS,
-	              load_acquire(page, XS_RING_OFF_REQ_PROD));
+	r->req_cons = load_acquire(page, XS_RING_OFF_REQ_PROD);
+	r->req_cons_published = r->req_cons;
+	store_release(page, XS_RING_OFF_REQ_CONS, r->req_cons);
 	store_release(page, XS_RING_OFF_RSP_PROD,
 	              load_acquire(page, XS_RING_OFF_RSP_CONS));
 	store_release(page, XS_RING_OFF_ERROR, XS_ERROR_NONE);
@@ -318,7 +343,7 @@ static void do_reset(void *arg)
 
 void ring_reset(struct ring *r)
 {
-	guarded(r, do_reset, r->page);
+	guarded(r, do_reset, r);
 }
 
 struct advertise_args {
@@ -333,8 +358,18 @@ static void do_advertise(void *arg)
 	store_release(a->page, XS_RING_OFF_FEATURES, a->features);
 }
 
-int ring_open(struct plat *p, unsigned int domid, uint64_t gfn,
-              unsigned int port, uint32_t features, struct ring **out)
+static void do_load_cons(void *arg)
+{
+	struct ring *r = arg;
+
+	r->req_cons = load_acquire(r->page, XS_RING_OFF_REQ_CONS);
+	r->req_cons_published = r->req_cons;
+}
+
+/* ring_open and ring_reopen: bind afresh (old_port 0) or take back. */
+static int open_common(struct plat *p, unsigned int domid, uint64_t gfn,
+                       unsigned int port, unsigned int old_port,
+                       uint32_t features, struct ring **out)
 {
 	struct advertise_args a;
 	struct ring *r;
@@ -364,8 +399,14 @@ int ring_open(struct plat *p, unsigned int domid, uint64_t gfn,
 	/* Before any data moves, as the spec requires. */
 	a.page = page;
 	a.features = features;
-	guarded(r, do_advertise, &a);
-	err = plat_evtchn_bind(p, domid, port, &r->local_port);
+	if (!guarded(r, do_advertise, &a) || !guarded(r, do_load_cons, r)) {
+		log_warn("INTRODUCE %u: its ring page faulted", domid);
+		ring_free(r);
+		return -EINVAL;
+	}
+	err = old_port
+	          ? plat_evtchn_rebind(p, domid, port, old_port, &r->local_port)
+	          : plat_evtchn_bind(p, domid, port, &r->local_port);
 	if (err) {
 		log_warn("INTRODUCE %u: cannot bind port %u: %s", domid, port,
 		         strerror(-err));
@@ -374,6 +415,86 @@ int ring_open(struct plat *p, unsigned int domid, uint64_t gfn,
 		return -EINVAL;
 	}
 	*out = r;
+	return 0;
+}
+
+int ring_open(struct plat *p, unsigned int domid, uint64_t gfn,
+              unsigned int port, uint32_t features, struct ring **out)
+{
+	return open_common(p, domid, gfn, port, 0, features, out);
+}
+
+int ring_reopen(struct plat *p, unsigned int domid, uint64_t gfn,
+                unsigned int port, unsigned int old_port, uint32_t features,
+                struct ring **out)
+{
+	return open_common(p, domid, gfn, port, old_port ? old_port : 0,
+	                   features, out);
+}
+
+struct save_args {
+	struct ring *r;
+	uint32_t rsp_prod;
+};
+
+static void do_save(void *arg)
+{
+	struct save_args *a = arg;
+
+	a->rsp_prod = load_acquire(a->r->page, XS_RING_OFF_RSP_PROD);
+}
+
+int ring_save(struct ring *r, uint32_t *req_cons, uint32_t *rsp_prod)
+{
+	struct save_args a = {r, 0};
+
+	if (r->is_faulted || !guarded(r, do_save, &a))
+		return -EFAULT;
+	*req_cons = r->req_cons;
+	*rsp_prod = a.rsp_prod;
+	return 0;
+}
+
+struct restore_args {
+	struct ring *r;
+	uint32_t req_cons, rsp_from, pending, skip;
+	int err;
+};
+
+static void do_restore(void *arg)
+{
+	struct restore_args *a = arg;
+	char *page = a->r->page;
+	uint32_t cons = load_acquire(page, XS_RING_OFF_REQ_CONS);
+	uint32_t prod = load_acquire(page, XS_RING_OFF_REQ_PROD);
+	uint32_t rsp = load_acquire(page, XS_RING_OFF_RSP_PROD);
+
+	/* The guest cannot have reused space we never gave back, so the
+	 * recorded index lies between the page's and the producer's. */
+	if (a->req_cons - cons > prod - cons) {
+		a->err = -EPROTO;
+		return;
+	}
+	a->r->req_cons = a->req_cons;
+	a->r->req_cons_published = cons;
+	a->skip = rsp - a->rsp_from;
+	if (a->skip > a->pending)
+		a->err = -EPROTO;
+}
+
+int ring_restore(struct ring *r, uint32_t req_cons, uint32_t rsp_from,
+                 size_t pending, size_t *skip)
+{
+	struct restore_args a = {r, req_cons, rsp_from, 0, 0, 0};
+
+	if (pending > UINT32_MAX)
+		return -EINVAL;
+	a.pending = (uint32_t)pending;
+	if (!guarded(r, do_restore, &a))
+		return -EFAULT;
+	if (a.err)
+		return a.err;
+	*skip = a.skip;
 	return 0;
 }
 
@@ -399,7 +520,8 @@ void ring_kick(struct ring *r, struct conn *c)
 		return;
 	}
 	conn_handle_input(c);
-	/* The guest may have made room for replies that waited. */
+	/* The guest may have made room for replies that waited: they are
+	 * written at the end of the turn, after the journal. */
 	if (!c->is_dead && c->out_head)
 		conn_handle_output(c);
 }

@@ -27,6 +27,11 @@ struct ring {
 	unsigned int local_port;  /* our end of its event channel */
 	unsigned int remote_port; /* its end, as given by INTRODUCE */
 	bool is_faulted;          /* the page faulted: never touched again */
+	/* Requests are consumed into req_cons as they are read, but the
+	 * page's index (req_cons_published) moves only at ring_commit, when
+	 * the turn is recorded: until then the bytes stay in the ring. */
+	uint32_t req_cons;
+	uint32_t req_cons_published;
 	/* Called from the transport's close (the connection over this
 	 * ring is being freed), with `owner`; NULL: nobody to tell. */
 	void (*on_conn_gone)(void *owner);
@@ -46,6 +51,34 @@ extern const struct transport_ops ring_ops;
  */
 int ring_open(struct plat *p, unsigned int domid, uint64_t gfn,
               unsigned int port, uint32_t features, struct ring **out);
+
+/*
+ * ring_reopen - ring_open for a daemon restarting from its journal: the
+ * same page, and the event channel that our previous process had bound
+ * as `old_port` taken back (plat_evtchn_rebind), so that the guest sees
+ * nothing.  Errors as ring_open.
+ */
+int ring_reopen(struct plat *p, unsigned int domid, uint64_t gfn,
+                unsigned int port, unsigned int old_port, uint32_t features,
+                struct ring **out);
+
+/*
+ * ring_save - where the ring stands, for the journal: *req_cons the
+ * requests consumed (recorded or not), *rsp_prod the response bytes
+ * written so far.  -EFAULT if the page faulted.
+ */
+int ring_save(struct ring *r, uint32_t *req_cons, uint32_t *rsp_prod);
+
+/*
+ * ring_restore - after ring_reopen, go on from a saved state: requests
+ * are consumed up to `req_cons` (published at the next ring_commit), and
+ * of the `pending` output bytes saved as starting at response position
+ * `rsp_from`, *skip were already written before the crash.  -EPROTO
+ * when the page's indices cannot follow from the saved ones (the guest
+ * wrote our indices), -EFAULT on a fault; nothing changed then.
+ */
+int ring_restore(struct ring *r, uint32_t req_cons, uint32_t rsp_from,
+                 size_t pending, size_t *skip);
 
 /* ring_free - unbind, unmap, free (NULL: no-op).  The connection over
  * it must have been detached first (its transport set to NULL). */

@@ -43,7 +43,8 @@ void session_caller(const struct daemon *d, const struct conn *c,
 		out->extra_mem =
 		    s->watch_bytes + c->out_bytes + s->pinned_bytes;
 		for (const struct sess_txn *t = s->txns; t; t = t->next)
-			out->extra_mem += store_txn_mem(t->txn);
+			if (t->txn)
+				out->extra_mem += store_txn_mem(t->txn);
 	}
 }
 
@@ -115,6 +116,10 @@ int session_end_txn(struct daemon *d, struct sess *s, uint32_t id, bool commit)
 	*pp = t->next;
 	if (--s->nr_txns == 0)
 		s->pinned_bytes = 0; /* no snapshot pins anything now */
+	if (!t->txn) {               /* lost in a restart of the daemon */
+		xfree(t);
+		return -EAGAIN;
+	}
 	if (commit && t->death_seq != d->death_seq) {
 		struct gone_ctx x = {d, t->death_seq};
 
@@ -151,6 +156,26 @@ int session_start_txn(struct daemon *d, struct sess *s,
 	s->txns = t;
 	s->nr_txns++;
 	*id = t->id;
+	return 0;
+}
+
+int session_restore(struct sess *s, uint32_t next_txid, const uint32_t *ids,
+                    unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		struct sess_txn *t;
+
+		if (!ids[i] || session_find_txn(s, ids[i]))
+			continue;
+		t = xcalloc(1, sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		t->id = ids[i];
+		t->next = s->txns;
+		s->txns = t;
+		s->nr_txns++;
+	}
+	s->next_txid = next_txid;
 	return 0;
 }
 

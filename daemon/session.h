@@ -24,7 +24,7 @@ struct sess_txn {
 	struct sess_txn *next;
 	uint32_t id;
 	uint32_t death_seq; /* d->death_seq when it started */
-	struct txn *txn;
+	struct txn *txn;    /* NULL: lost in a restart (session_restore) */
 };
 
 struct sess {
@@ -83,6 +83,15 @@ int session_start_txn(struct daemon *d, struct sess *s,
  * its SET_PERMS name a domain that died since it started.
  */
 int session_end_txn(struct daemon *d, struct sess *s, uint32_t id, bool commit);
+
+/*
+ * session_restore - after a restart of the daemon: `s` (a guest's, new)
+ * had transactions `ids` (n of them) open, which the restart ended: each
+ * answers EAGAIN to its next request and to its end, which forgets it.
+ * New ids go on from `next_txid`.  0 or -ENOMEM.
+ */
+int session_restore(struct sess *s, uint32_t next_txid, const uint32_t *ids,
+                    unsigned int n);
 
 /* session_nr_watches / session_nr_txns - counts for one connection
  * (0 without a session). */

@@ -23,6 +23,7 @@ struct conn_handlers;
 struct domain;
 struct loop;
 struct plat;
+struct persist;
 struct store;
 struct watch_index;
 
@@ -87,6 +88,13 @@ struct daemon_config {
 	/* Upper bound of the loop's adaptive poll window (loop_set_poll),
 	 * in microseconds; 0: always sleep. */
 	unsigned int poll_us;
+	/* The journal (persist.c): kept unless --no-persist, in state_dir
+	 * (the run directory unless --state-dir), fdatasync'd if is_sync,
+	 * compacted past compact_min bytes (0: the journal's default). */
+	bool is_persistent;
+	bool is_sync;
+	char *state_dir;
+	size_t compact_min;
 };
 
 struct daemon {
@@ -110,6 +118,9 @@ struct daemon {
 	/* Connections with output queued this turn: the end-of-turn flush
 	 * visits only these, so idle connections cost nothing per turn. */
 	struct conn *flush_head;
+	/* Connections whose session the journal saves this turn (guests'
+	 * rings whose input or queued output changed). */
+	struct conn *save_head;
 	uint64_t next_conn_id;
 	unsigned int nr_conns;
 	unsigned int nr_dead; /* killed since the last reap */
@@ -122,6 +133,16 @@ struct daemon {
 	/* How domain.c fires @introduceDomain/@releaseDomain (events.c's
 	 * events_fire_special): set by daemon_init. */
 	daemon_special_fn *fire_special;
+	/* The journal (persist.c) hears of every change of a domain record
+	 * (domain_touch): NULL when nothing is persisted. */
+	void (*on_domain_change)(struct daemon *d, unsigned int domid);
+	/* persist.c: its state (NULL: --no-persist), and the error that
+	 * stops changes while the journal cannot be written (0: none):
+	 * the request handlers refuse changes with it. */
+	struct persist *persist;
+	int persist_err;
+	/* persist.c: CONTROL journal's report (NULL: not persisting). */
+	int (*journal_report)(struct daemon *d, char *buf, size_t size);
 
 	/* domain.c: the platform and the domains.  What the journal saves:
 	 * each introduced domain (domid, ring frame, port, target, quota,

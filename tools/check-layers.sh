@@ -36,6 +36,7 @@ declare -A rank=(
 	[events]=45
 	[dispatch]=50
 	[journal]=60
+	[persist]=65
 	[daemon]=70 [options]=70
 	[main]=80
 )
