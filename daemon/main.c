@@ -56,6 +56,28 @@ static pid_t pid_file_read(const char *path)
 	return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
 }
 
+/* Has `pid` exited, waiting only for its parent to reap it? */
+static bool is_zombie(pid_t pid)
+{
+	char path[64], buf[256];
+	const char *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last parenthesis. */
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
 /* Does the pid file name a live xstored (other than us)? */
 static bool is_pid_file_live(const char *path)
 {
@@ -67,6 +89,9 @@ static bool is_pid_file_live(const char *path)
 		return false;
 	if (kill(pid, 0) < 0 && errno != EPERM)
 		return false;
+	if (is_zombie(pid))
+		return false; /* killed (kill -9), not yet reaped: restartable
+		               */
 	/* The pid may have been reused by an unrelated process. */
 	snprintf(comm_path, sizeof(comm_path), "/proc/%d/comm", (int)pid);
 	f = fopen(comm_path, "re");
