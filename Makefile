@@ -228,7 +228,7 @@ $(O)/xsbench: $(call obj,$(BENCH_SRC)) $(ALL_LIBS)
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(call obj,$(SUPPORT_SRC)) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) $(DAEMON_LIBS) -lpthread
 
 $(O)/examples/%: $(O)/examples/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
