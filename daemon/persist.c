@@ -1,23 +1,8 @@
 /*
  * persist.c - the daemon's state across its own crash (see persist.h and
- * docs/persistence.md): record encoding, group commit at the end of each
- * turn, snapshots from a forked child, and the restart.
- *
- * Records (journal kinds), all integers little-endian:
- *   STORE    a change set of the main tree, as store/apply.c emits it
- *   DOMAIN   a domain record as a whole (struct domain_saved)
- *   GONE     u32 domid: the record was freed
- *   SESSION  a guest's ring session at the end of a turn: u32 domid,
- *            u32 req_cons (requests consumed), u32 rsp_from (response
- *            position where the saved output starts), u32 next_txid,
- *            u32 ntxns, u32 nwatches, u32 in_len, u32 out_len, the open
- *            transaction ids, each watch (u16 path_len, u16 token_len,
- *            i32 depth, u32 rel_prefix, path, token), the partly
- *            received request, the unsent output
- *   GLOBALS  u32 n, n x u64: the global quotas (SET_QUOTA changes them)
- * A snapshot's payload: "XSDS", u32 version, u32 entries, each entry
- * u8 kind, u32 len, and a record body as above (GLOBALS, DOMAIN and
- * SESSION), then store_dump's bytes up to the end.
+ * docs/persistence.md): what is recorded when (group commit at the end
+ * of each turn), snapshots from a forked child, the failed journal, and
+ * the restart.  The encoding is persist_rec.c's.
  */
 #include <errno.h>
 #include <signal.h>
@@ -34,526 +19,12 @@
 #include "daemon/journal.h"
 #include "daemon/loop.h"
 #include "daemon/persist.h"
+#include "daemon/persist_int.h"
 #include "daemon/ring.h"
 #include "daemon/session.h"
 #include "daemon/state.h"
 #include "store/store.h"
 #include "store/watch.h"
-
-enum {
-	REC_STORE = 1,
-	REC_DOMAIN = 2,
-	REC_GONE = 3,
-	REC_SESSION = 4,
-	REC_GLOBALS = 5,
-};
-
-#define SNAP_MAGIC   0x53445358u /* "XSDS" */
-#define SNAP_VERSION 1u
-/* While the journal cannot be written, a snapshot is tried this often. */
-#define RETRY_MS     1000u
-#define RETRY_MAX_MS 60000u
-/* How long a restart waits for the lock of a dead daemon's child. */
-#define LOCK_WAIT_MS 2000u
-
-/* ---- encoding ---- */
-
-struct wbuf {
-	unsigned char *p;
-	size_t len, cap;
-	bool is_oom;
-};
-
-static void *w_room(struct wbuf *w, size_t n)
-{
-	if (w->is_oom)
-		return NULL;
-	if (w->len + n > w->cap) {
-		size_t cap = w->cap ? w->cap : 256;
-		unsigned char *p;
-
-		while (cap < w->len + n)
-			cap *= 2;
-		p = xrealloc(w->p, cap);
-		if (!p) {
-			w->is_oom = true;
-			return NULL;
-		}
-		w->p = p;
-		w->cap = cap;
-	}
-	w->len += n;
-	return w->p + w->len - n;
-}
-
-static void w_bytes(struct wbuf *w, const void *src, size_t n)
-{
-	void *dst = n ? w_room(w, n) : NULL;
-
-	if (dst)
-		memcpy(dst, src, n);
-}
-
-static void w_u64(struct wbuf *w, uint64_t v, size_t size)
-{
-	unsigned char b[8];
-
-	for (size_t i = 0; i < size; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	w_bytes(w, b, size);
-}
-
-#define w_u8(w, v)  w_u64(w, v, 1)
-#define w_u16(w, v) w_u64(w, v, 2)
-#define w_u32(w, v) w_u64(w, v, 4)
-
-/* Patch a u32 at `off` (a length written before its contents). */
-static void w_put32_at(struct wbuf *w, size_t off, uint32_t v)
-{
-	if (w->is_oom)
-		return;
-	for (size_t i = 0; i < 4; i++)
-		w->p[off + i] = (unsigned char)(v >> (8 * i));
-}
-
-struct rbuf {
-	const unsigned char *p;
-	size_t len, off;
-	bool is_bad;
-};
-
-static const void *r_take(struct rbuf *r, size_t n)
-{
-	const void *at;
-
-	if (r->is_bad || r->len - r->off < n) {
-		r->is_bad = true;
-		return NULL;
-	}
-	at = r->p + r->off;
-	r->off += n;
-	return at;
-}
-
-static uint64_t r_u64(struct rbuf *r, size_t size)
-{
-	const unsigned char *b = r_take(r, size);
-	uint64_t v = 0;
-
-	for (size_t i = 0; b && i < size; i++)
-		v |= (uint64_t)b[i] << (8 * i);
-	return v;
-}
-
-#define r_u8(r)  ((uint8_t)r_u64(r, 1))
-#define r_u16(r) ((uint16_t)r_u64(r, 2))
-#define r_u32(r) ((uint32_t)r_u64(r, 4))
-
-/* ---- what is kept while loading ---- */
-
-struct saved_watch {
-	char *path, *token;
-	int depth;
-	size_t rel;
-};
-
-/* A domain as the journal left it: its record and its guest session. */
-struct saved_dom {
-	struct domain_saved rec;
-	bool has_session;
-	uint32_t req_cons, rsp_from, next_txid;
-	uint32_t *txids;
-	unsigned int ntxids;
-	struct saved_watch *watches;
-	unsigned int nwatches;
-	unsigned char *in, *out;
-	size_t in_len, out_len;
-};
-
-struct persist {
-	struct daemon *d;
-	struct journal *j;
-	/* Domain records changed this turn, each once. */
-	unsigned int *dirty;
-	unsigned int nr_dirty, cap_dirty;
-	unsigned char *is_dirty;      /* by domid */
-	struct quota_set quota_saved; /* the global quotas last recorded */
-	struct wbuf scratch;
-	uint64_t retry_timer;
-	unsigned int retry_ms; /* the next retry's delay */
-	int compact_fd;        /* on the loop while a compaction runs, or -1 */
-	/* Only while loading. */
-	struct saved_dom **saved; /* by domid */
-	uint64_t loaded_records;
-	uint64_t loaded_nodes;
-};
-
-static void saved_session_clear(struct saved_dom *s)
-{
-	for (unsigned int i = 0; i < s->nwatches; i++) {
-		xfree(s->watches[i].path);
-		xfree(s->watches[i].token);
-	}
-	xfree(s->watches);
-	xfree(s->txids);
-	xfree(s->in);
-	xfree(s->out);
-	s->watches = NULL;
-	s->txids = NULL;
-	s->in = s->out = NULL;
-	s->nwatches = s->ntxids = 0;
-	s->in_len = s->out_len = 0;
-	s->has_session = false;
-}
-
-static void saved_free(struct persist *p, unsigned int domid)
-{
-	struct saved_dom *s = p->saved[domid];
-
-	if (!s)
-		return;
-	saved_session_clear(s);
-	xfree(s);
-	p->saved[domid] = NULL;
-}
-
-static struct saved_dom *saved_get(struct persist *p, unsigned int domid)
-{
-	if (!p->saved[domid]) {
-		p->saved[domid] = xcalloc(1, sizeof(**p->saved));
-		if (p->saved[domid])
-			p->saved[domid]->rec.domid = domid;
-	}
-	return p->saved[domid];
-}
-
-/* ---- records: encode ---- */
-
-static void enc_quota(struct wbuf *w, const struct quota_set *q)
-{
-	w_u32(w, QUOTA_COUNT);
-	for (int i = 0; i < QUOTA_COUNT; i++)
-		w_u64(w, q->v[i], 8);
-}
-
-static void enc_domain(struct wbuf *w, const struct domain_saved *s)
-{
-	w_u32(w, s->domid);
-	w_u8(w, (s->is_introduced ? 1u : 0u) |
-	            (s->is_shutdown_reported ? 2u : 0u));
-	w_u32(w, s->target);
-	w_u32(w, s->features);
-	w_u64(w, s->gfn, 8);
-	w_u32(w, s->remote_port);
-	w_u32(w, s->local_port);
-	enc_quota(w, &s->quota);
-}
-
-/* A guest connection's session; false if its ring cannot be read. */
-static bool enc_session(struct wbuf *w, struct conn *c)
-{
-	const struct sess *s = c->sess;
-	uint32_t req_cons, rsp_from;
-	unsigned int ntx = 0, nw = 0;
-	size_t in_len, out_len = conn_output_len(c);
-	const char *in = conn_input(c, &in_len);
-	void *out;
-
-	if (!s || !c->transport ||
-	    ring_save(c->transport, &req_cons, &rsp_from))
-		return false;
-	for (const struct sess_txn *t = s->txns; t; t = t->next)
-		ntx++;
-	for (const struct watch *wt = s->watches; wt; wt = wt->owner_next)
-		nw++;
-	w_u32(w, c->domid);
-	w_u32(w, req_cons);
-	w_u32(w, rsp_from);
-	w_u32(w, s->next_txid);
-	w_u32(w, ntx);
-	w_u32(w, nw);
-	w_u32(w, (uint32_t)in_len);
-	w_u32(w, (uint32_t)out_len);
-	for (const struct sess_txn *t = s->txns; t; t = t->next)
-		w_u32(w, t->id);
-	for (const struct watch *wt = s->watches; wt; wt = wt->owner_next) {
-		size_t pl = strlen(wt->path), tl = strlen(wt->token);
-
-		w_u16(w, pl);
-		w_u16(w, tl);
-		w_u32(w, (uint32_t)wt->depth);
-		w_u32(w, wt->rel_prefix);
-		w_bytes(w, wt->path, pl);
-		w_bytes(w, wt->token, tl);
-	}
-	w_bytes(w, in, in_len);
-	out = out_len ? w_room(w, out_len) : NULL;
-	if (out)
-		conn_output_copy(c, out);
-	return true;
-}
-
-static bool is_guest_session(const struct conn *c)
-{
-	return c->kind == CONN_RING && !c->is_dead && c->transport;
-}
-
-/* ---- records: decode into the saved table ---- */
-
-static void dec_quota(struct rbuf *r, struct quota_set *q)
-{
-	uint32_t n = r_u32(r);
-
-	for (uint32_t i = 0; i < n && !r->is_bad; i++) {
-		uint64_t v = r_u64(r, 8);
-
-		if (i < QUOTA_COUNT)
-			q->v[i] = (unsigned long)v;
-	}
-}
-
-static int dec_domain(struct persist *p, struct rbuf *r)
-{
-	struct domain_saved rec;
-	struct saved_dom *s;
-	uint8_t flags;
-
-	memset(&rec, 0, sizeof(rec));
-	rec.domid = r_u32(r);
-	flags = r_u8(r);
-	rec.is_introduced = flags & 1u;
-	rec.is_shutdown_reported = flags & 2u;
-	rec.target = r_u32(r);
-	rec.features = r_u32(r);
-	rec.gfn = r_u64(r, 8);
-	rec.remote_port = r_u32(r);
-	rec.local_port = r_u32(r);
-	rec.quota = p->d->cfg.quota;
-	dec_quota(r, &rec.quota);
-	if (r->is_bad || rec.domid == 0 || rec.domid > XS_DOMID_MAX)
-		return -EINVAL;
-	s = saved_get(p, rec.domid);
-	if (!s)
-		return -ENOMEM;
-	s->rec = rec;
-	return 0;
-}
-
-static char *dup_n(const void *src, size_t n)
-{
-	char *s = xmalloc(n + 1);
-
-	if (s) {
-		memcpy(s, src, n);
-		s[n] = '\0';
-	}
-	return s;
-}
-
-static int dec_session(struct persist *p, struct rbuf *r)
-{
-	unsigned int domid = r_u32(r);
-	struct saved_dom *s;
-	uint32_t ntx, nw;
-
-	if (r->is_bad || domid == 0 || domid > XS_DOMID_MAX)
-		return -EINVAL;
-	s = saved_get(p, domid);
-	if (!s)
-		return -ENOMEM;
-	saved_session_clear(s);
-	s->req_cons = r_u32(r);
-	s->rsp_from = r_u32(r);
-	s->next_txid = r_u32(r);
-	ntx = r_u32(r);
-	nw = r_u32(r);
-	s->in_len = r_u32(r);
-	s->out_len = r_u32(r);
-	if (r->is_bad || ntx > r->len || nw > r->len)
-		return -EINVAL;
-	s->txids = xcalloc(ntx + 1, sizeof(*s->txids));
-	s->watches = xcalloc(nw + 1, sizeof(*s->watches));
-	if (!s->txids || !s->watches)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < ntx; i++)
-		s->txids[s->ntxids++] = r_u32(r);
-	for (uint32_t i = 0; i < nw && !r->is_bad; i++) {
-		struct saved_watch *w = &s->watches[s->nwatches];
-		uint16_t pl = r_u16(r), tl = r_u16(r);
-		const void *path, *token;
-
-		w->depth = (int)r_u32(r);
-		w->rel = r_u32(r);
-		path = r_take(r, pl);
-		token = r_take(r, tl);
-		if (r->is_bad)
-			break;
-		w->path = dup_n(path, pl);
-		w->token = dup_n(token, tl);
-		s->nwatches++;
-		if (!w->path || !w->token)
-			return -ENOMEM;
-	}
-	if (s->in_len > CONN_IN_BUF_SIZE)
-		return -EINVAL;
-	{
-		const void *in = r_take(r, s->in_len);
-		const void *out = r_take(r, s->out_len);
-
-		if (r->is_bad)
-			return -EINVAL;
-		s->in = (unsigned char *)dup_n(in, s->in_len);
-		s->out = (unsigned char *)dup_n(out, s->out_len);
-		if (!s->in || !s->out)
-			return -ENOMEM;
-	}
-	s->has_session = true;
-	return 0;
-}
-
-/* One record (or snapshot entry) of the daemon's own kinds. */
-static int apply_saved(struct persist *p, unsigned int kind, const void *buf,
-                       size_t len)
-{
-	struct rbuf r = {buf, len, 0, false};
-	int err = 0;
-
-	switch (kind) {
-	case REC_DOMAIN:
-		err = dec_domain(p, &r);
-		break;
-	case REC_GONE: {
-		unsigned int domid = r_u32(&r);
-
-		if (r.is_bad || domid > XS_DOMID_MAX)
-			return -EINVAL;
-		saved_free(p, domid);
-		break;
-	}
-	case REC_SESSION:
-		err = dec_session(p, &r);
-		break;
-	case REC_GLOBALS:
-		dec_quota(&r, &p->d->cfg.quota);
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (!err && (r.is_bad || r.off != r.len))
-		err = -EINVAL;
-	return err;
-}
-
-static int on_record(void *arg, unsigned int kind, const void *buf, size_t len)
-{
-	struct persist *p = arg;
-	int err;
-
-	p->loaded_records++;
-	if (kind == REC_STORE)
-		err = store_replay(p->d->store, buf, len);
-	else
-		err = apply_saved(p, kind, buf, len);
-	if (err)
-		log_err("journal: record %llu (kind %u, %zu bytes) does not "
-		        "apply: %s",
-		        (unsigned long long)p->loaded_records, kind, len,
-		        strerror(-err));
-	return err;
-}
-
-static int on_snapshot(void *arg, const void *buf, size_t len)
-{
-	struct persist *p = arg;
-	struct rbuf r = {buf, len, 0, false};
-	struct store *st;
-	uint32_t n;
-	int err;
-
-	if (r_u32(&r) != SNAP_MAGIC || r_u32(&r) != SNAP_VERSION) {
-		log_err("journal: the snapshot is not of this version");
-		return -EINVAL;
-	}
-	n = r_u32(&r);
-	for (uint32_t i = 0; i < n; i++) {
-		unsigned int kind = r_u8(&r);
-		uint32_t elen = r_u32(&r);
-		const void *body = r_take(&r, elen);
-
-		if (r.is_bad)
-			return -EINVAL;
-		err = apply_saved(p, kind, body, elen);
-		if (err)
-			return err;
-	}
-	err = store_load((const char *)buf + r.off, len - r.off, &st);
-	if (err) {
-		log_err("journal: the snapshot's store does not load: %s",
-		        strerror(-err));
-		return err;
-	}
-	store_free(p->d->store);
-	p->d->store = st;
-	events_init(p->d); /* the new store's events */
-	return 0;
-}
-
-/* ---- the snapshot, written by the compaction child ---- */
-
-static int dump_state(void *arg, journal_write_fn *write, void *warg)
-{
-	struct persist *p = arg;
-	struct daemon *d = p->d;
-	struct wbuf w = {0};
-	uint32_t n = 0;
-	size_t count_at;
-	int err;
-
-	w_u32(&w, SNAP_MAGIC);
-	w_u32(&w, SNAP_VERSION);
-	count_at = w.len;
-	w_u32(&w, 0);
-	/* Entries: each u8 kind, u32 length, body. */
-#define ENTRY(kind, body)                                                      \
-	do {                                                                   \
-		size_t at_;                                                    \
-		w_u8(&w, kind);                                                \
-		at_ = w.len;                                                   \
-		w_u32(&w, 0);                                                  \
-		body;                                                          \
-		w_put32_at(&w, at_, (uint32_t)(w.len - at_ - 4));              \
-		n++;                                                           \
-	} while (0)
-	ENTRY(REC_GLOBALS, enc_quota(&w, &d->cfg.quota));
-	for (const struct domain *dom = d->dom_list; dom; dom = dom->next) {
-		struct domain_saved s;
-
-		domain_save(dom, &s);
-		ENTRY(REC_DOMAIN, enc_domain(&w, &s));
-		if (dom->conn && is_guest_session(dom->conn)) {
-			size_t at = w.len;
-
-			ENTRY(
-			    REC_SESSION, if (!enc_session(&w, dom->conn)) {
-				    /* A faulted ring: no session to keep. */
-				    w.len = at;
-				    n--;
-				    break;
-			    });
-		}
-	}
-#undef ENTRY
-	w_put32_at(&w, count_at, n);
-	if (w.is_oom) {
-		xfree(w.p);
-		return -ENOMEM;
-	}
-	err = write(warg, w.p, w.len);
-	xfree(w.p);
-	if (err)
-		return err;
-	return store_dump(d->store, write, warg);
-}
 
 /* ---- recording ---- */
 
@@ -607,7 +78,7 @@ static int append_turn(struct persist *p)
 	int err = 0;
 
 	if (memcmp(&p->quota_saved, &d->cfg.quota, sizeof(p->quota_saved))) {
-		enc_quota(&p->scratch, &d->cfg.quota);
+		prec_enc_quota(&p->scratch, &d->cfg.quota);
 		err = append_scratch(p, REC_GLOBALS);
 		p->quota_saved = d->cfg.quota;
 	}
@@ -620,7 +91,7 @@ static int append_turn(struct persist *p)
 			struct domain_saved s;
 
 			domain_save(dom, &s);
-			enc_domain(&p->scratch, &s);
+			prec_enc_domain(&p->scratch, &s);
 			err = err ? err : append_scratch(p, REC_DOMAIN);
 		} else {
 			w_u32(&p->scratch, domid);
@@ -629,9 +100,9 @@ static int append_turn(struct persist *p)
 	}
 	p->nr_dirty = 0;
 	for (struct conn *c = conn_save_first(d); c; c = c->save_next) {
-		if (!is_guest_session(c) || c->is_held)
+		if (!prec_is_guest_session(c) || c->is_held)
 			continue;
-		if (enc_session(&p->scratch, c))
+		if (prec_enc_session(&p->scratch, c))
 			err = err ? err : append_scratch(p, REC_SESSION);
 		p->scratch.len = 0;
 	}
@@ -652,7 +123,7 @@ static bool is_compacting(const struct persist *p)
 static void compact_start(struct persist *p)
 {
 	struct journal_info info;
-	int err = journal_compact_start(p->j, dump_state, p);
+	int err = journal_compact_start(p->j, prec_dump, p);
 
 	if (err) {
 		log_warn("journal: cannot start a snapshot: %s",
@@ -828,7 +299,7 @@ static void restore_domains(struct persist *p, unsigned int *ndom,
 			(*ndom)++;
 			restore_session(d, dom, s, nw);
 		}
-		saved_free(p, domid);
+		prec_saved_free(p, domid);
 	}
 	/* After the watches are back, so that they see @releaseDomain. */
 	for (unsigned int i = 0; i < nr_dead; i++)
@@ -878,7 +349,7 @@ static void persist_free(struct persist *p)
 		return;
 	if (p->saved) {
 		for (unsigned int i = 0; i <= XS_DOMID_MAX; i++)
-			saved_free(p, i);
+			prec_saved_free(p, i);
 		xfree(p->saved);
 	}
 	if (p->compact_fd >= 0)
@@ -939,7 +410,7 @@ int persist_start(struct daemon *d, const char *crash_spec)
 		persist_free(p);
 		return err;
 	}
-	err = journal_recover(p->j, on_snapshot, on_record, p, &rec);
+	err = journal_recover(p->j, prec_on_snapshot, prec_on_record, p, &rec);
 	if (err) {
 		log_err("cannot load the state in %s: %s (left as it is; "
 		        "start with --no-persist or another --state-dir)",
@@ -963,10 +434,10 @@ int persist_start(struct daemon *d, const char *crash_spec)
 		p->loaded_nodes = st.main_nodes;
 	}
 	if (rec.epoch || rec.records)
-		log_info("state loaded from %s in %.1f ms: %llu nodes from a "
-		         "snapshot of epoch %llu (%zu bytes) and %llu records "
-		         "(%llu bytes); %u domains back, %u dead meanwhile, "
-		         "%u guest watches%s%s",
+		log_info("state loaded from %s in %.1f ms: %llu nodes, from "
+		         "snapshot %llu (%zu bytes) and %llu records (%llu "
+		         "bytes); %u domains back, %u dead meanwhile, %u guest "
+		         "watches%s%s",
 		         d->cfg.state_dir, rec.seconds * 1e3,
 		         (unsigned long long)p->loaded_nodes,
 		         (unsigned long long)rec.epoch, rec.snapshot_bytes,

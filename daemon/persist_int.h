@@ -1,0 +1,104 @@
+/*
+ * persist_int.h - what persist.c (the journal's use at run time and the
+ * restart) and persist_rec.c (the encoding of records and snapshots)
+ * share: the record kinds, a growing byte buffer, the table of domains
+ * being loaded, and the module's state.
+ */
+#ifndef XSTORE_PERSIST_INT_H
+#define XSTORE_PERSIST_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/domain.h"
+#include "daemon/journal.h"
+#include "daemon/state.h"
+
+enum {
+	REC_STORE = 1,
+	REC_DOMAIN = 2,
+	REC_GONE = 3,
+	REC_SESSION = 4,
+	REC_GLOBALS = 5,
+};
+
+#define SNAP_MAGIC   0x53445358u /* "XSDS" */
+#define SNAP_VERSION 1u
+/* While the journal cannot be written, a snapshot is tried this often. */
+#define RETRY_MS     1000u
+#define RETRY_MAX_MS 60000u
+/* How long a restart waits for the lock of a dead daemon's child. */
+#define LOCK_WAIT_MS 2000u
+
+struct wbuf {
+	unsigned char *p;
+	size_t len, cap;
+	bool is_oom;
+};
+
+/* prec_w_room - room for n more bytes at the end of w (NULL: no memory,
+ * and w stays failed); the others append, or do nothing once failed. */
+void *prec_w_room(struct wbuf *w, size_t n);
+void prec_w_bytes(struct wbuf *w, const void *src, size_t n);
+void prec_w_u64(struct wbuf *w, uint64_t v, size_t size); /* LE, size bytes */
+void prec_w_put32_at(struct wbuf *w, size_t off, uint32_t v);
+#define w_u8(w, v)  prec_w_u64(w, v, 1)
+#define w_u16(w, v) prec_w_u64(w, v, 2)
+#define w_u32(w, v) prec_w_u64(w, v, 4)
+
+struct saved_watch {
+	char *path, *token;
+	int depth;
+	size_t rel;
+};
+
+/* A domain as the journal left it: its record and its guest session. */
+struct saved_dom {
+	struct domain_saved rec;
+	bool has_session;
+	uint32_t req_cons, rsp_from, next_txid;
+	uint32_t *txids;
+	unsigned int ntxids;
+	struct saved_watch *watches;
+	unsigned int nwatches;
+	unsigned char *in, *out;
+	size_t in_len, out_len;
+};
+
+struct persist {
+	struct daemon *d;
+	struct journal *j;
+	/* Domain records changed this turn, each once. */
+	unsigned int *dirty;
+	unsigned int nr_dirty, cap_dirty;
+	unsigned char *is_dirty;      /* by domid */
+	struct quota_set quota_saved; /* the global quotas last recorded */
+	struct wbuf scratch;
+	uint64_t retry_timer;
+	unsigned int retry_ms; /* the next retry's delay */
+	int compact_fd;        /* on the loop while a compaction runs, or -1 */
+	/* Only while loading. */
+	struct saved_dom **saved; /* by domid */
+	uint64_t loaded_records;
+	uint64_t loaded_nodes;
+};
+
+/* Encoding records (see persist_rec.c for the formats). */
+void prec_enc_quota(struct wbuf *w, const struct quota_set *q);
+void prec_enc_domain(struct wbuf *w, const struct domain_saved *s);
+/* A guest connection's session; false if its ring cannot be read. */
+bool prec_enc_session(struct wbuf *w, struct conn *c);
+/* Is `c` a live guest connection whose session is saved? */
+bool prec_is_guest_session(const struct conn *c);
+
+/* Loading: a journal record, the snapshot (journal_recover's callbacks,
+ * `arg` the struct persist), and freeing a loaded domain. */
+int prec_on_record(void *arg, unsigned int kind, const void *buf, size_t len);
+int prec_on_snapshot(void *arg, const void *buf, size_t len);
+void prec_saved_free(struct persist *p, unsigned int domid);
+
+/* The compaction child's dump of the whole state (journal_dump_fn). */
+int prec_dump(void *arg, journal_write_fn *write, void *warg);
+
+#endif
