@@ -398,9 +398,14 @@ int persist_start(struct daemon *d, const char *crash_spec)
 		return -ENOMEM;
 	}
 	err = open_journal(&d->cfg, &p->j);
-	if (err) {
+	if (err == -EBUSY)
+		log_err("the state directory %s is in use by another xstored "
+		        "(it holds the journal's lock): not starting",
+		        d->cfg.state_dir);
+	else if (err)
 		log_err("cannot open the state directory %s: %s",
 		        d->cfg.state_dir, strerror(-err));
+	if (err) {
 		persist_free(p);
 		return err;
 	}
