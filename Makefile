@@ -223,6 +223,14 @@ endif
 $(O)/xbtest: $(call obj,tests/support/xbtest.c) $(ALL_LIBS)
 	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
 
+# xsreconnect: a libxstore client driven through daemon restarts
+# (tests/integration/test_reconnect.py).
+ifneq ($(V),fuzz)
+all: $(O)/xsreconnect
+endif
+$(O)/xsreconnect: $(call obj,tests/integration/reconnect_client.c) $(ALL_LIBS)
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
+
 $(O)/xsbench: $(call obj,$(BENCH_SRC)) $(ALL_LIBS)
 	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
 

@@ -7,9 +7,11 @@
  *   watch_lock  the watch list, the event queue, the running callback
  *   send_lock   one message on the wire at a time; also held while a
  *               reset swaps the connection
- *   lock        connection state, pending requests, suspend state
+ *   lock        connection state, pending requests, suspend state,
+ *               automatic reconnection, transaction records
  * No lock is held while a callback runs or while waiting for a reply,
- * except `lock` inside pthread_cond_wait.
+ * except `lock` inside pthread_cond_wait.  The keeper thread
+ * (reconnect.c) takes reset_lock for a whole automatic reconnection.
  */
 #ifndef XSTORE_LIB_CLIENT_INT_H
 #define XSTORE_LIB_CLIENT_INT_H
@@ -29,6 +31,8 @@ struct xs_pending {
 	uint32_t type;
 	pthread_cond_t cond;
 	bool is_done;
+	bool is_lost;   /* with is_done: the connection broke first and an
+	                 * automatic reconnection follows (xs_talk decides) */
 	int err;        /* set with is_done: 0 or -errno */
 	uint32_t rtype; /* reply type */
 	char *reply;    /* malloc'ed, len + 1 with a nul */
@@ -59,6 +63,16 @@ struct xstore_watch {
 	uint64_t gen;             /* connection it was last registered on */
 };
 
+/*
+ * A transaction this handle started, and the connection it lives on: once
+ * that connection is gone, so is the transaction (reconnect.c).
+ */
+struct xs_txn_rec {
+	struct xs_txn_rec *next;
+	uint32_t id;  /* the daemon's */
+	uint64_t gen; /* conn_gen of its TRANSACTION_START's reply */
+};
+
 enum xs_suspend_state {
 	XS_RUNNING,
 	XS_DRAINING,  /* suspend waits for transactions: no new ones */
@@ -87,6 +101,20 @@ struct xstore {
 	pthread_t rx_thread;
 	bool has_rx_thread; /* started and not yet joined */
 
+	/* Automatic reconnection (reconnect.c), under `lock`. */
+	bool is_sock;              /* the transport may reconnect by itself */
+	unsigned int reconnect_ms; /* bound of one attempt cycle; 0: never */
+	bool must_reconnect;       /* work for the keeper */
+	bool is_one_try;           /* ... one connect, no backoff */
+	bool is_broken;            /* a send saw the peer go: the receive
+	                            * thread's end is a break, not ours */
+	bool is_given_up;          /* the last cycle ran out of time */
+	unsigned int giveups;      /* cycles that ran out of time */
+	bool is_closing;           /* xstore_close() has begun */
+	pthread_t keeper;
+	bool has_keeper;
+	struct xs_txn_rec *txn_recs; /* open transactions, newest first */
+
 	pthread_mutex_t send_lock;
 
 	pthread_mutex_t watch_lock;
@@ -110,6 +138,7 @@ struct xstore {
 
 /* Flags of xs_talk. */
 #define XS_TALK_FORCE 1u /* bypass the suspend gate (resume's own WATCHes) */
+#define XS_TALK_NOREC 2u /* `t` is not looked up in the transaction records */
 
 /*
  * xs_talk - the core: send `type` with the concatenation of iov[0..n) as
@@ -127,6 +156,13 @@ int xs_talk_strs(struct xstore *h, uint32_t type, xstore_txn_t t,
                  const char *const *strs, unsigned int n, char **reply,
                  size_t *len);
 
+/*
+ * xs_talk_gen - xs_talk of a TRANSACTION_START: *gen gets the connection
+ * (conn_gen) its reply came on, for the transaction's record.
+ */
+int xs_talk_gen(struct xstore *h, uint32_t type, const struct iovec *iov,
+                unsigned int n, char **reply, uint64_t *gen);
+
 /* xs_open_tr - a handle over an already-connected transport (tests). */
 int xs_open_tr(struct xs_tr *tr, unsigned int flags, struct xstore **out);
 
@@ -135,5 +171,27 @@ int xs_watch_event_in(struct xstore *h, const char *buf, size_t len);
 int xs_watch_reregister(struct xstore *h);
 bool xs_is_watch_thread(struct xstore *h);
 void xs_watch_fini(struct xstore *h);
+
+/* client.c: for reconnect.c */
+int xs_reset_conn(struct xstore *h, bool is_reopen, bool is_auto);
+
+/*
+ * reconnect.c: for the core.  All with `lock` held except xs_auto_init
+ * (at open) and xs_auto_fini (at close, before the receive thread stops).
+ */
+void xs_auto_init(struct xstore *h);
+bool xs_auto_begin(struct xstore *h);
+bool xs_auto_retry(struct xstore *h, unsigned int entry_giveups);
+void xs_auto_fini(struct xstore *h);
+/*
+ * What becomes of a request that the break caught (p->is_lost): 1 to send
+ * it again, else its result.  `is_sent`: it went out whole.
+ */
+int xs_lost_fate(struct xstore *h, uint32_t type, xstore_txn_t t,
+                 unsigned int flags, bool is_sent, bool is_commit);
+int xs_txn_add(struct xstore *h, uint32_t id, uint64_t gen);
+struct xs_txn_rec *xs_txn_find(struct xstore *h, uint32_t id);
+void xs_txn_forget(struct xstore *h, uint32_t id);
+void xs_txn_fini(struct xstore *h);
 
 #endif

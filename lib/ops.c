@@ -1,8 +1,9 @@
 /*
  * ops.c - the typed requests of libxstore: nodes, transactions,
  * permissions, domains, control and quotas.  Each builds a payload,
- * calls xs_talk() and decodes the reply; none keeps state.  Replies are
- * decoded defensively: they come from another process.
+ * calls xs_talk() and decodes the reply; none keeps state but the
+ * records of open transactions (reconnect.c).  Replies are decoded
+ * defensively: they come from another process.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -304,31 +305,61 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* Abort transaction `id` without its record (it is not ours to end). */
+static void txn_abort_raw(struct xstore *h, uint32_t id)
+{
+	struct iovec iov = {(void *)(uintptr_t) "F", 2};
+
+	xs_talk(h, XS_TRANSACTION_END, id, &iov, 1, XS_TALK_NOREC, NULL, NULL,
+	        NULL);
+}
+
+/* A START answered but not kept: count it as ended. */
+static void txn_uncount(struct xstore *h)
+{
+	pthread_mutex_lock(&h->lock);
+	if (h->txns > 0)
+		h->txns--;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/*
+ * The id is recorded with the connection it lives on (reconnect.c).  A
+ * restarted daemon counts ids from 1 again: an id that a transaction of
+ * the lost connection still holds (its caller has not ended it yet) is
+ * given back and another asked for, so that every id names one record.
+ */
 int xstore_txn_start(struct xstore *h, xstore_txn_t *t)
 {
-	const char *empty = "";
-	uint64_t id;
+	struct iovec iov = {(void *)(uintptr_t) "", 1};
+	uint64_t id, gen;
 	char *r;
 	int err;
 
 	if (!h || !t)
 		return -EINVAL;
-	err = xs_talk_strs(h, XS_TRANSACTION_START, XSTORE_TXN_NONE, &empty, 1,
-	                   &r, NULL);
-	if (err)
-		return err;
-	err = parse_u64(r, UINT32_MAX, &id);
-	free(r);
-	if (!err && id == 0)
-		err = -EPROTO;
-	if (err) {
-		/* We cannot name it to end it: count it as ended. */
+	for (int tries = 0;; tries++) {
+		err = xs_talk_gen(h, XS_TRANSACTION_START, &iov, 1, &r, &gen);
+		if (err)
+			return err;
+		err = parse_u64(r, UINT32_MAX, &id);
+		free(r);
+		if (!err && id == 0)
+			err = -EPROTO;
+		if (err) {
+			/* We cannot name it to end it. */
+			txn_uncount(h);
+			return err;
+		}
 		pthread_mutex_lock(&h->lock);
-		if (h->txns > 0)
-			h->txns--;
-		pthread_cond_broadcast(&h->cond);
+		err = xs_txn_add(h, (uint32_t)id, gen);
 		pthread_mutex_unlock(&h->lock);
-		return err;
+		if (!err)
+			break;
+		txn_abort_raw(h, (uint32_t)id);
+		if (err != -EEXIST || tries >= 16)
+			return err == -EEXIST ? -EAGAIN : err;
 	}
 	*t = (xstore_txn_t)id;
 	return 0;

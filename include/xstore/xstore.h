@@ -13,9 +13,15 @@
  *       -E2BIG       the request payload would exceed XS_PAYLOAD_MAX
  *                    (4096); nothing was sent
  *       -ENOMEM      out of memory
- *       -ENOTCONN    the connection is lost (daemon gone, ring error)
+ *       -ENOTCONN    the connection is lost (daemon gone, ring error);
+ *                    over a socket, after the automatic reconnection
+ *                    gave up (see "When the daemon restarts")
  *       -ECONNRESET  the connection was reset while this request was
- *                    waiting for its reply (xstore_reconnect(), resume)
+ *                    waiting for its reply (xstore_reconnect(), resume),
+ *                    or the daemon went away meanwhile and the request
+ *                    may have been applied (outcome unknown)
+ *       -ETIMEDOUT   no reply within xstore_set_timeout()'s bound, or
+ *                    still reconnecting when that bound ran out
  *       -EPROTO      the daemon broke the protocol.  When the framing
  *                    cannot be trusted any more (a length over 4096, an
  *                    unknown req_id, a reply of the wrong type, a
@@ -136,6 +142,18 @@ const char *xstore_transport(const struct xstore *h);
 void xstore_set_timeout(struct xstore *h, unsigned int first_ms,
                         unsigned int ms);
 
+/*
+ * xstore_set_reconnect - how long a socket handle keeps trying to connect
+ * again by itself when its daemon goes away (see "When the daemon
+ * restarts" below): at most `max_ms` milliseconds per break; 0 = never
+ * (calls then fail with -ENOTCONN/-ECONNRESET until xstore_reconnect()).
+ * The default is $XSTORE_RECONNECT_MS, read at xstore_open() (decimal
+ * milliseconds; a value that does not parse is ignored), else 30000.
+ * A cycle already running keeps its bound, but 0 ends it after its
+ * current try.  No effect over a ring.  Thread-safe.
+ */
+void xstore_set_reconnect(struct xstore *h, unsigned int max_ms);
+
 /* ------------------------------------------------------------------ */
 /* Nodes                                                               */
 /* ------------------------------------------------------------------ */
@@ -252,7 +270,10 @@ int xstore_txn_start(struct xstore *h, xstore_txn_t *t);
 /*
  * xstore_txn_end - commit (`commit` true) or abort transaction `t`.  The
  * transaction is over whatever the result.  -EAGAIN: the commit lost
- * against a concurrent change; redo the whole transaction.
+ * against a concurrent change, or the connection it lived on is gone;
+ * redo the whole transaction.  -ECONNRESET: the daemon went away while
+ * the commit was in flight; it may have been applied (see "When the
+ * daemon restarts").
  */
 int xstore_txn_end(struct xstore *h, xstore_txn_t t, bool commit);
 
@@ -340,8 +361,9 @@ typedef void xstore_watch_fn(struct xstore *h, struct xstore_watch *w,
  * watch-depth feature, else the daemon's error).  The daemon fires one
  * event straight away.  `fn` is called for each event until
  * xstore_watch_remove().  *out (may be NULL) gets the watch.  The library
- * makes a unique token for it.  Watches survive xstore_resume() and
- * xstore_reconnect(): they are registered again.
+ * makes a unique token for it.  Watches survive xstore_resume(),
+ * xstore_reconnect() and a restart of the daemon: they are registered
+ * again, and fire once for that.
  */
 int xstore_watch_add(struct xstore *h, const char *path, int depth,
                      xstore_watch_fn *fn, void *arg, struct xstore_watch **out);
@@ -380,6 +402,66 @@ void xstore_watch_set_queue_max(struct xstore_watch *w, unsigned int max);
 /* ------------------------------------------------------------------ */
 
 /*
+ * When the daemon restarts (socket handles).  The daemon may be killed
+ * and started again (with its journal the store comes back; socket
+ * connections do not).  A socket handle reconnects by itself:
+ *   - When the connection breaks (EOF or ECONNRESET on the receive side,
+ *     EPIPE or ECONNRESET on a send), the handle connects again to the
+ *     same path, at once and then with backoff (10 ms doubling to
+ *     500 ms), for at most xstore_set_reconnect()'s bound (30 s by
+ *     default, $XSTORE_RECONNECT_MS).  Calls made meanwhile wait for it,
+ *     within their xstore_set_timeout() bound if one is set (-ETIMEDOUT).
+ *     It gives up at once when the socket file is gone: a daemon that
+ *     crashed leaves it (its successor replaces it), one that stopped
+ *     cleanly, or a multiplexer whose domain went, removed it.
+ *   - Connected again, it registers every watch again (each fires once,
+ *     as after xstore_watch_add(): callers see one extra event, on the
+ *     watched path, and should re-read what they watch -- the daemon's
+ *     store may have changed or be empty), then lets waiting calls go.
+ *   - Requests in flight at the break (sent, no reply yet) and requests
+ *     whose send failed:
+ *       . outside a transaction, a request that may go twice with the
+ *         effect of once is sent again on the new connection: READ,
+ *         DIRECTORY(_PART), GET_PERMS, WRITE, MKDIR, SET_PERMS, WATCH,
+ *         GET_DOMAIN_PATH, IS_DOMAIN_INTRODUCED, TRANSACTION_START,
+ *         SET_TARGET and the quota and feature requests; RM too, and
+ *         -ENOENT to the resend counts as success (the first one may
+ *         have been applied).  Any request whose send failed is sent
+ *         again (a partial message is never applied).
+ *       . other requests sent whole (INTRODUCE, RELEASE, RESUME,
+ *         CONTROL, UNWATCH, raw ones) fail with -ECONNRESET: they may or
+ *         may not have been applied.  xstore_watch_remove() takes that
+ *         for done (the new connection never had the watch).
+ *   - Transactions: the daemon forgets a transaction with its connection.
+ *     Every later call in a transaction opened before the break --
+ *     reads, writes, xstore_txn_end() with commit -- fails with -EAGAIN
+ *     without being sent; ending it (commit or abort) frees it, so the
+ *     usual loop "start, work, commit, again on -EAGAIN" starts over
+ *     cleanly.  An abort returns 0.  A commit in flight at the break has
+ *     an unknown outcome: the daemon writes its journal before it
+ *     replies, so it may have committed.  It returns -ECONNRESET (not
+ *     -EAGAIN, so that a retry loop does not apply a non-idempotent
+ *     transaction twice without knowing).  Callers whose transaction
+ *     sets absolute values (libxl's do: they read, then write what they
+ *     want) may treat -ECONNRESET from xstore_txn_end() like -EAGAIN;
+ *     others should re-read to find out.  A commit that never left
+ *     returns -EAGAIN.
+ *   - When the bound runs out, the calls waiting fail with -ENOTCONN.
+ *     The handle stays down, but each later call first tries once more
+ *     (one connect, no wait): if the daemon is back, the handle connects
+ *     again as above and the call goes on, else it fails with -ENOTCONN
+ *     at once.  Watches are not registered again until some call (or
+ *     xstore_reconnect()) finds the daemon back.
+ *   - Not reconnected by itself: a connection ended by a protocol error
+ *     (-EPROTO) or a timeout (-ETIMEDOUT), a suspended handle (resume
+ *     connects again), and ring handles (the daemon keeps a guest's ring
+ *     across its restart).  xstore_reconnect() and xstore_resume() wait
+ *     while an automatic reconnection runs.
+ * The reconnecting is done by one more thread per handle, started at the
+ * first break.
+ */
+
+/*
  * xstore_suspend - quiesce the handle before the domain is suspended (or
  * the daemon restarted): waits until every open transaction has ended
  * (new transactions wait meanwhile), then until no request is in flight;
@@ -403,7 +485,8 @@ int xstore_resume(struct xstore *h);
  * end then fails), every watch is registered again.  Over a socket, a new
  * connection; over a ring, the ring reconnection protocol when the daemon
  * offers it (XS_FEATURE_RECONNECTION), else -EOPNOTSUPP.  Also the way to
- * recover after -ENOTCONN.
+ * recover after -ENOTCONN.  Calls in a transaction opened before the
+ * reset fail with -EAGAIN (see "When the daemon restarts").
  */
 int xstore_reconnect(struct xstore *h);
 

@@ -590,6 +590,8 @@ static void hangup_sock(void)
 	char *v;
 
 	CHECK_EQ_INT(start(&p, SOCK, sc_hangup, &h), 0);
+	/* Without reconnection (test_lib_reconnect.c has it). */
+	xstore_set_reconnect(h, 0);
 	CHECK_EQ_INT(xstore_read(h, 0, "/a", &v, NULL), 0);
 	free(v);
 	CHECK_EQ_INT(xstore_read(h, 0, "/a", &v, NULL), -ENOTCONN);
