@@ -76,7 +76,11 @@ DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 HAVE_XEN   := $(shell test -f /usr/include/xenctrl.h -a -f /usr/include/xenevtchn.h \
                 -a -f /usr/include/xengnttab.h && echo 1)
 PLAT_SRC   := $(filter-out plat/xen.c,$(wildcard plat/*.c)) $(if $(HAVE_XEN),$(wildcard plat/xen.c))
-PLAT_LIBS  := $(if $(HAVE_XEN),-lxenctrl -lxenevtchn -lxengnttab)
+# As needed: a binary that does not pull plat/xen.o in (the CLI, the
+# tests of the store) does not depend on the hypervisor's libraries.
+AS_NEEDED    := -Wl,--as-needed
+NO_AS_NEEDED := -Wl,--no-as-needed
+PLAT_LIBS  := $(if $(HAVE_XEN),$(AS_NEEDED) -lxenctrl -lxenevtchn -lxengnttab $(NO_AS_NEEDED))
 XS_CPPFLAGS += $(if $(HAVE_XEN),-DXSTORE_HAVE_XEN)
 # zlib: the daemon's journal checksums (daemon/journal.c), for what links
 # daemon code only (as-needed: a binary that does not pull the journal in
