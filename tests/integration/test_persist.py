@@ -229,6 +229,43 @@ def t_write_failure():
         d.cleanup()
 
 
+def t_enospc():
+    """A full file system (a small tmpfs as --state-dir, root only)."""
+    from simenv import Skip
+    if os.geteuid() != 0:
+        raise Skip("needs root to mount a small tmpfs")
+    sd = tempfile.mkdtemp(prefix="xsfull-")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", sd],
+                      capture_output=True).returncode != 0:
+        raise Skip("cannot mount a tmpfs here")
+    d = XstoredDaemon(extra_args=["--platform", "none", "--state-dir", sd,
+                                  "--compact-min", "1000000"])
+    try:
+        d.start()
+        c = xsproto.Conn(d.socket, timeout=1)
+        acked, held = [], None
+        for i in range(2000):
+            rid = c.send("WRITE", b"/f/%d\0%s" % (i, b"v" * 200))
+            try:
+                c.reply(rid, timeout=1)
+                acked.append(i)
+            except xsproto.XsTimeout:
+                held = i
+                break
+        if held is None:
+            raise AssertionError("the tmpfs never filled")
+        other = xsproto.Conn(d.socket, timeout=5)
+        expect_err("ENOSPC", other.write, "/f/refused", "x")
+        if "No space left on device" not in log_of(d):
+            raise AssertionError("no log line naming ENOSPC: " + d.tail())
+        d.kill()
+        subprocess.run(["umount", sd])  # its contents go: start afresh elsewhere
+    finally:
+        d.cleanup()
+        subprocess.run(["umount", sd], capture_output=True)
+        subprocess.run(["rm", "-rf", sd])
+
+
 def _writes(c):
     try:
         c.write("/f/again", "1")
@@ -255,6 +292,7 @@ def main():
     r.run("a torn tail is dropped, the records before it stay", t_torn_tail)
     r.run("a full journal: held reply, EIO for changes, healed by a snapshot",
           t_write_failure)
+    r.run("a full file system: ENOSPC for changes, logged", t_enospc)
     for name, fn in (("a guest keeps its ring, request in flight, watch, EAGAIN", t_guest),
                      ("a guest that died while the daemon was down is released",
                       t_guest_died)):
