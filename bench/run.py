@@ -17,7 +17,11 @@ Two phases, each with freshly started daemons: phase 1 runs workloads
 1-6 and 8; phase 2 runs workload 7 (store size), so that its memory figures
 start from a fresh process.  A last short phase measures xstored's
 adaptive polling: workloads 1 and 2 against xstored --poll-us 0, in the
-same slices, with the CPU each spends per request (--no-poll-ab: skip).  cx and ox run through ../shared/peers
+same slices, with the CPU each spends per request (--no-poll-ab: skip).
+Issue 12's phases: the persistence A/B (xstored, whose journal is on
+tmpfs, against --no-persist and --sync in the same slices, on the cases
+that write: 1 write and 3 mix; --no-persist-ab: skip) and bench/restart.py
+(restart after kill -9 and compaction at 1 000 000 nodes; --no-restart).  cx and ox run through ../shared/peers
 (or $XSTORE_SHARED/peers); a peer that cannot start is skipped with the
 reason printed.  Standard library only.
 """
@@ -36,11 +40,16 @@ import time
 
 TWIN = "xstored-empty"  # workload 7's reference: a second xstored kept empty
 NOPOLL = "xstored-nopoll"  # the A/B of polling: xstored --poll-us 0
+MEM = "xstored-mem"  # issue 12: the in-memory daemon (--no-persist)
+SYNC = "xstored-sync"  # issue 12: the journal with fdatasync (--sync)
+# The persistence A/B: only the cases whose requests write.
+PERSIST_WL, PERSIST_CASES = "1,3", "write,mix"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRACKED = os.path.join(ROOT, "bench", "results")
 OUT = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
                    "xstore", "bench")
-RUNDIR_NAMES = {"xstored": "xs", "cx": "cx", "ox": "ox", TWIN: "xs0", NOPOLL: "xs1"}
+RUNDIR_NAMES = {"xstored": "xs", "cx": "cx", "ox": "ox", TWIN: "xs0", NOPOLL: "xs1",
+                MEM: "xs2", SYNC: "xs3"}
 
 # Workload 8's domains: Xen's daemons want a domain to exist before it owns
 # a node; the peers' stub hypervisor lists existing domains in DIR/domains.
@@ -59,9 +68,14 @@ class Dirs:
         self.rundir = {n: os.path.join(self.top, d) for n, d in RUNDIR_NAMES.items()}
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else self.top
         self.sim = tempfile.mkdtemp(prefix="xsbench-sim-", dir=shm)
+        # The journals (xstored persists by default): on tmpfs, as the
+        # default /var/run/xenstored is on a host; --sync's stays in its
+        # run directory, on $TMPDIR's disk, which is what --sync is for.
+        self.state = tempfile.mkdtemp(prefix="xsbench-state-", dir=shm)
 
     def remove(self):
         shutil.rmtree(self.sim, ignore_errors=True)
+        shutil.rmtree(self.state, ignore_errors=True)
         shutil.rmtree(self.top, ignore_errors=True)
 
 
@@ -126,6 +140,16 @@ class Servers:
             args += ["--platform", "sim:" + self.dirs.sim]
         elif name == NOPOLL:
             args += ["--platform", "none", "--poll-us", "0"]
+        elif name == MEM:
+            args += ["--platform", "none", "--no-persist"]
+        elif name == SYNC:
+            args += ["--platform", "none", "--sync"]
+        if name != MEM and name != SYNC:
+            # A fresh journal per start: the last phase's must not load.
+            state = os.path.join(self.dirs.state, RUNDIR_NAMES[name])
+            shutil.rmtree(state, ignore_errors=True)
+            os.makedirs(state)
+            args += ["--state-dir", state]
         proc = self.procs[name] = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sock = os.path.join(d, "socket")
@@ -321,6 +345,44 @@ def poll_table(rows):
     return "\n".join(out)
 
 
+def persist_table(rows):
+    """The journal's price: xstored (persistent) against --no-persist and
+    --sync, in the same slices."""
+    by = index(rows)
+    out = ["Persistence A/B: xstored (journal on tmpfs) vs %s (--no-persist) and %s"
+           " (--sync, journal on disk), same slices" % (MEM, SYNC),
+           "%-22s%11s%11s%11s%9s%9s%9s%10s%10s" % (
+               "case", "persist", "mem", "sync", "/mem", "sync/mem", "p50 us",
+               "cpu us", "cpu mem")]
+    for key in sorted(by, key=lambda k: (k[0], order_of(rows, k))):
+        p, m, y = (by[key].get(n) for n in ("xstored", MEM, SYNC))
+        if not (p and m):
+            continue
+        label = key[1] + ("" if key[2] < 0 else " %d" % key[2])
+        out.append("%-22s%11s%11s%11s%9s%9s%9s%10s%10s" % (
+            label[:22], fmt(p["ops_per_s"]), fmt(m["ops_per_s"]),
+            fmt(y and y["ops_per_s"]), fmt(p["ratio"].get(MEM), "%.2f"),
+            fmt(y and y["ratio"].get(MEM), "%.3f"), fmt(p["p50_us"], "%.1f"),
+            fmt(p.get("cpu_us_per_op"), "%.2f"), fmt(m.get("cpu_us_per_op"), "%.2f")))
+    return "\n".join(out)
+
+
+def persist_targets(rows):
+    """Issue 12: >= 0.9 of in-memory op/s on single-client writes and on
+    the 16-client mix; --sync's ratio shown, no target."""
+    by = index(rows)
+    out = []
+    for w, case in (("1", "write"), ("3", "mix")):
+        for key in sorted(k for k in by if k[0] == w and k[1] == case):
+            r, y = by[key].get("xstored"), by[key].get(SYNC)
+            v = r and r["ratio"].get(MEM)
+            label = case + ("" if key[2] < 0 else " %d" % key[2])
+            out.append("%s persistent %s >= 0.9 of in-memory: %s (--sync: %s)" % (
+                "n/a " if v is None else ("MET " if v >= 0.9 else "MISS"), label,
+                fmt(v, "%.2f"), fmt(y and y["ratio"].get(MEM), "%.3f")))
+    return "\n".join(out)
+
+
 def order_of(results, key):
     for i, r in enumerate(results):
         if (r["workload"], r["case"], r["param"]) == key:
@@ -436,8 +498,14 @@ def main():
     ap.add_argument("--servers", default="xstored,cx,ox", help="daemons to run (default: all)")
     ap.add_argument("--workloads", default="1,2,3,4,5,6,7,8")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--bindir", default=None,
+                    help="xstored and xsbench from there, not built (default: build/release)")
     ap.add_argument("--no-poll-ab", action="store_true",
                     help="skip the polling A/B (xstored against --poll-us 0)")
+    ap.add_argument("--no-persist-ab", action="store_true",
+                    help="skip the persistence A/B (xstored against --no-persist and --sync)")
+    ap.add_argument("--no-restart", action="store_true",
+                    help="skip bench/restart.py (restart time at 1 000 000 nodes)")
     ap.add_argument("--out", default=None,
                     help="where latest.json and latest.csv go (default: %s)" % OUT)
     ap.add_argument("--update", action="store_true",
@@ -460,8 +528,8 @@ def main():
 def run(a, dirs):
     t_start = time.time()
     names = [n for n in a.servers.split(",") if n]
-    bindir = os.path.join(ROOT, "build", "release")
-    if not a.no_build:
+    bindir = os.path.abspath(a.bindir) if a.bindir else os.path.join(ROOT, "build", "release")
+    if not a.no_build and not a.bindir:
         subprocess.run(["make", "-s", "-j2", "-C", ROOT, "build/release/xstored",
                         "build/release/xsbench"], check=True)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -472,7 +540,7 @@ def run(a, dirs):
     os.makedirs(a.out, exist_ok=True)
     wl = set(a.workloads.split(","))
     phases = [",".join(sorted(wl - {"7"})), "7" if "7" in wl else ""]
-    results, meta, poll_ab = [], None, []
+    results, meta, poll_ab, persist_ab, restart = [], None, [], [], None
     srv = Servers(names, os.path.join(bindir, "xstored"), dirs)
     try:
         for i, w in enumerate(p for p in phases if p):
@@ -493,6 +561,29 @@ def run(a, dirs):
                                           os.path.join(dirs.top, "part2.json"))["results"]
             finally:
                 ab.stop()
+        if "xstored" in names and not a.no_persist_ab and wl & {"1", "3"}:
+            # Three daemons, the two write-heavy cases, in the same slices.
+            ab = Servers(["xstored", MEM, SYNC], os.path.join(bindir, "xstored"), dirs)
+            try:
+                ab.start()
+                if {"xstored", MEM} <= set(ab.running):
+                    persist_ab = run_xsbench(
+                        xsbench, ab, ",".join(sorted(wl & {"1", "3"})),
+                        extra + ["--no-echo", "--case", PERSIST_CASES],
+                        os.path.join(dirs.top, "part3.json"))["results"]
+            finally:
+                ab.stop()
+        if "xstored" in names and not a.no_restart:
+            rj = os.path.join(dirs.top, "restart.json")
+            cmd = [sys.executable, os.path.join(ROOT, "bench", "restart.py"),
+                   "--bindir", bindir, "--json", rj]
+            cmd += ["--nodes", "100000", "--runs", "1"] if a.quick else []
+            log("bench: " + " ".join(cmd))
+            if subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode == 0:
+                with open(rj) as f:
+                    restart = json.load(f)
+            else:
+                log("bench: restart.py failed (its messages are above)")
     finally:
         srv.stop()
     doc = {
@@ -506,6 +597,8 @@ def run(a, dirs):
         "wall_s": round(time.time() - t_start, 1),
         "results": results,
         "poll_ab": poll_ab,
+        "persist_ab": persist_ab,
+        "restart": restart,
     }
     with open(os.path.join(a.out, "latest.json"), "w") as f:
         json.dump(doc, f, indent=1)
@@ -520,11 +613,25 @@ def run(a, dirs):
         print("8 storm: " + doc["notes"]["8"])
     if poll_ab:
         print("\n" + poll_table(poll_ab))
+    if persist_ab:
+        print("\n" + persist_table(persist_ab))
+    if restart:
+        print("\n" + restart_text(restart))
     if "xstored" in cols:
         print("\nTargets (xstored):")
         print(targets(results))
+        if persist_ab:
+            print(persist_targets(persist_ab))
+        if restart:
+            print(restart["target"])
     print("\nwritten: %s/latest.json, latest.csv (%.0f s)%s" % (
         a.out, doc["wall_s"], "" if a.update else "; --update writes bench/results/"))
+
+
+def restart_text(doc):
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import restart as rs  # bench/restart.py
+    return rs.report(doc)[0]
 
 
 def machine():

@@ -316,13 +316,27 @@ static void record(struct server *srv, int nsrv, const struct bcase *k,
 	}
 }
 
+/* --case takes a comma-separated list of names (write,mix). */
+static bool case_wanted(const char *name)
+{
+	const char *p = xb_opts.only_case;
+	size_t n = strlen(name);
+
+	if (!p)
+		return true;
+	for (; *p; p += strcspn(p, ","), p += *p == ',')
+		if (strcspn(p, ",") == n && !strncmp(p, name, n))
+			return true;
+	return false;
+}
+
 void run_case(struct server *srv, int nsrv, const struct bcase *k)
 {
 	static struct runs rs[XB_MAX_SERVERS];
 	struct cstate st[XB_MAX_SERVERS];
 	int i;
 
-	if (xb_opts.only_case && strcmp(xb_opts.only_case, k->name))
+	if (!case_wanted(k->name))
 		return;
 	fprintf(stderr, "[%s] %s", k->workload, k->name);
 	if (k->param >= 0)
@@ -421,14 +435,21 @@ static void usage(FILE *f)
 	    "seconds per run\n"
 	    "                            per server, interleaving slice\n"
 	    "  --workloads LIST          e.g. 1,2,5 (default: all)\n"
-	    "  --case NAME               only the cases of that name "
-	    "(e.g. read)\n"
+	    "  --case LIST               only the cases of these names "
+	    "(e.g. write,mix)\n"
 	    "  --sizes LIST --watches LIST --idle LIST   workload "
 	    "parameters\n"
 	    "  --load-budget S           max seconds to load a size, per "
 	    "server\n"
-	    "  --json FILE --csv FILE    machine-readable results\n");
+	    "  --json FILE --csv FILE    machine-readable results\n"
+	    "  --keep                    leave /bench in the daemons at the "
+	    "end\n"
+	    "                            (bench/restart.py restarts them "
+	    "loaded)\n");
 }
+
+/* --keep: the store stays loaded for whoever runs xsbench. */
+static bool is_keep;
 
 enum {
 	O_NOECHO = 0x100,
@@ -446,7 +467,8 @@ enum {
 	O_SERVER,
 	O_CASE,
 	O_SIM,
-	O_TWIN
+	O_TWIN,
+	O_KEEP
 };
 
 static const struct option long_opts[] = {
@@ -466,6 +488,7 @@ static const struct option long_opts[] = {
     {"load-budget", required_argument, NULL, O_BUDGET},
     {"json", required_argument, NULL, O_JSON},
     {"csv", required_argument, NULL, O_CSV},
+    {"keep", no_argument, NULL, O_KEEP},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -509,6 +532,9 @@ static void parse_args(int argc, char **argv, bool *is_echo, const char **json,
 			break;
 		case O_SIM:
 			set_sim(optarg);
+			break;
+		case O_KEEP:
+			is_keep = true;
 			break;
 		case O_NOECHO:
 			*is_echo = false;
@@ -618,7 +644,7 @@ int main(int argc, char **argv)
 		work_size(servers, nservers);
 
 	for (i = 0; i < nservers; i++) {
-		if (!servers[i].is_echo)
+		if (!servers[i].is_echo && !is_keep)
 			xc_rpc(&servers[i].main, XS_RM, 0, "/bench", NULL,
 			       NULL);
 		xc_close(&servers[i].main);

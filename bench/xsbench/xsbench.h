@@ -188,7 +188,7 @@ struct opts {
 	int tx_clients;        /* concurrent clients, workload 4 */
 	double load_budget;    /* seconds a server may take to load a level */
 	const char *only;      /* comma-separated workload numbers, or NULL */
-	const char *only_case; /* run only cases of this name, or NULL */
+	const char *only_case; /* comma-separated case names, or NULL */
 	long sizes[8];         /* workload 7 store sizes (leaf nodes) */
 	int nsizes;
 	long watches[8]; /* workload 5 watch counts */
