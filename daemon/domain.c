@@ -303,6 +303,24 @@ static void domain_free(struct daemon *d, struct domain *dom)
 	touch_id(d, domid);
 }
 
+/* dom->ring is open: route its port, connect, count it introduced
+ * (INTRODUCE and the restart share it).  On error the caller undoes. */
+static int serve_ring(struct daemon *d, struct domain *dom)
+{
+	int err;
+
+	dom->ring->on_conn_gone = domain_conn_gone;
+	dom->ring->owner = dom;
+	err = port_map(d, dom->ring->local_port, dom);
+	if (!err)
+		err = domain_connect(d, dom);
+	if (err)
+		return err;
+	dom->is_introduced = true;
+	d->nr_domains++;
+	return 0;
+}
+
 int domain_introduce(struct daemon *d, unsigned int domid, uint64_t gfn,
                      unsigned int port)
 {
@@ -323,20 +341,13 @@ int domain_introduce(struct daemon *d, unsigned int domid, uint64_t gfn,
 		           : -EINVAL;
 	}
 	err = ring_open(d->plat, domid, gfn, port, dom->features, &dom->ring);
-	if (err)
-		return err;
-	dom->ring->on_conn_gone = domain_conn_gone;
-	dom->ring->owner = dom;
-	err = port_map(d, dom->ring->local_port, dom);
 	if (!err)
-		err = domain_connect(d, dom);
+		err = serve_ring(d, dom);
 	if (err) {
 		domain_detach(d, dom);
 		return err;
 	}
-	dom->is_introduced = true;
 	dom->is_shutdown_reported = false;
-	d->nr_domains++;
 	touch_id(d, domid);
 	log_info("domain %u introduced (port %u)", domid,
 	         dom->ring->local_port);
@@ -591,20 +602,13 @@ int domain_restore(struct daemon *d, const struct domain_saved *s,
 	}
 	err = ring_reopen(d->plat, s->domid, s->gfn, s->remote_port,
 	                  s->local_port, s->features, &dom->ring);
-	if (!err) {
-		dom->ring->on_conn_gone = domain_conn_gone;
-		dom->ring->owner = dom;
-		err = port_map(d, dom->ring->local_port, dom);
-	}
 	if (!err)
-		err = domain_connect(d, dom);
+		err = serve_ring(d, dom);
 	if (err) {
 		domain_free(d, dom);
 		return err;
 	}
-	dom->is_introduced = true;
 	dom->is_shutdown_reported = s->is_shutdown_reported;
-	d->nr_domains++;
 	*out = dom;
 	return 0;
 }
