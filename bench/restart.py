@@ -15,8 +15,9 @@ default: a tmpfs, as /var/run/xenstored is on a host) and then:
      READ on the socket is answered (and the last leaf is there): the
      journal replay;
   3. (c) a client reads back to back; overwrites bring the journal to
-     --compact-min, and the next write forks the compaction: the fork's
-     own time (`xstore control journal`: last-fork-ms), the compaction's
+     --compact-min, and the next write starts the compaction: the pause
+     its start took (`xstore control journal`: last-pause-ms: freezing
+     the state, a new journal file, a thread), the compaction's
      whole time, and the longest single READ the client saw while it ran,
      beside the longest one in an equal window before it;
   4. (b) once the snapshot is in place, kill -9 and time the restart
@@ -45,6 +46,10 @@ HDR = struct.Struct("<IIII")
 XS_CONTROL, XS_READ, XS_WRITE, XS_ERROR = 0, 2, 11, 16
 FANOUT = 100
 TARGET_S = 1.0  # issue 12: restart in < 1 s at 1 000 000 nodes
+# issue 12: a compaction at 1 000 000 nodes stops the service for no more
+# than a few milliseconds: judged on the longest READ a client saw while
+# it ran (the start's pause is inside it).
+TARGET_STALL_MS = 5.0
 HUGE = 1 << 40  # --compact-min that never comes due
 
 
@@ -240,7 +245,7 @@ def one_run(a, top, i):
             raise RuntimeError("a compaction ran before it was asked for")
 
         # 3. (c): bring the journal just short of --compact-min, then
-        # let a reader run and write one value at a time until it forks.
+        # let a reader run and write one value at a time until it starts.
         # (A write's record is ~60 bytes: batches that cannot overshoot.)
         while True:
             short = d.compact_min - a.approach - int(c.journal()["journal-bytes"])
@@ -262,7 +267,7 @@ def one_run(a, top, i):
                 break
             if n > 100000:
                 raise RuntimeError("no compaction after %d writes" % n)
-        t_fork = time.perf_counter()
+        t_start = time.perf_counter()
         while c.journal()["compacting"] == "yes":
             time.sleep(0.005)
         t_done = time.perf_counter()
@@ -272,11 +277,11 @@ def one_run(a, top, i):
         if r.err:
             raise RuntimeError("reader: " + r.err)
         j = c.journal()
-        res["fork_ms"] = float(j["last-fork-ms"])
+        res["pause_ms"] = float(j["last-pause-ms"])
         res["compaction_ms"] = float(j["last-compaction-ms"])
         res["snapshot_bytes"] = int(j["snapshot-bytes"])
         # The window of the compaction: from the write that was seen
-        # before the fork (it may have been the one) to the end.
+        # before the start (it may have been the one) to the end.
         span = max(t_done - t_trig, 0.05)
         res["stall_max_ms"], res["stall_reads"] = r.max_in(t_trig, t_done + 0.05)
         res["base_max_ms"], res["base_reads"] = r.max_in(t_trig - span, t_trig)
@@ -284,7 +289,7 @@ def one_run(a, top, i):
             if res[k] is not None:
                 res[k] *= 1e3
         res["trigger_writes"] = n
-        res["fork_seen_s"] = t_fork - t_trig
+        res["start_seen_s"] = t_start - t_trig
         c.close()
 
         # 4. (b): snapshot load (and the few records after it).
@@ -328,13 +333,13 @@ def report(doc):
                                      fmt(m.get("restart_snapshot_log_ms"), "%.0f"),
                                      fmt(m.get("snapshot_bytes") and
                                          m["snapshot_bytes"] / 1e6, "%.1f")))
-    out.append("  (c) compaction: fork %s ms, whole %s ms; longest READ while it ran"
+    out.append("  (c) compaction: pause %s ms, whole %s ms; longest READ while it ran"
                " %s ms (before it: %s ms)"
-               % (fmt(m.get("fork_ms"), "%.1f"), fmt(m.get("compaction_ms"), "%.0f"),
+               % (fmt(m.get("pause_ms"), "%.2f"), fmt(m.get("compaction_ms"), "%.0f"),
                   fmt(m.get("stall_max_ms"), "%.1f"), fmt(m.get("base_max_ms"), "%.1f")))
     out.append("  per run: " + "; ".join(
-        "journal %.3f s, snapshot %.3f s, fork %.1f ms, stall %.1f ms" % (
-            r["restart_journal_s"], r["restart_snapshot_s"], r["fork_ms"],
+        "journal %.3f s, snapshot %.3f s, pause %.2f ms, stall %.1f ms" % (
+            r["restart_journal_s"], r["restart_snapshot_s"], r["pause_ms"],
             r["stall_max_ms"] or 0) for r in runs))
     return "\n".join(out), m
 
@@ -346,12 +351,18 @@ def targets(doc):
                  if v is not None), default=None)
     if worst is None:
         return "n/a  restart in < 1 s at 1000000 nodes: no figures"
-    if doc["nodes"] < 1000000:
-        verdict = "n/a "
-    else:
-        verdict = "MET " if worst < TARGET_S else "MISS"
-    return ("%s restart in < 1 s at %d nodes: journal replay %.3f s, snapshot %.3f s"
-            % (verdict, doc["nodes"], m["restart_journal_s"], m["restart_snapshot_s"]))
+    full = doc["nodes"] >= 1000000
+    verdict = ("MET " if worst < TARGET_S else "MISS") if full else "n/a "
+    lines = ["%s restart in < 1 s at %d nodes: journal replay %.3f s, snapshot %.3f s"
+             % (verdict, doc["nodes"], m["restart_journal_s"], m["restart_snapshot_s"])]
+    stall = m.get("stall_max_ms")
+    if stall is not None:
+        verdict = ("MET " if stall < TARGET_STALL_MS else "MISS") if full else "n/a "
+        lines.append("%s compaction stalls a reader < %.0f ms at %d nodes: longest READ"
+                     " %.1f ms while it ran (%.1f ms before it), pause %.2f ms"
+                     % (verdict, TARGET_STALL_MS, doc["nodes"], stall,
+                        m.get("base_max_ms") or 0, m.get("pause_ms") or 0))
+    return "\n".join(lines)
 
 
 def fs_type(path):

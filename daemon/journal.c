@@ -1,13 +1,13 @@
 /*
  * journal.c - the state directory: snapshots, journal files, recovery
- * and group commit (the fork-based compaction is journal_compact.c).
+ * and group commit (compaction, by a thread, is journal_compact.c).
  * Owns every file in the directory and nothing else: what the bytes
  * mean is the daemon's.
  *
  * The state at any moment is snapshot.<E> (or the empty state for E = 0)
  * followed by the records of journal.<E>, journal.<E+1>, ... in order.
- * A compaction starts journal.<E+1> before it forks, so the child's
- * snapshot (the memory as of the fork) is exactly snapshot.<E> plus the
+ * A compaction starts journal.<E+1> as the daemon freezes its state, so
+ * the snapshot (the state as of the freeze) is exactly snapshot.<E> plus the
  * journals before E+1; once it is renamed into place snapshot.<E+1> plus
  * journal.<E+1>... says the same thing, and the older files go.  A crash
  * at any point leaves one of the two readings valid: the rename is the
@@ -45,7 +45,6 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -179,7 +178,7 @@ int journal_open(const char *dir, const struct journal_opts *o,
 	j = xcalloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
-	j->dirfd = j->lockfd = j->wfd = j->pidfd = -1;
+	j->dirfd = j->lockfd = j->wfd = -1;
 	if (o)
 		j->o = *o;
 	if (!j->o.compact_min)
@@ -215,19 +214,8 @@ void journal_close(struct journal *j)
 {
 	if (!j)
 		return;
-	if (j->child > 0) {
-		char tmp[NAME_MAX_LEN];
-
-		kill(j->child, SIGKILL);
-		while (waitpid(j->child, NULL, 0) < 0 && errno == EINTR)
-			;
-		journal_name(tmp, "snapshot", j->child_epoch, ".tmp");
-		journal_unlink(j, tmp);
-	}
-	if (j->pidfd >= 0)
-		close(j->pidfd);
-	if (j->wfd >= 0)
-		close(j->wfd);
+	journal_compact_cancel(j);
+	journal_writer_close(j);
 	if (j->lockfd >= 0)
 		close(j->lockfd);
 	if (j->dirfd >= 0)
@@ -450,14 +438,26 @@ static void set_dropped(struct replay *r, uint64_t bytes, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Is p[0..len) all zero bytes? */
+static bool is_zero(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 /*
  * Replay journal.<epoch> from its map: records until the end or the first
- * bad one, whose offset goes in *good (the file's valid length).
+ * bad one, whose offset goes in *good (the file's valid length).  Zeros
+ * to the end of the file are the mapped writer's preallocation (a record
+ * never starts with 9 zero bytes: its checksum covers its epoch and
+ * sequence number): the end, not a drop.
  */
 static int replay_file(struct replay *r, const char *name, uint64_t epoch,
                        const struct map *m, uint64_t *good, uint64_t *nrec)
 {
-	size_t off = JRNL_HDR;
+	size_t off = JRNL_HDR, dend;
 	uint64_t seq = 0;
 	unsigned char h[JRNL_HDR];
 
@@ -470,14 +470,23 @@ static int replay_file(struct replay *r, const char *name, uint64_t epoch,
 		            m->len);
 		return 0;
 	}
+	/* Where the data ends: a drop counts what was written, not the
+	 * preallocated zeros after it. */
+	dend = m->len;
+	while (dend > off && !m->p[dend - 1])
+		dend--;
 	while (off < m->len) {
 		size_t left = m->len - off;
+		size_t data = dend > off ? dend - off : 0;
 		uint32_t len;
 		unsigned int kind;
 		int err;
 
+		if (is_zero(m->p + off, left < REC_HDR ? left : REC_HDR) &&
+		    is_zero(m->p + off, left))
+			break;
 		if (left < REC_HDR) {
-			set_dropped(r, left,
+			set_dropped(r, data,
 			            "%s at offset %zu: torn record header (%zu "
 			            "bytes left)",
 			            name, off, left);
@@ -486,14 +495,14 @@ static int replay_file(struct replay *r, const char *name, uint64_t epoch,
 		len = get32(m->p + off);
 		kind = m->p[off + 8];
 		if (len > JOURNAL_RECORD_MAX) {
-			set_dropped(r, left,
+			set_dropped(r, data,
 			            "%s at offset %zu: record length %" PRIu32
 			            " over the limit",
 			            name, off, len);
 			break;
 		}
 		if (len > left - REC_HDR) {
-			set_dropped(r, left,
+			set_dropped(r, data,
 			            "%s at offset %zu: record length %" PRIu32
 			            " runs past the end (%zu bytes left)",
 			            name, off, len, left - REC_HDR);
@@ -502,7 +511,7 @@ static int replay_file(struct replay *r, const char *name, uint64_t epoch,
 		if (record_crc(epoch, seq, kind, m->p + off + REC_HDR, len) !=
 		    get32(m->p + off + 4)) {
 			set_dropped(
-			    r, left,
+			    r, data,
 			    "%s at offset %zu: bad checksum (record %" PRIu64
 			    ", length %" PRIu32 ")",
 			    name, off, seq, len);
@@ -606,23 +615,20 @@ static int replay_chain(struct journal *j, struct listing *l, struct replay *r)
 			return err;
 		}
 		if (j->wfd >= 0) {
-			close(j->wfd);
 			j->chain_bytes += j->wsize;
 			j->chain_records += j->wseq;
 		}
-		j->wfd = m.fd;
-		j->wepoch = e;
-		j->wsize = good;
-		j->wseq = nrec;
+		journal_writer_set(j, m.fd, e, good, nrec);
 		r->info->records += nrec;
 		r->info->journal_bytes += good;
 		expect = e + 1;
 	}
 	if (j->wfd < 0) {
-		j->wepoch = r->info->epoch;
-		j->wsize = JRNL_HDR;
-		j->wseq = 0;
-		return journal_create(j, j->wepoch, &j->wfd);
+		int fd, err = journal_create(j, r->info->epoch, &fd);
+
+		if (err)
+			return err;
+		journal_writer_set(j, fd, r->info->epoch, JRNL_HDR, 0);
 	}
 	return 0;
 }
@@ -649,9 +655,7 @@ int journal_recover(struct journal *j, journal_snapshot_fn *snap,
 	if (!err)
 		err = replay_chain(j, &l, &r);
 	if (err) {
-		if (j->wfd >= 0)
-			close(j->wfd);
-		j->wfd = -1;
+		journal_writer_close(j);
 		j->chain_bytes = j->chain_records = 0;
 		goto out;
 	}
@@ -742,6 +746,114 @@ static void drop_batch(struct journal *j)
 	}
 }
 
+/*
+ * The mapped writer.  Without --sync a commit is a memcpy into a shared
+ * mapping of the journal file: the bytes are in the page cache the
+ * moment they are copied, which is all a daemon's crash needs (a host's
+ * crash takes a tmpfs with it anyway), and it saves the write(2) of
+ * every loop turn.  The mapping is a window of WIN_BYTES or more around
+ * the end, moved as the file grows, so the daemon's resident memory
+ * does not count the whole journal.  The file is grown with fallocate
+ * before anything is copied: on tmpfs that allocates the pages, so a
+ * full file system is an error here (ENOSPC, or EFBIG past
+ * RLIMIT_FSIZE), never a SIGBUS on a later store.  What lies past the
+ * last record is zeros, which recovery reads as the end (replay_file).
+ * A file system without fallocate falls back to pwrite for the file.
+ */
+#define WIN_BYTES ((size_t)1 << 20)
+
+static void unmap_window(struct journal *j)
+{
+	if (j->win)
+		munmap(j->win, j->win_len);
+	j->win = NULL;
+	j->win_off = 0;
+	j->win_len = 0;
+}
+
+void journal_writer_close(struct journal *j)
+{
+	if (j->wfd < 0)
+		return;
+	unmap_window(j);
+	/* The zeros past the end are preallocation, not data. */
+	if (j->file_len > j->wsize && ftruncate(j->wfd, (off_t)j->wsize) < 0)
+		log_warn("journal: %s: cannot trim journal.%" PRIu64 ": %s",
+		         j->dir, j->wepoch, strerror(errno));
+	close(j->wfd);
+	j->wfd = -1;
+	j->file_len = 0;
+}
+
+void journal_writer_set(struct journal *j, int fd, uint64_t epoch,
+                        uint64_t size, uint64_t nrec)
+{
+	journal_writer_close(j);
+	j->wfd = fd;
+	j->wepoch = epoch;
+	j->wsize = j->file_len = size;
+	j->wseq = nrec;
+	j->is_mapped = !j->o.sync;
+}
+
+/* A window holding wsize .. wsize + need, the file allocated under it. */
+static int map_room(struct journal *j, size_t need)
+{
+	uint64_t end = j->wsize + need, off, len;
+	long page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	if (j->win && j->wsize >= j->win_off && end <= j->win_off + j->win_len)
+		return 0;
+	off = j->wsize - j->wsize % (uint64_t)page;
+	len = end - off;
+	len = len < WIN_BYTES ? WIN_BYTES
+	                      : len + (uint64_t)page - len % (uint64_t)page;
+	if (off + len > j->file_len) {
+		int err = fallocate(j->wfd, 0, (off_t)j->file_len,
+		                    (off_t)(off + len - j->file_len));
+
+		if (err < 0)
+			return -errno;
+		j->file_len = off + len;
+	}
+	unmap_window(j);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+	         j->wfd, (off_t)off);
+	if (p == MAP_FAILED)
+		return -errno;
+	j->win = p;
+	j->win_off = off;
+	j->win_len = len;
+	return 0;
+}
+
+/* Write the batch at wsize: mapped, or pwrite (+ fdatasync). */
+static int write_batch(struct journal *j, size_t len)
+{
+	int err;
+
+	if (j->is_mapped) {
+		err = map_room(j, j->len);
+		if (err == -EOPNOTSUPP) {
+			/* No fallocate here: pwrite from now on. */
+			unmap_window(j);
+			j->is_mapped = false;
+		} else {
+			if (!err)
+				memcpy(j->win + (j->wsize - j->win_off), j->buf,
+				       len);
+			return err;
+		}
+	}
+	err = journal_pwrite_all(j->wfd, j->buf, len, j->wsize);
+	if (!err && j->wsize + len > j->file_len)
+		j->file_len = j->wsize + len;
+	if (!err && j->o.sync && fdatasync(j->wfd) < 0)
+		err = -errno;
+	return err;
+}
+
 int journal_commit(struct journal *j)
 {
 	uint64_t seq = j->wseq;
@@ -763,19 +875,20 @@ int journal_commit(struct journal *j)
 	}
 	j->commits++;
 	if (j->crash == CRASH_TORN && j->commits == j->crash_n) {
-		journal_pwrite_all(j->wfd, j->buf, j->len / 2, j->wsize);
+		write_batch(j, j->len / 2);
 		raise(SIGKILL);
 	}
-	err = journal_pwrite_all(j->wfd, j->buf, j->len, j->wsize);
-	if (!err && j->o.sync && fdatasync(j->wfd) < 0)
-		err = -errno;
+	err = write_batch(j, j->len);
 	if (err) {
 		/* A torn piece must not stay where the next batch would
-		 * follow it: recovery would stop there and drop the rest. */
-		if (ftruncate(j->wfd, (off_t)j->wsize) < 0)
+		 * follow it: recovery would stop there and drop the rest.
+		 * (The mapped writer copies nothing when it fails.) */
+		if (!j->is_mapped && ftruncate(j->wfd, (off_t)j->wsize) < 0)
 			log_err("journal: %s: cannot truncate journal.%" PRIu64
 			        " back to %" PRIu64 ": %s",
 			        j->dir, j->wepoch, j->wsize, strerror(errno));
+		if (!j->is_mapped)
+			j->file_len = j->wsize;
 		log_err("journal: %s: writing journal.%" PRIu64
 		        " failed (%s): %" PRIu64
 		        " records refused; changes refused until a "
@@ -813,10 +926,10 @@ void journal_info(const struct journal *j, struct journal_info *out)
 	out->journal_records = j->chain_records + j->wseq;
 	out->snapshot_bytes = j->snapshot_bytes;
 	out->compactions = j->compactions;
-	out->is_compacting = j->child > 0;
+	out->is_compacting = j->job != NULL;
 	out->last_compaction = j->last_compaction;
 	out->last_compaction_sec = j->last_compaction_sec;
-	out->last_fork_sec = j->last_fork_sec;
+	out->last_start_sec = j->last_start_sec;
 	out->is_failed = j->is_failed;
 	out->failed_err = j->failed_err;
 }

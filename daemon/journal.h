@@ -4,10 +4,12 @@
  * the daemon writes) and journal files (the records of every change
  * acknowledged since), each checksummed so that a torn or corrupt piece
  * is recognised and never used.  Compaction writes a fresh snapshot from
- * a forked child while the parent goes on serving.
+ * a thread of its own while the loop goes on serving.
  *
- * One thread: every function here is called from the daemon's loop
- * thread only.  All functions that can fail return 0 or -errno.
+ * Threads: every function here is called from the daemon's loop thread
+ * only; the compaction's thread runs only the daemon's dump function
+ * (see journal_compact_start).  All functions that can fail return 0 or
+ * -errno.
  *
  * Files in the directory (little-endian, see journal.c for the essay):
  *   lock           flock(LOCK_EX) held for the journal's life
@@ -48,16 +50,16 @@ struct journal_opts {
  * (defaults: no sync, 8 MiB).  Reads nothing yet: journal_recover must
  * come next, before any append.  On success *out is the caller's, to
  * give to journal_close.  Errors: -EBUSY another journal (another
- * process, or a compaction child of a daemon that just died, for the
- * few milliseconds it takes to die) holds the lock; -ENOMEM; -ENOTDIR,
+ * process, or a child of a daemon that just died that still has the
+ * lock's file open) holds the lock; -ENOMEM; -ENOTDIR,
  * -EACCES, ... from mkdir/open.
  */
 int journal_open(const char *dir, const struct journal_opts *o,
                  struct journal **out);
 
 /*
- * journal_close - kill and reap a running compaction child (and remove
- * its .tmp file), drop uncommitted
+ * journal_close - stop and join a running compaction (its .tmp file is
+ * removed and its release function called), drop uncommitted
  * records (never acknowledged), close the files and release the lock.
  * `j` may be NULL.  Frees j.
  */
@@ -131,7 +133,7 @@ void *journal_reserve(struct journal *j, unsigned int kind, size_t len);
  * batch and returns the same error without writing, until a compaction
  * succeeds.  Logged with log_err.  The daemon should refuse changes
  * while journal_is_failed(): a change made then is in memory only (the
- * next snapshot has it only if it was made before that snapshot's fork).
+ * next snapshot has it only if it was made before that snapshot's freeze).
  */
 int journal_commit(struct journal *j);
 
@@ -143,55 +145,62 @@ bool journal_is_pending(const struct journal *j);
 bool journal_is_failed(const struct journal *j);
 
 /*
- * Compaction.  dump() runs in a forked child: it writes the whole
- * in-memory state (as of the fork) through write(warg, buf, len), which
- * buffers and checksums and returns 0 or -errno; dump returns 0 or
- * -errno.  The child must not touch anything it shares with the parent
- * (sockets, rings): it only reads memory and calls write.
+ * Compaction.  dump() runs on the compaction's thread: it writes the
+ * whole state, as the daemon froze it before journal_compact_start,
+ * through write(warg, buf, len), which buffers and checksums and returns
+ * 0 or -errno (-ECANCELED once journal_close wants the thread back:
+ * stop then); dump returns 0 or -errno.  It must read only what the
+ * loop thread no longer changes (a frozen copy), and call nothing that
+ * is not thread-safe (no log, no xalloc).  release(arg) then frees that
+ * copy, on the loop thread.
  */
 typedef int journal_write_fn(void *warg, const void *buf, size_t len);
 typedef int journal_dump_fn(void *arg, journal_write_fn *write, void *warg);
+typedef void journal_release_fn(void *arg);
 
 /* journal_compact_due - are the journal files since the last snapshot
- * at least max(compact_min, 2 x the snapshot's payload), with no
+ * at least max(compact_min, the snapshot's payload), with no
  * compaction running, and not in the back-off after a failed one (1 s,
  * doubling up to 64 s, reset by a success)? */
 bool journal_compact_due(const struct journal *j);
 
 /*
  * journal_compact_start - commit what is buffered, start journal.<E+1>
- * (every later record goes there), fork a child that writes
- * snapshot.<E+1> with dump(arg, ...) and _exits, and return at once.
- * (E+1: the epoch after the newest journal file; after a failed
- * compaction that is E+2, and so on.)  The pause the caller sees is
- * the fork: it copies the page tables, ~proportional to the resident
- * heap (journal_info's last_fork_sec).  The child is reaped by pid:
- * the daemon must not reap all children (waitpid(-1), SIGCHLD set to
- * SIG_IGN), or the compaction is reported failed.
- * The child dies with the parent (PR_SET_PDEATHSIG): an unfinished
- * snapshot is a .tmp file, never valid.  A failed journal may (and
- * should) compact: that is how it heals.  Errors: -EBUSY a compaction
- * runs; -EINVAL not recovered; errors of creating journal.<E+1> or of
- * fork (nothing started, the journal is unchanged).  A failing commit
- * of the buffered records does not stop the compaction (see
- * journal_commit); the commit's error is not returned.
+ * (every later record goes there), start a thread that writes
+ * snapshot.<E+1> with dump(arg, ...), and return at once.  (E+1: the
+ * epoch after the newest journal file; after a failed compaction that
+ * is E+2, and so on.)  The caller must have frozen its state just
+ * before (nothing changed in between), so that the snapshot is exactly
+ * the state the new journal file continues.  release(arg) (may be NULL)
+ * is called exactly once on the loop thread when the dump can no longer
+ * run: at once if the start fails, else from journal_compact_poll or
+ * journal_close.  The pause the caller sees is a commit, a file
+ * creation and a thread's start (journal_info's last_start_sec).  An
+ * unfinished snapshot is a .tmp file, never valid; a crash kills the
+ * thread with the daemon.  A failed journal may (and should) compact:
+ * that is how it heals.  Errors: -EBUSY a compaction runs; -EINVAL not
+ * recovered; -ENOMEM; errors of creating journal.<E+1> or of the thread
+ * (nothing started, the journal is unchanged).  A failing commit of the
+ * buffered records does not stop the compaction (see journal_commit);
+ * the commit's error is not returned.
  */
-int journal_compact_start(struct journal *j, journal_dump_fn *dump, void *arg);
+int journal_compact_start(struct journal *j, journal_dump_fn *dump,
+                          journal_release_fn *release, void *arg);
 
 /*
- * journal_compact_poll - reap the compaction child, without blocking.
- * Returns 1 it finished well: the epoch is now E+1, older files are
- * removed, and a failed journal is healthy again; 0 still running, or
- * none; -errno it failed (the child's error, -EIO for a child killed by
- * a signal; logged): the old files stay, records go on to the new
- * journal file (it stays in the chain recovery replays), and the next
- * compaction retries.
+ * journal_compact_poll - reap the compaction's thread if it has ended,
+ * without blocking (release is called then).  Returns 1 it finished
+ * well: the epoch is now E+1, older files are removed, and a failed
+ * journal is healthy again; 0 still running, or none; -errno it failed
+ * (the dump's or the file system's error; logged): the old files stay, records
+ * go on to the new journal file (it stays in the chain recovery replays), and
+ * the next compaction retries.
  */
 int journal_compact_poll(struct journal *j);
 
-/* journal_compact_fd - a pidfd of the running child (readable once it
- * has exited: put it on the loop and poll then), or -1 (none running,
- * or pidfds not supported: poll now and then instead).  Owned by j. */
+/* journal_compact_fd - an eventfd readable once the running
+ * compaction's thread has ended (put it on the loop and poll then), or
+ * -1: none runs.  Owned by j. */
 int journal_compact_fd(const struct journal *j);
 
 struct journal_info {
@@ -201,11 +210,11 @@ struct journal_info {
 	uint64_t journal_records;   /* records since that snapshot */
 	uint64_t snapshot_bytes;    /* payload of that snapshot */
 	uint64_t compactions;       /* compactions that succeeded */
-	bool is_compacting;         /* a child runs */
+	bool is_compacting;         /* a compaction's thread runs */
 	double last_compaction;     /* wall time (s since 1970) of the last
 	                             * success; 0: none */
 	double last_compaction_sec; /* its duration, start to reaped */
-	double last_fork_sec;       /* the pause compact_start took */
+	double last_start_sec;      /* the pause compact_start took */
 	bool is_failed;             /* see journal_commit */
 	int failed_err;             /* its -errno, or 0 */
 };
@@ -218,9 +227,9 @@ void journal_info(const struct journal *j, struct journal_info *out);
  * default): "torn:N" the N-th commit that writes writes only the first
  * half of its batch, then raise(SIGKILL); "after-commit:N" after the
  * N-th commit completed, raise(SIGKILL); "compact:N" at the N-th
- * compact_start the parent raises SIGKILL right after the fork (its
- * child then dies too).  N >= 1, counted from this call.  NULL or ""
- * turns it off.  0, or -EINVAL for a malformed spec (nothing changed).
+ * compact_start, raise(SIGKILL) right after the thread started.  N >= 1,
+ * counted from this call.  NULL or "" turns it off.  0, or -EINVAL for a
+ * malformed spec (nothing changed).
  */
 int journal_set_crash(struct journal *j, const char *spec);
 

@@ -1,6 +1,6 @@
 /*
  * journal_int.h - what daemon/journal.c (files, recovery, commit) and
- * daemon/journal_compact.c (the forked snapshot writer) share: the
+ * daemon/journal_compact.c (the snapshot writer's thread) share: the
  * struct, the on-disk constants and a few file helpers.  Nothing else
  * includes it.
  */
@@ -10,7 +10,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/types.h>
+
+#include "daemon/journal.h"
 
 #define SNAP_MAGIC     "XSSNAP\0\1"
 #define JRNL_MAGIC     "XSJRNL\0\1"
@@ -20,7 +24,27 @@
 #define JRNL_HDR       24u
 #define REC_HDR        9u
 #define NAME_MAX_LEN   64
-#define CHILD_BUF      (1u << 20)
+#define SNAP_BUF       (1u << 20)
+
+/*
+ * A compaction's job.  The loop thread fills it before the thread starts
+ * and reads it only after `done` (or a join); the thread reads the
+ * fields above `cancel` and writes only `err`, `done` and the eventfd.
+ */
+struct compact_job {
+	int dirfd;
+	bool sync;
+	uint64_t epoch;
+	journal_dump_fn *dump;
+	journal_release_fn *release;
+	void *arg;
+	unsigned char *buf; /* SNAP_BUF bytes for the writer */
+	int efd;            /* eventfd: readable once done */
+	atomic_bool cancel; /* set by journal_close */
+	atomic_bool done;
+	int err;
+	pthread_t thread;
+};
 
 enum crash_kind { CRASH_NONE, CRASH_TORN, CRASH_AFTER_COMMIT, CRASH_COMPACT };
 
@@ -36,11 +60,16 @@ struct journal {
 	uint64_t chain_bytes;    /* journal files epoch..wepoch-1 */
 	uint64_t chain_records;
 
-	/* The file appended to. */
+	/* The file appended to (journal_writer_set). */
 	uint64_t wepoch;
 	int wfd;
-	uint64_t wsize; /* its last good end */
-	uint64_t wseq;  /* records in it */
+	uint64_t wsize;     /* its last good end */
+	uint64_t wseq;      /* records in it */
+	uint64_t file_len;  /* its size, preallocated zeros included */
+	bool is_mapped;     /* commits copy into the window (no --sync) */
+	unsigned char *win; /* the mapped window, or NULL */
+	uint64_t win_off;
+	size_t win_len;
 
 	/* The batch: framed records, crcs filled in at commit. */
 	unsigned char *buf;
@@ -51,12 +80,11 @@ struct journal {
 	int failed_err;
 
 	/* Compaction. */
-	pid_t child;
-	int pidfd;
-	uint64_t child_epoch;
+	struct compact_job *job; /* NULL: none running */
+	uint64_t child_epoch;    /* the epoch it writes, or last wrote */
 	double child_start;
 	uint64_t compactions;
-	double last_compaction, last_compaction_sec, last_fork_sec;
+	double last_compaction, last_compaction_sec, last_start_sec;
 
 	enum crash_kind crash;
 	unsigned long crash_n;
@@ -110,6 +138,15 @@ int journal_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 int journal_sync_dir(const struct journal *j);
 /* unlink a file of the directory; other than ENOENT, logged. */
 void journal_unlink(const struct journal *j, const char *name);
+/* Tell a running compaction's thread to stop, join it and release its
+ * job (its .tmp file is removed by the thread). */
+void journal_compact_cancel(struct journal *j);
+/* Make `fd` (journal.<epoch>, `size` valid bytes, `nrec` records) the
+ * file appended to, closing the previous one (journal_writer_close). */
+void journal_writer_set(struct journal *j, int fd, uint64_t epoch,
+                        uint64_t size, uint64_t nrec);
+/* Unmap the window, trim the file's preallocated tail, close it. */
+void journal_writer_close(struct journal *j);
 /* Create journal.<epoch> holding only its header; its fd in *fd. */
 int journal_create(struct journal *j, uint64_t epoch, int *fd);
 

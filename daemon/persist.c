@@ -1,7 +1,7 @@
 /*
  * persist.c - the daemon's state across its own crash (see persist.h and
  * docs/persistence.md): what is recorded when (group commit at the end
- * of each turn), snapshots from a forked child, the failed journal, and
+ * of each turn), snapshots written by a thread, the failed journal, and
  * the restart.  The encoding is persist_rec.c's.
  */
 #include <errno.h>
@@ -120,19 +120,31 @@ static bool is_compacting(const struct persist *p)
 	return info.is_compacting;
 }
 
+static double mono_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void compact_start(struct persist *p)
 {
-	struct journal_info info;
-	int err = journal_compact_start(p->j, prec_dump, p);
+	struct prec_frozen *f;
+	double t0 = mono_sec();
+	int err = prec_freeze(p, &f);
 
+	if (!err)
+		err = journal_compact_start(p->j, prec_frozen_dump,
+		                            prec_frozen_release, f);
 	if (err) {
 		log_warn("journal: cannot start a snapshot: %s",
 		         strerror(-err));
 		return;
 	}
-	journal_info(p->j, &info);
-	log_debug("journal: snapshot started (the fork took %.1f ms)",
-	          info.last_fork_sec * 1e3);
+	p->last_pause_sec = mono_sec() - t0;
+	log_debug("journal: snapshot started (the daemon stopped %.2f ms)",
+	          p->last_pause_sec * 1e3);
 	p->compact_fd = journal_compact_fd(p->j);
 	if (p->compact_fd >= 0 &&
 	    loop_add(p->d->loop, p->compact_fd, LOOP_IN, compact_done, p))
@@ -331,14 +343,15 @@ static int journal_report(struct daemon *d, char *buf, size_t size)
 	    "journal-records %llu\nsnapshot-bytes %llu\n"
 	    "compactions %llu\ncompacting %s\n"
 	    "last-compaction %s\nlast-compaction-ms %.1f\n"
-	    "last-fork-ms %.2f\nsync %s\nstate %s%s%s\n",
+	    "last-pause-ms %.2f\nsync %s\nstate %s%s%s\n",
 	    in.dir, (unsigned long long)in.epoch,
 	    (unsigned long long)in.journal_bytes,
 	    (unsigned long long)in.journal_records,
 	    (unsigned long long)in.snapshot_bytes,
 	    (unsigned long long)in.compactions, in.is_compacting ? "yes" : "no",
-	    when, in.last_compaction_sec * 1e3, in.last_fork_sec * 1e3,
-	    d->cfg.is_sync ? "yes" : "no", in.is_failed ? "failed: " : "ok",
+	    when, in.last_compaction_sec * 1e3,
+	    d->persist->last_pause_sec * 1e3, d->cfg.is_sync ? "yes" : "no",
+	    in.is_failed ? "failed: " : "ok",
 	    in.is_failed ? strerror(-in.failed_err) : "",
 	    d->persist_err ? " (changes refused)" : "");
 }

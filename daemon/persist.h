@@ -17,8 +17,8 @@ struct daemon;
 
 /*
  * persist_start - when d->cfg.is_persistent: open the journal in
- * d->cfg.state_dir (waiting up to a second for the lock a dying daemon's
- * compaction child may still hold), load what it holds into `d` (made by
+ * d->cfg.state_dir (waiting up to two seconds for the lock of a daemon
+ * that is still exiting), load what it holds into `d` (made by
  * daemon_init, no connections yet), bring back each domain that is still
  * alive with its ring, session and watches, clean up those that died
  * meanwhile, and from then on record every change.  Logs what was

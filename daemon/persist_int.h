@@ -28,7 +28,7 @@ enum {
 /* While the journal cannot be written, a snapshot is tried this often. */
 #define RETRY_MS     1000u
 #define RETRY_MAX_MS 60000u
-/* How long a restart waits for the lock of a dead daemon's child. */
+/* How long a restart waits for the lock of a daemon still exiting. */
 #define LOCK_WAIT_MS 2000u
 
 struct wbuf {
@@ -78,6 +78,7 @@ struct persist {
 	uint64_t retry_timer;
 	unsigned int retry_ms; /* the next retry's delay */
 	int compact_fd;        /* on the loop while a compaction runs, or -1 */
+	double last_pause_sec; /* the last compaction's start: freeze, file */
 	/* Only while loading. */
 	struct saved_dom **saved; /* by domid */
 	uint64_t loaded_records;
@@ -98,7 +99,19 @@ int prec_on_record(void *arg, unsigned int kind, const void *buf, size_t len);
 int prec_on_snapshot(void *arg, const void *buf, size_t len);
 void prec_saved_free(struct persist *p, unsigned int domid);
 
-/* The compaction child's dump of the whole state (journal_dump_fn). */
+/*
+ * The whole state as a snapshot payload, in two halves so that the
+ * writing can run on the compaction's thread: prec_freeze (loop thread)
+ * encodes the daemon's entries and freezes the store into *out;
+ * prec_frozen_dump (a journal_dump_fn, any one thread) writes them;
+ * prec_frozen_release (a journal_release_fn, loop thread) frees them.
+ * prec_freeze: 0 or -ENOMEM.  prec_dump does all three at once
+ * (journal_dump_fn, `arg` the struct persist).
+ */
+struct prec_frozen;
+int prec_freeze(struct persist *p, struct prec_frozen **out);
+int prec_frozen_dump(void *arg, journal_write_fn *write, void *warg);
+void prec_frozen_release(void *arg);
 int prec_dump(void *arg, journal_write_fn *write, void *warg);
 
 #endif

@@ -426,59 +426,99 @@ int prec_on_snapshot(void *arg, const void *buf, size_t len)
 	return 0;
 }
 
-/* ---- the snapshot, written by the compaction child ---- */
+/* ---- the snapshot, written by the compaction's thread ---- */
 
-int prec_dump(void *arg, journal_write_fn *write, void *warg)
+/* The daemon's part of a snapshot, encoded, and the frozen store. */
+struct prec_frozen {
+	struct wbuf w;
+	struct store *store; /* to thaw into, on the loop thread */
+	struct store_frozen *frozen;
+};
+
+int prec_freeze(struct persist *p, struct prec_frozen **out)
 {
-	struct persist *p = arg;
 	struct daemon *d = p->d;
-	struct wbuf w = {0};
+	struct prec_frozen *f = xcalloc(1, sizeof(*f));
+	struct wbuf *w;
 	uint32_t n = 0;
 	size_t count_at;
 	int err;
 
-	w_u32(&w, SNAP_MAGIC);
-	w_u32(&w, SNAP_VERSION);
-	count_at = w.len;
-	w_u32(&w, 0);
+	*out = NULL;
+	if (!f)
+		return -ENOMEM;
+	w = &f->w;
+	w_u32(w, SNAP_MAGIC);
+	w_u32(w, SNAP_VERSION);
+	count_at = w->len;
+	w_u32(w, 0);
 	/* Entries: each u8 kind, u32 length, body. */
 #define ENTRY(kind, body)                                                      \
 	do {                                                                   \
 		size_t at_;                                                    \
-		w_u8(&w, kind);                                                \
-		at_ = w.len;                                                   \
-		w_u32(&w, 0);                                                  \
+		w_u8(w, kind);                                                 \
+		at_ = w->len;                                                  \
+		w_u32(w, 0);                                                   \
 		body;                                                          \
-		prec_w_put32_at(&w, at_, (uint32_t)(w.len - at_ - 4));         \
+		prec_w_put32_at(w, at_, (uint32_t)(w->len - at_ - 4));         \
 		n++;                                                           \
 	} while (0)
-	ENTRY(REC_GLOBALS, prec_enc_quota(&w, &d->cfg.quota));
+	ENTRY(REC_GLOBALS, prec_enc_quota(w, &d->cfg.quota));
 	for (const struct domain *dom = d->dom_list; dom; dom = dom->next) {
 		struct domain_saved s;
 
 		domain_save(dom, &s);
-		ENTRY(REC_DOMAIN, prec_enc_domain(&w, &s));
+		ENTRY(REC_DOMAIN, prec_enc_domain(w, &s));
 		if (dom->conn && prec_is_guest_session(dom->conn)) {
-			size_t at = w.len;
+			size_t at = w->len;
 
 			ENTRY(
-			    REC_SESSION, if (!prec_enc_session(&w, dom->conn)) {
+			    REC_SESSION, if (!prec_enc_session(w, dom->conn)) {
 				    /* A faulted ring: no session to keep. */
-				    w.len = at;
+				    w->len = at;
 				    n--;
 				    break;
 			    });
 		}
 	}
 #undef ENTRY
-	prec_w_put32_at(&w, count_at, n);
-	if (w.is_oom) {
-		xfree(w.p);
-		return -ENOMEM;
+	prec_w_put32_at(w, count_at, n);
+	err = w->is_oom ? -ENOMEM : store_freeze(d->store, &f->frozen);
+	if (err) {
+		xfree(w->p);
+		xfree(f);
+		return err;
 	}
-	err = write(warg, w.p, w.len);
-	xfree(w.p);
+	f->store = d->store;
+	*out = f;
+	return 0;
+}
+
+int prec_frozen_dump(void *arg, journal_write_fn *write, void *warg)
+{
+	struct prec_frozen *f = arg;
+	int err = write(warg, f->w.p, f->w.len);
+
+	return err ? err : store_frozen_dump(f->frozen, write, warg);
+}
+
+void prec_frozen_release(void *arg)
+{
+	struct prec_frozen *f = arg;
+
+	store_thaw(f->store, f->frozen);
+	xfree(f->w.p);
+	xfree(f);
+}
+
+int prec_dump(void *arg, journal_write_fn *write, void *warg)
+{
+	struct prec_frozen *f;
+	int err = prec_freeze(arg, &f);
+
 	if (err)
 		return err;
-	return store_dump(d->store, write, warg);
+	err = prec_frozen_dump(f, write, warg);
+	prec_frozen_release(f);
+	return err;
 }

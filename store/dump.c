@@ -128,29 +128,82 @@ static int out_node(struct out *o, const struct node *n)
 	return 0;
 }
 
-int store_dump(struct store *s, store_write_fn *fn, void *arg)
+/*
+ * A frozen version: the main tree's root and the special nodes' perms,
+ * referenced, so that the loop thread's later changes copy what they
+ * touch (tree_unshare) and never write what the dump reads.  The dump's
+ * buffers are allocated here, on the loop thread, because xalloc's
+ * counters belong to it.
+ */
+struct store_frozen {
+	struct node *root;
+	struct nperms *special[2];
+	uint64_t gen, nodes;
+	unsigned char *buf;
+	const struct node **stack;
+	uint32_t *pos;
+};
+
+int store_freeze(struct store *s, struct store_frozen **out)
 {
-	struct out o = {xmalloc(CHUNK), 0, fn, arg};
-	const struct node **stack = xmalloc(DEPTH_MAX * sizeof(*stack));
-	uint32_t *pos = xmalloc(DEPTH_MAX * sizeof(*pos));
+	struct store_frozen *f = xmalloc(sizeof(*f));
 	struct store_stats st;
+
+	*out = NULL;
+	if (!f)
+		return -ENOMEM;
+	f->buf = xmalloc(CHUNK);
+	f->stack = xmalloc(DEPTH_MAX * sizeof(*f->stack));
+	f->pos = xmalloc(DEPTH_MAX * sizeof(*f->pos));
+	if (!f->buf || !f->stack || !f->pos) {
+		xfree(f->buf);
+		xfree(f->stack);
+		xfree(f->pos);
+		xfree(f);
+		return -ENOMEM;
+	}
+	store_stats(s, &st);
+	f->root = s->root;
+	node_ref(f->root);
+	for (int i = 0; i < 2; i++) {
+		f->special[i] = s->special_perms[i];
+		nperms_ref(f->special[i]);
+	}
+	f->gen = s->env.gen;
+	f->nodes = st.main_nodes;
+	*out = f;
+	return 0;
+}
+
+void store_thaw(struct store *s, struct store_frozen *f)
+{
+	if (!f)
+		return;
+	node_unref(&s->env, f->root);
+	for (int i = 0; i < 2; i++)
+		nperms_unref(f->special[i]);
+	xfree(f->buf);
+	xfree(f->stack);
+	xfree(f->pos);
+	xfree(f);
+}
+
+int store_frozen_dump(struct store_frozen *f, store_write_fn *fn, void *arg)
+{
+	struct out o = {f->buf, 0, fn, arg};
+	const struct node **stack = f->stack;
+	uint32_t *pos = f->pos;
 	unsigned int sp = 0;
 	int err = 0;
 
-	if (!o.buf || !stack || !pos) {
-		err = -ENOMEM;
-		goto out;
-	}
-	store_stats(s, &st);
 	memset(o.buf, 0, SNAP_HDR);
 	o.buf[0] = SNAP_VERSION;
 	o.buf[1] = SNAP_TYPE;
-	put64(o.buf + 8, s->env.gen);
-	put64(o.buf + 16, st.main_nodes);
+	put64(o.buf + 8, f->gen);
+	put64(o.buf + 16, f->nodes);
 	o.len = SNAP_HDR;
 	for (int i = 0; i < 2; i++) {
-		const struct nperms *p = s->special_perms[i];
-
+		const struct nperms *p = f->special[i];
 		unsigned char h[4] = {0};
 
 		put16(h, p->n);
@@ -163,11 +216,11 @@ int store_dump(struct store *s, store_write_fn *fn, void *arg)
 			err = out_bytes(&o, e, PERM_BYTES);
 		}
 		if (err)
-			goto out;
+			return err;
 	}
 	/* Parents before children: a node is written when pushed. */
-	err = out_node(&o, s->root);
-	stack[0] = s->root;
+	err = out_node(&o, f->root);
+	stack[0] = f->root;
 	pos[0] = 0;
 	while (!err) {
 		const struct node *n = stack[sp];
@@ -182,20 +235,24 @@ int store_dump(struct store *s, store_write_fn *fn, void *arg)
 		err = out_node(&o, n);
 		if (!err && n->nkids) {
 			/* Depth is bounded by the path rules. */
-			if (sp + 1 >= DEPTH_MAX) {
-				err = -EINVAL;
-				break;
-			}
+			if (sp + 1 >= DEPTH_MAX)
+				return -EINVAL;
 			stack[++sp] = n;
 			pos[sp] = 0;
 		}
 	}
-	if (!err)
-		err = out_flush(&o);
-out:
-	xfree(o.buf);
-	xfree(stack);
-	xfree(pos);
+	return err ? err : out_flush(&o);
+}
+
+int store_dump(struct store *s, store_write_fn *fn, void *arg)
+{
+	struct store_frozen *f;
+	int err = store_freeze(s, &f);
+
+	if (err)
+		return err;
+	err = store_frozen_dump(f, fn, arg);
+	store_thaw(s, f);
 	return err;
 }
 

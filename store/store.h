@@ -163,6 +163,31 @@ typedef int store_write_fn(void *arg, const void *buf, size_t len);
 int store_dump(struct store *s, store_write_fn *fn, void *arg);
 
 /*
+ * A frozen version of the main tree, for a snapshot written by another
+ * thread while the loop goes on changing the store (the daemon's
+ * compaction).  Freezing costs a reference, not a copy: later changes
+ * copy the nodes they touch, as for an open transaction, so the memory
+ * it keeps grows with what changes while it lives.
+ *
+ * store_freeze - freeze `s` as it is now into *out (caller owns: give
+ * it to store_thaw).  Loop thread.  0 or -ENOMEM (*out NULL).
+ *
+ * store_frozen_dump - write `f` as store_dump would have at the freeze.
+ * May run on any one thread at a time, concurrently with any store call
+ * of the loop thread except store_thaw(f) and store_free: it reads only
+ * nodes the frozen version keeps alive and allocates nothing.  fn's
+ * error stops it and is returned; -EINVAL for a tree deeper than the
+ * path rules allow.
+ *
+ * store_thaw - release `f` (NULL: nothing); loop thread, after the
+ * dump has returned.  Frees the nodes only the frozen version held.
+ */
+struct store_frozen;
+int store_freeze(struct store *s, struct store_frozen **out);
+int store_frozen_dump(struct store_frozen *f, store_write_fn *fn, void *arg);
+void store_thaw(struct store *s, struct store_frozen *f);
+
+/*
  * store_load - a new store (*out, caller owns) from snapshot `buf` of
  * `len` bytes, as store_dump wrote it.  Node accounting is rebuilt;
  * quotas are not checked (a snapshot holds what was accepted).  -EINVAL

@@ -1,5 +1,5 @@
 #!/bin/bash
-# run-tsan.sh: libxstore's threaded tests under ThreadSanitizer.
+# run-tsan.sh: the threaded tests under ThreadSanitizer.
 #
 # Builds the TSan variant of what they need (make V=tsan: the tests, the
 # daemon, xsim; only those targets, so that a TSan build problem elsewhere
@@ -7,7 +7,11 @@
 # threads: requests in flight, watches churned while events arrive,
 # callbacks removing themselves, suspend/resume and reconnection under
 # load), test_lib, test_lib_fake and test_xenbus (the bus thread, the
-# watch callbacks feeding it, callers waiting on it).  Any TSan report
+# watch callbacks feeding it, callers waiting on it), and the daemon's
+# compaction thread: test_frozen (a frozen store dumped by a thread while
+# the main thread changes the tree), test_journal (the snapshot writer's
+# thread, cancelled, failed, killed) and the daemon itself compacting
+# under load and kills (test_crash.py compaction, on the TSan xstored).  Any TSan report
 # fails the binary (halt_on_error).  Prints each binary's output, then
 # one final line "N passed, N failed".  Exit 1 if anything failed.
 #
@@ -15,9 +19,9 @@
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-TESTS="test_lib_threads test_lib test_lib_fake test_xenbus"
+TESTS="test_lib_threads test_lib test_lib_fake test_xenbus test_frozen test_journal"
 O=build/tsan
-targets="$O/xstored $O/xsim"
+targets="$O/xstored $O/xsim $O/xstore"
 for t in $TESTS; do targets="$targets $O/tests/$t"; done
 
 echo "== build: make V=tsan $targets"
@@ -55,5 +59,23 @@ for t in $TESTS; do
 	passed=$((passed + p))
 	failed=$((failed + f))
 done
+echo "== test_crash.py compaction (xstored under TSan)"
+rc=0
+XSTORED=$O/xstored timeout "${TSAN_TIMEOUT:-600}" python3 \
+	tests/integration/test_crash.py compaction >"$out" 2>&1 || rc=$?
+cat "$out"
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+p=${summary%% passed*}
+f=${summary#*, }
+f=${f%% failed*}
+case "$p$f" in
+*[!0-9]* | "") p=0 f=1 ;;
+esac
+if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+	echo "FAIL test_crash.py: exit status $rc"
+	f=1
+fi
+passed=$((passed + p))
+failed=$((failed + f))
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -17,7 +17,7 @@ watch still fires, a guest's open transaction answered EAGAIN.
                      (XSTORED_TEST_CRASH): torn:N (half a journal batch
                      written), after-commit:N (journaled, replies not sent)
   compaction         --compact-min 16384: random kills while compactions
-                     run, and compact:N (killed right after the fork)
+                     run, and compact:N (killed right after the start)
   state_dir          --state-dir DIR --sync: the state goes to DIR
   no_persist         --no-persist: nothing survives (Xen's behaviour): the
                      control that the checks can fail

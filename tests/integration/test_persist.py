@@ -118,7 +118,11 @@ def t_torn_tail():
         c.write("/p/last", "2")
         d.kill()
         j = sorted(glob.glob(os.path.join(d.dir, "journal.*")))[-1]
-        os.truncate(j, os.path.getsize(j) - 3)  # a torn last record
+        # A torn last record.  The file may end in zeros: the mapped
+        # writer's preallocation, which recovery reads as the end.
+        with open(j, "rb") as f:
+            end = len(f.read().rstrip(b"\0"))
+        os.truncate(j, end - 3)
         d.start()
         c = xsproto.Conn(d.socket, timeout=5)
         eq(c.read("/p/first"), b"1", "the record before the torn one")
