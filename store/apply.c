@@ -287,13 +287,31 @@ static int raw_decode(const unsigned char *p, size_t len, size_t *off,
 	return 0;
 }
 
-static struct nperms *raw_perms(const struct raw_change *rc)
+/* Do the entries of `rc` say the same as `p`? */
+static bool raw_same_perms(const struct raw_change *rc, const struct nperms *p)
+{
+	if (!p || p->n != rc->nperms)
+		return false;
+	for (unsigned int i = 0; i < rc->nperms; i++)
+		if (p->e[i].domid != get16(rc->perms + PERM_BYTES * i) ||
+		    p->e[i].access != rc->perms[PERM_BYTES * i + 2])
+			return false;
+	return true;
+}
+
+/* The permissions of `rc`, referenced (the last ones replayed when they
+ * are the same); NULL for none, or on ENOMEM. */
+static struct nperms *raw_perms(struct store *s, const struct raw_change *rc)
 {
 	struct perm_entry few[16], *e = few;
 	struct nperms *np;
 
 	if (!rc->nperms)
 		return NULL;
+	if (raw_same_perms(rc, s->replay_perms)) {
+		nperms_ref(s->replay_perms);
+		return s->replay_perms;
+	}
 	if (rc->nperms > 16) {
 		e = xmalloc(rc->nperms * sizeof(*e));
 		if (!e)
@@ -306,6 +324,11 @@ static struct nperms *raw_perms(const struct raw_change *rc)
 	np = nperms_new(e, rc->nperms);
 	if (e != few)
 		xfree(e);
+	if (np) {
+		nperms_unref(s->replay_perms);
+		nperms_ref(np);
+		s->replay_perms = np;
+	}
 	return np;
 }
 
@@ -314,7 +337,7 @@ int store_replay(struct store *s, const void *rec, size_t len)
 	const unsigned char *p = rec;
 	struct view v = {&s->root, NULL, true, false, false, false};
 	struct raw_change rc;
-	char *path;
+	char path[XS_ABS_PATH_MAX + 1];
 	uint64_t gen, saved_gen = s->env.gen;
 	uint32_t count;
 	size_t off = REC_HDR;
@@ -327,9 +350,6 @@ int store_replay(struct store *s, const void *rec, size_t len)
 	gen = get64(p + 8);
 	if (count == 0 || gen < s->env.gen)
 		return -EINVAL;
-	path = xmalloc(XS_ABS_PATH_MAX + 1);
-	if (!path)
-		return -ENOMEM;
 	/* Everything that needs no store first: a malformed record is
 	 * refused before anything happens. */
 	for (uint32_t i = 0; i < count && !err; i++)
@@ -339,10 +359,8 @@ int store_replay(struct store *s, const void *rec, size_t len)
 	if (!err)
 		err = apply_begin(s, &v,
 		                  APPLY_QUIET | (count > 1 ? APPLY_STAGED : 0));
-	if (err) {
-		xfree(path);
+	if (err)
 		return err;
-	}
 	s->env.gen = gen;
 	off = REC_HDR;
 	for (uint32_t i = 0; i < count && !err; i++) {
@@ -353,7 +371,7 @@ int store_replay(struct store *s, const void *rec, size_t len)
 		ch.path = rc.path;
 		ch.value = rc.value;
 		ch.value_len = rc.value_len;
-		ch.perms = raw_perms(&rc);
+		ch.perms = raw_perms(s, &rc);
 		if (rc.nperms && !ch.perms) {
 			err = -ENOMEM;
 			break;
@@ -367,6 +385,5 @@ int store_replay(struct store *s, const void *rec, size_t len)
 	err = apply_end(s, &v, err);
 	if (err)
 		s->env.gen = saved_gen;
-	xfree(path);
 	return err;
 }

@@ -700,6 +700,7 @@ void store_free(struct store *s)
 	node_unref(&s->env, s->root);
 	nperms_unref(s->special_perms[0]);
 	nperms_unref(s->special_perms[1]);
+	nperms_unref(s->replay_perms);
 	walk_fini(&s->walk);
 	for (unsigned int i = 0; i < ACCT_PAGES; i++)
 		xfree(s->acct_pages[i]);

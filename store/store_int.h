@@ -158,6 +158,10 @@ struct store {
 	struct node *stage_root;          /* a staged set's private root */
 	struct nperms *staged_special[2]; /* SPECIAL changes of a staged set */
 	bool is_recording; /* this set's record is being encoded */
+	/* store_replay: the permissions of the last change replayed, for
+	 * the next change with the same ones to share (a journal replays
+	 * a million nodes with a handful of distinct permissions). */
+	struct nperms *replay_perms;
 };
 
 /*

@@ -739,6 +739,39 @@ static void test_alloc_failures(void)
 	}
 }
 
+/* A replayed journal costs what the live store did: nodes whose
+ * records carry the same permissions share one copy of them, as nodes
+ * that inherited their parent's do, instead of one allocation each
+ * (a million of them after a restart). */
+static void test_replay_shares_perms(void)
+{
+	struct store *s = store_new();
+	struct recs *r = calloc(1, sizeof(*r));
+	long before;
+
+	CHECK_EQ_INT(store_mkdir(s, NULL, &st_dom0, "/d"), 0);
+	r->replica = copy_of(s);
+	CHECK(r->replica != NULL);
+	store_set_record_cb(s, rec_cb, r);
+	before = xalloc_live();
+	for (int i = 0; i < 200; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/d/n%d", i);
+		CHECK_EQ_INT(store_write(s, NULL, &st_dom0, path, "v", 1), 0);
+	}
+	/* Both stores grew by 200 nodes (and a child array or two); the
+	 * live one shares /d's permissions, the replica must too. */
+	CHECK_EQ_INT(r->replay_err, 0);
+	CHECK(store_equal(s, r->replica));
+	CHECK(xalloc_live() - before < 2 * 200 + 40);
+	store_free(r->replica);
+	store_free(s);
+	recs_clear(r);
+	free(r);
+	CHECK_EQ_INT(xalloc_live(), 0);
+}
+
 static void test_dump_load_alloc_failures(void)
 {
 	struct store *s = store_new(), *c;
@@ -788,6 +821,7 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_inconsistent_records),
     CHECK_TEST(test_dump_load),
     CHECK_TEST(test_alloc_failures),
+    CHECK_TEST(test_replay_shares_perms),
     CHECK_TEST(test_dump_load_alloc_failures),
 };
 
