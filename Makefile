@@ -200,11 +200,16 @@ $(LIBCLIENT): $(call obj,$(LIB_SRC))
 $(XSTORED): $(call obj,daemon/main.c) $(ALL_LIBS)
 	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) $(DAEMON_LIBS)
 
-$(O)/xstore: $(call obj,$(CLI_SRC)) $(ALL_LIBS)
-	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
+# The CLI and the simulator's tool are clients: they link what a program
+# built against the installed libxstore gets (the simulator's platform,
+# no hypervisor libraries), not the daemon's platform.
+CLIENT_LIBS = $(LIBXSTORE) $(LIBCORE)
 
-$(O)/xsim: $(call obj,$(XSIM_SRC)) $(ALL_LIBS)
-	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) $(PLAT_LIBS) -lpthread
+$(O)/xstore: $(call obj,$(CLI_SRC)) $(CLIENT_LIBS)
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) -lpthread
+
+$(O)/xsim: $(call obj,$(XSIM_SRC)) $(CLIENT_LIBS)
+	$(CC) $(EXE_LDFLAGS) -o $@ $(filter-out $(CONFIG_STAMP),$^) -lpthread
 
 # xsmux: the per-guest multiplexer (xsim create starts it).
 $(O)/xsmux: $(call obj,$(XSMUX_SRC)) $(ALL_LIBS)
