@@ -76,6 +76,27 @@ static void wire_perms_str(const char *w, size_t len, char *out, size_t outsz)
 	out[o] = '\0';
 }
 
+int st_buf_write(void *arg, const void *data, size_t len)
+{
+	struct st_buf *b = arg;
+
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		unsigned char *np;
+
+		while (cap < b->len + len)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np)
+			return -ENOMEM;
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
 void st_nperms_str(const struct nperms *p, char *out, size_t outsz)
 {
 	char w[256];

@@ -61,6 +61,15 @@ int st_read(struct store *s, struct txn *t, const struct store_caller *c,
 int st_perms(struct store *s, struct txn *t, const struct store_caller *c,
              const char *path, char *out, size_t outsz);
 
+/* A growing byte buffer (plain malloc) that snapshots are written to:
+ * st_buf_write is a store_write_fn with a struct st_buf as its arg;
+ * -ENOMEM if it cannot grow.  The caller frees p. */
+struct st_buf {
+	unsigned char *p;
+	size_t len, cap;
+};
+int st_buf_write(void *arg, const void *data, size_t len);
+
 /* st_nperms_str - permissions as "n0,r5" into `out`; "-" for NULL. */
 void st_nperms_str(const struct nperms *p, char *out, size_t outsz);
 

@@ -22,32 +22,8 @@
 #include "tests/support/check.h"
 #include "tests/support/storetest.h"
 
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-};
-
-static int buf_write(void *arg, const void *data, size_t len)
-{
-	struct buf *b = arg;
-
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-
-		while (cap < b->len + len)
-			cap *= 2;
-		b->p = realloc(b->p, cap);
-		if (!b->p)
-			return -ENOMEM;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-	return 0;
-}
-
 /* The text of snapshot `b` loaded into a fresh store (NULL: refused). */
-static char *text_of(const struct buf *b)
+static char *text_of(const struct st_buf *b)
 {
 	struct store *c = NULL;
 	char *text;
@@ -101,7 +77,7 @@ static void churn_once(struct store *s, unsigned int *seed)
 
 struct dumper {
 	struct store_frozen *f;
-	struct buf out;
+	struct st_buf out;
 	int err;
 	atomic_bool done;
 };
@@ -110,7 +86,7 @@ static void *dump_thread(void *arg)
 {
 	struct dumper *d = arg;
 
-	d->err = store_frozen_dump(d->f, buf_write, &d->out);
+	d->err = store_frozen_dump(d->f, st_buf_write, &d->out);
 	atomic_store(&d->done, true);
 	return NULL;
 }
@@ -167,7 +143,7 @@ static void test_outlives_removal(void)
 	unsigned int seed = 7;
 	struct store *s = store_new();
 	struct store_frozen *f;
-	struct buf b = {0};
+	struct st_buf b = {0};
 	char *want, *got;
 
 	for (int i = 0; i < 500; i++)
@@ -176,13 +152,13 @@ static void test_outlives_removal(void)
 	CHECK_EQ_INT(store_freeze(s, &f), 0);
 	CHECK_EQ_INT(store_rm(s, NULL, &st_dom0, "/t"), 0);
 	CHECK_EQ_INT(store_write(s, NULL, &st_dom0, "/t", "new", 3), 0);
-	CHECK_EQ_INT(store_frozen_dump(f, buf_write, &b), 0);
+	CHECK_EQ_INT(store_frozen_dump(f, st_buf_write, &b), 0);
 	got = text_of(&b);
 	CHECK(got != NULL);
 	CHECK_EQ_STR(got, want);
 	/* A second dump of the same frozen version says the same. */
 	b.len = 0;
-	CHECK_EQ_INT(store_frozen_dump(f, buf_write, &b), 0);
+	CHECK_EQ_INT(store_frozen_dump(f, st_buf_write, &b), 0);
 	free(got);
 	got = text_of(&b);
 	CHECK_EQ_STR(got, want);

@@ -61,35 +61,13 @@ static void recs_clear(struct recs *r)
 
 /* ---- snapshots into memory ---- */
 
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-};
-
-static int buf_write(void *arg, const void *data, size_t len)
-{
-	struct buf *b = arg;
-
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-
-		while (cap < b->len + len)
-			cap *= 2;
-		b->p = realloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-	return 0;
-}
-
 /* A copy of `s` through dump and load (NULL on failure). */
 static struct store *copy_of(struct store *s)
 {
-	struct buf b = {0};
+	struct st_buf b = {0};
 	struct store *c = NULL;
 
-	if (store_dump(s, buf_write, &b) == 0)
+	if (store_dump(s, st_buf_write, &b) == 0)
 		store_load(b.p, b.len, &c);
 	free(b.p);
 	return c;
@@ -525,7 +503,7 @@ static void test_dump_load(void)
 	static const struct perm_entry pp[3] = {
 	    {5, PERM_READ}, {7, PERM_BOTH}, {0, PERM_WRITE}};
 	struct store *s = store_new(), *c;
-	struct buf b = {0}, b2 = {0};
+	struct st_buf b = {0}, b2 = {0};
 	char big[4096], path[3100];
 	struct txn *t;
 	size_t o;
@@ -550,14 +528,14 @@ static void test_dump_load(void)
 	/* An open transaction's changes are not in the snapshot. */
 	CHECK_EQ_INT(store_txn_start(s, &st_dom0, &t), 0);
 	CHECK_EQ_INT(store_write(s, t, &st_dom0, "/wide/n1", "txn", 3), 0);
-	CHECK_EQ_INT(store_dump(s, buf_write, &b), 0);
+	CHECK_EQ_INT(store_dump(s, st_buf_write, &b), 0);
 	CHECK_EQ_INT(store_load(b.p, b.len, &c), 0);
 	CHECK(store_equal(s, c));
 	CHECK_EQ_UINT(gen_of(s), gen_of(c));
 	STORE_OK(c);
 	CHECK_EQ_INT(store_txn_end(s, t, false), 0);
 	/* Loaded, dumped again: the same bytes. */
-	CHECK_EQ_INT(store_dump(c, buf_write, &b2), 0);
+	CHECK_EQ_INT(store_dump(c, st_buf_write, &b2), 0);
 	CHECK_EQ_UINT(b.len, b2.len);
 	CHECK(b.len == b2.len && !memcmp(b.p, b2.p, b.len));
 	CHECK_EQ_UINT(store_domain_nodes(s, 0), store_domain_nodes(c, 0));
@@ -775,16 +753,16 @@ static void test_replay_shares_perms(void)
 static void test_dump_load_alloc_failures(void)
 {
 	struct store *s = store_new(), *c;
-	struct buf b = {0};
+	struct st_buf b = {0};
 	bool is_done = false;
 
 	setup_base(s, &(struct txn *){NULL});
 	for (long n = 0; !is_done; n++) {
-		struct buf d = {0};
+		struct st_buf d = {0};
 		int err;
 
 		xalloc_fail_after(n);
-		err = store_dump(s, buf_write, &d);
+		err = store_dump(s, st_buf_write, &d);
 		is_done = xalloc_fail_after(-1) <= n;
 		CHECK(err == 0 || err == -ENOMEM);
 		if (!err && !b.p)
