@@ -113,7 +113,7 @@ void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* ---- servers (main.c, echo.c) ---- */
 
 struct server {
-	const char *name;   /* "xstored", "cx", "ox", "echo" */
+	const char *name;   /* "xstored", "cx", "ox", "echo", "echo-poll" */
 	int idx;            /* position in the server array */
 	char path[108];     /* socket */
 	const char *pidarg; /* pid or pid file; NULL: unknown */
@@ -126,8 +126,9 @@ struct server {
 	bool is_ready;     /* base keys written */
 };
 
-/* echo_start - fork the echo server on socket `path`; returns its pid. */
-pid_t echo_start(const char *path);
+/* echo_start - fork the echo server on socket `path`; returns its pid.
+ * is_polling: after each reply it polls as xstored's loop does. */
+pid_t echo_start(const char *path, bool is_polling);
 /* server_rss_kb - VmRSS of the server's process in kB, or -1. */
 long server_rss_kb(const struct server *s);
 /* server_cpu - user+system CPU seconds used so far by the server's
