@@ -504,6 +504,17 @@ def targets(results, subj="xstored"):
         ok = r["note"] == "" and x["load_s"] < 2
         out.append("%s %d nodes loaded in < 2 s: %.2f s%s" % (
             verdict(ok), n, x["load_s"], (" (" + r["note"] + ")") if r["note"] else ""))
+        # Issue 15: a store's memory is its nodes', not its peak's.
+        full = n >= 1000000
+        out.append("%s %d nodes held in <= 64 bytes/node beyond key+value: %s" % (
+            (verdict(None if ov is None else ov <= 64) if full else "n/a "), n,
+            "-" if ov is None else "%.0f B/node" % ov))
+        u = get(by, "7", "unload", n, subj)
+        ob = u and u["extra"].get("over_base")
+        out.append("%s RSS after removing %d nodes within 10%% of the empty daemon's: %s" % (
+            verdict(None if ob is None else ob <= 0.10), n,
+            "-" if ob is None else "%.0f kB against %.0f kB (%+.0f%%)" % (
+                u["extra"]["rss_kb"], u["extra"]["rss_base_kb"], ob * 100)))
     return "\n".join(out)
 
 

@@ -235,6 +235,9 @@ static int ctl_memreport(struct req *r)
 	MEMLINE("memreport: %u connections, %lu watches, %u transactions, "
 	        "generation %" PRIu64,
 	        r->d->nr_conns, watches, st.open_txns, st.generation);
+	MEMLINE("memreport: free memory given back to the system %" PRIu64
+	        " times (after the store shrank by a quarter and 4 MiB)",
+	        r->d->mem_trims);
 #undef MEMLINE
 	if (f)
 		fclose(f);

@@ -4,6 +4,7 @@
  * loop.  Sockets and signals belong to main.c and sock.c.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -75,6 +76,30 @@ int daemon_init(struct daemon *d, const struct daemon_config *cfg)
 	return 0;
 }
 
+/*
+ * Give the allocator's free pages back after the store shrank a lot (a
+ * subtree of a million nodes removed, a big domain released): glibc
+ * returns only the top of the heap by itself, so without this the
+ * daemon keeps its peak size for good.  malloc_trim costs milliseconds
+ * on a big heap, hence only after a drop of a quarter and 4 MiB.
+ */
+#define TRIM_MIN_BYTES ((uint64_t)4 << 20)
+
+static void trim_memory(struct daemon *d)
+{
+	uint64_t now = store_node_bytes(d->store);
+
+	if (now >= d->store_high) {
+		d->store_high = now;
+		return;
+	}
+	if (d->store_high - now < TRIM_MIN_BYTES || now > d->store_high / 4 * 3)
+		return;
+	malloc_trim(0);
+	d->store_high = now;
+	d->mem_trims++;
+}
+
 void daemon_end_turn(struct daemon *d)
 {
 	/* The journal first: nothing below may let a reply to a change
@@ -84,6 +109,7 @@ void daemon_end_turn(struct daemon *d)
 	conn_commit_all(d);
 	conn_flush_all(d);
 	conn_reap(d);
+	trim_memory(d);
 }
 
 void daemon_fini(struct daemon *d)

@@ -110,6 +110,11 @@ struct daemon {
 	 * the tree, and the watches of guests (per session). */
 	struct store *store;
 	struct watch_index *watches;
+	/* daemon.c: the store's node bytes at their highest since memory
+	 * was last given back (daemon_end_turn's trim), and how often it was
+	 * (memreport). */
+	uint64_t store_high;
+	uint64_t mem_trims;
 
 	/* conn.c: every connection, its queues and the event bounds.
 	 * Runtime only: sockets do not survive a restart, rings are made

@@ -35,13 +35,13 @@ static int check_node(const struct store *s, const struct node *n,
 	if (!n->perms || n->perms->n == 0 || n->perms->refs == 0)
 		return fail(why, whysz, "node '%s' has bad permissions",
 		            node_name(n));
-	if (n->nkids > n->kids_cap)
+	if (node_nkids(n) > node_kids_cap(n))
 		return fail(why, whysz, "node '%s' has %u children in %u slots",
-		            node_name(n), n->nkids, n->kids_cap);
+		            node_name(n), node_nkids(n), node_kids_cap(n));
 	if (node_value(n)[n->value_len] != '\0')
 		return fail(why, whysz, "value of '%s' lost its nul",
 		            node_name(n));
-	for (uint32_t i = 0; i < n->nkids; i++) {
+	for (uint32_t i = 0; i < node_nkids(n); i++) {
 		const struct node *k = n->kids[i];
 
 		if (k->name_len == 0)
@@ -126,8 +126,8 @@ int store_check(const struct store *s, char *why, size_t whysz)
 		const struct node *n = stack[--sp];
 
 		err = check_node(s, n, tally, why, whysz);
-		if (!err && sp + n->nkids > cap) {
-			size_t ncap = 2 * (sp + n->nkids);
+		if (!err && sp + node_nkids(n) > cap) {
+			size_t ncap = 2 * (sp + node_nkids(n));
 			const struct node **ns =
 			    xrealloc_array(stack, ncap, sizeof(*ns));
 
@@ -138,7 +138,7 @@ int store_check(const struct store *s, char *why, size_t whysz)
 			stack = ns;
 			cap = ncap;
 		}
-		for (uint32_t i = 0; !err && i < n->nkids; i++)
+		for (uint32_t i = 0; !err && i < node_nkids(n); i++)
 			stack[sp++] = n->kids[i];
 	}
 	if (!err)

@@ -86,7 +86,7 @@ static void node_hdr(unsigned char *q, const struct node *n)
 	put16(q, n->name_len);
 	put16(q + 2, n->perms->n);
 	put32(q + 4, n->value_len);
-	put32(q + 8, n->nkids);
+	put32(q + 8, node_nkids(n));
 	put32(q + 12, 0);
 	put64(q + 16, n->gen);
 }
@@ -225,7 +225,7 @@ int store_frozen_dump(struct store_frozen *f, store_write_fn *fn, void *arg)
 	while (!err) {
 		const struct node *n = stack[sp];
 
-		if (pos[sp] == n->nkids) {
+		if (pos[sp] == node_nkids(n)) {
 			if (sp == 0)
 				break;
 			sp--;
@@ -233,7 +233,7 @@ int store_frozen_dump(struct store_frozen *f, store_write_fn *fn, void *arg)
 		}
 		n = n->kids[pos[sp]++];
 		err = out_node(&o, n);
-		if (!err && n->nkids) {
+		if (!err && node_nkids(n)) {
 			/* Depth is bounded by the path rules. */
 			if (sp + 1 >= DEPTH_MAX)
 				return -EINVAL;
@@ -530,7 +530,7 @@ int store_load(const void *buf, size_t len, struct store **out)
 static bool node_same(const struct node *a, const struct node *b)
 {
 	return a->name_len == b->name_len && a->value_len == b->value_len &&
-	       a->nkids == b->nkids && a->gen == b->gen &&
+	       node_nkids(a) == node_nkids(b) && a->gen == b->gen &&
 	       !memcmp(node_name(a), node_name(b), a->name_len) &&
 	       !memcmp(node_value(a), node_value(b), a->value_len) &&
 	       nperms_equal(a->perms, b->perms);
@@ -553,7 +553,7 @@ bool store_equal(const struct store *a, const struct store *b)
 	while (1) {
 		const struct node *x = sa[sp], *y = sb[sp];
 
-		if (pos[sp] == x->nkids) {
+		if (pos[sp] == node_nkids(x)) {
 			if (sp == 0)
 				return true;
 			sp--;
@@ -563,7 +563,7 @@ bool store_equal(const struct store *a, const struct store *b)
 		y = y->kids[pos[sp]++];
 		if (!node_same(x, y))
 			return false;
-		if (x->nkids) {
+		if (node_nkids(x)) {
 			if (sp + 1 >= DEPTH_MAX)
 				return false;
 			sp++;

@@ -92,7 +92,7 @@ static int survey(struct store *s, unsigned int domid, struct pathlist *rm,
 		struct node *n = stack[sp];
 		struct node *k;
 
-		if (pos[sp] >= n->nkids) {
+		if (pos[sp] >= node_nkids(n)) {
 			if (sp == 0)
 				break;
 			path_pop(buf, &len, n->name_len);
@@ -112,7 +112,7 @@ static int survey(struct store *s, unsigned int domid, struct pathlist *rm,
 		} else {
 			if (names_domain(k->perms, domid))
 				err = list_add(strip, buf, len);
-			if (!err && k->nkids &&
+			if (!err && node_nkids(k) &&
 			    sp + 1 < XS_ABS_PATH_MAX / 2 + 2) {
 				stack[++sp] = k;
 				pos[sp] = 0;

@@ -316,7 +316,7 @@ int apply_write(struct store *s, struct view *v, const struct change *ch,
 		long bytes = 0;
 
 		for (struct node *n = chain; n;
-		     n = n->nkids ? n->kids[0] : NULL)
+		     n = node_nkids(n) ? n->kids[0] : NULL)
 			bytes += (long)node_mem(n);
 		acct_add(s, v, perms->e[0].domid, (long)missing, bytes);
 	}
@@ -345,7 +345,7 @@ static void rm_subtree_effects(struct store *s, const struct view *v,
 	while (1) {
 		struct node *n = stack[sp];
 
-		if (pos[sp] < n->nkids && sp + 1 < RM_STACK_CAP &&
+		if (pos[sp] < node_nkids(n) && sp + 1 < RM_STACK_CAP &&
 		    len + 1 + n->kids[pos[sp]]->name_len <= XS_ABS_PATH_MAX) {
 			struct node *k = n->kids[pos[sp]++];
 

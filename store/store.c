@@ -484,14 +484,14 @@ int store_directory_part(struct store *s, struct txn *t,
 	 * offset into it, which may fall inside a name (then the first
 	 * piece is that name's tail), as in Xen.
 	 */
-	for (; i < n->nkids; i++) {
+	for (; i < node_nkids(n); i++) {
 		size_t sz = n->kids[i]->name_len + 1u;
 
 		if (at + sz > offset)
 			break;
 		at += sz;
 	}
-	for (; i < n->nkids; i++) {
+	for (; i < node_nkids(n); i++) {
 		const struct node *k = n->kids[i];
 		size_t skip = offset > at ? offset - at : 0;
 		size_t sz = k->name_len + 1u - skip;
@@ -504,7 +504,7 @@ int store_directory_part(struct store *s, struct txn *t,
 	}
 	*len = used;
 	if (is_complete)
-		*is_complete = i == n->nkids;
+		*is_complete = i == node_nkids(n);
 	return 0;
 }
 
@@ -717,6 +717,11 @@ void store_set_event_cb(struct store *s, store_event_cb *cb, void *opaque)
 {
 	s->event_cb = cb;
 	s->event_opaque = opaque;
+}
+
+uint64_t store_node_bytes(const struct store *s)
+{
+	return s->env.nr_bytes;
 }
 
 void store_stats(const struct store *s, struct store_stats *st)

@@ -344,6 +344,10 @@ struct store_stats {
 };
 void store_stats(const struct store *s, struct store_stats *st);
 
+/* store_node_bytes - st.node_bytes of store_stats, in O(1): for a
+ * caller that looks every loop turn. */
+uint64_t store_node_bytes(const struct store *s);
+
 /*
  * store_check - walk the whole main tree and check every invariant
  * (order of children vs. index, counts per owner, reference counts at

@@ -8,8 +8,9 @@
  * (DIRECTORY lists them so, as Xen does); directories above INDEX_MIN
  * slots also carry an open-addressing index of positions, keyed with the
  * store's secret so that guest-chosen names cannot collide on purpose.
- * A node is one allocation (header, name, value); its children array and
- * index are a second.  Freeing is iterative through next_dead.
+ * A node is one allocation (header, name, value); its children (their
+ * count and capacity, the array, the index) are a second.  Freeing is iterative
+ * through next_dead.
  */
 #include <errno.h>
 #include <string.h>
@@ -68,7 +69,8 @@ static size_t node_alloc_size(size_t name_len, size_t value_len)
 
 static size_t kids_alloc_size(uint32_t cap)
 {
-	size_t sz = (size_t)cap * sizeof(struct node *);
+	size_t sz =
+	    sizeof(struct kids_hdr) + (size_t)cap * sizeof(struct node *);
 
 	if (cap > INDEX_MIN)
 		sz += 2 * (size_t)cap * sizeof(uint32_t);
@@ -77,7 +79,7 @@ static size_t kids_alloc_size(uint32_t cap)
 
 static inline uint32_t *kid_index(const struct node *n)
 {
-	return (uint32_t *)(n->kids + n->kids_cap);
+	return (uint32_t *)(n->kids + node_kids_hdr(n)->cap);
 }
 
 struct node *node_new(struct tree_env *env, const char *name, size_t name_len,
@@ -89,8 +91,6 @@ struct node *node_new(struct tree_env *env, const char *name, size_t name_len,
 	if (!n)
 		return NULL;
 	n->refs = 1;
-	n->nkids = 0;
-	n->kids_cap = 0;
 	n->value_len = (uint32_t)value_len;
 	n->gen = 0;
 	n->perms = perms;
@@ -119,10 +119,11 @@ static void node_release(struct tree_env *env, struct node *n)
 {
 	env->nr_nodes--;
 	env->nr_bytes -= node_alloc_size(n->name_len, n->value_len);
-	if (n->kids)
-		env->nr_bytes -= kids_alloc_size(n->kids_cap);
+	if (n->kids) {
+		env->nr_bytes -= kids_alloc_size(node_kids_hdr(n)->cap);
+		xfree(node_kids_hdr(n));
+	}
 	nperms_unref(n->perms);
-	xfree(n->kids);
 	xfree(n);
 }
 
@@ -138,7 +139,7 @@ void node_unref(struct tree_env *env, struct node *n)
 		struct node *d = dead;
 
 		dead = d->next_dead;
-		for (uint32_t i = 0; i < d->nkids; i++) {
+		for (uint32_t i = 0; i < node_nkids(d); i++) {
 			struct node *k = d->kids[i];
 
 			if (--k->refs == 0) {
@@ -176,7 +177,7 @@ static void index_insert(const struct tree_env *env, struct node *n,
                          uint32_t pos)
 {
 	uint32_t *idx = kid_index(n);
-	uint32_t mask = 2 * n->kids_cap - 1;
+	uint32_t mask = 2 * node_kids_hdr(n)->cap - 1;
 	uint32_t h = node_name_hash(env, n->kids[pos]) & mask;
 
 	while (idx[h])
@@ -186,18 +187,22 @@ static void index_insert(const struct tree_env *env, struct node *n,
 
 static void index_rebuild(const struct tree_env *env, struct node *n)
 {
-	if (n->kids_cap <= INDEX_MIN)
+	uint32_t cap = node_kids_cap(n);
+
+	if (cap <= INDEX_MIN)
 		return;
-	memset(kid_index(n), 0, 2 * (size_t)n->kids_cap * sizeof(uint32_t));
-	for (uint32_t i = 0; i < n->nkids; i++)
+	memset(kid_index(n), 0, 2 * (size_t)cap * sizeof(uint32_t));
+	for (uint32_t i = 0; i < node_kids_hdr(n)->n; i++)
 		index_insert(env, n, i);
 }
 
 long node_find_kid(const struct tree_env *env, const struct node *n,
                    const char *name, size_t len)
 {
-	if (n->kids_cap <= INDEX_MIN) {
-		for (uint32_t i = 0; i < n->nkids; i++) {
+	uint32_t cap = node_kids_cap(n);
+
+	if (cap <= INDEX_MIN) {
+		for (uint32_t i = 0, nk = node_nkids(n); i < nk; i++) {
 			const struct node *k = n->kids[i];
 
 			if (k->name_len == len && !memcmp(k->data, name, len))
@@ -207,7 +212,7 @@ long node_find_kid(const struct tree_env *env, const struct node *n,
 	}
 
 	const uint32_t *idx = kid_index(n);
-	uint32_t mask = 2 * n->kids_cap - 1;
+	uint32_t mask = 2 * cap - 1;
 	uint32_t h = kid_hash(env, name, len) & mask;
 
 	for (; idx[h]; h = (h + 1) & mask) {
@@ -221,34 +226,36 @@ long node_find_kid(const struct tree_env *env, const struct node *n,
 
 int node_reserve_kid(struct tree_env *env, struct node *n)
 {
-	uint32_t cap;
-	struct node **kids;
+	uint32_t nk = node_nkids(n), old = node_kids_cap(n), cap;
+	struct kids_hdr *h;
 
-	if (n->nkids < n->kids_cap)
+	if (nk < old)
 		return 0;
-	if (n->kids_cap >= (UINT32_MAX >> 4))
+	if (old >= (UINT32_MAX >> 4))
 		return -ENOMEM;
-	cap = n->kids_cap ? 2 * n->kids_cap : 4;
-	kids = xmalloc(kids_alloc_size(cap));
-	if (!kids)
+	cap = old ? 2 * old : 4;
+	h = xmalloc(kids_alloc_size(cap));
+	if (!h)
 		return -ENOMEM;
-	if (n->nkids)
-		memcpy(kids, n->kids, n->nkids * sizeof(*kids));
+	h->n = nk;
+	h->cap = cap;
+	if (nk)
+		memcpy(h + 1, n->kids, nk * sizeof(*n->kids));
 	env->nr_bytes +=
-	    kids_alloc_size(cap) - (n->kids ? kids_alloc_size(n->kids_cap) : 0);
-	xfree(n->kids);
-	n->kids = kids;
-	n->kids_cap = cap;
+	    kids_alloc_size(cap) - (old ? kids_alloc_size(old) : 0);
+	if (n->kids)
+		xfree(node_kids_hdr(n));
+	n->kids = (struct node **)(void *)(h + 1);
 	index_rebuild(env, n);
 	return 0;
 }
 
 void node_add_kid(const struct tree_env *env, struct node *n, struct node *kid)
 {
-	uint32_t pos = n->nkids++;
+	uint32_t pos = node_kids_hdr(n)->n++;
 
 	n->kids[pos] = kid;
-	if (n->kids_cap > INDEX_MIN)
+	if (node_kids_hdr(n)->cap > INDEX_MIN)
 		index_insert(env, n, pos);
 }
 
@@ -258,8 +265,8 @@ struct node *node_remove_kid(const struct tree_env *env, struct node *n,
 	struct node *kid = n->kids[pos];
 
 	memmove(n->kids + pos, n->kids + pos + 1,
-	        (n->nkids - pos - 1) * sizeof(n->kids[0]));
-	n->nkids--;
+	        (node_kids_hdr(n)->n - pos - 1) * sizeof(n->kids[0]));
+	node_kids_hdr(n)->n--;
 	index_rebuild(env, n);
 	return kid;
 }
@@ -276,16 +283,17 @@ static struct node *node_clone(struct tree_env *env, const struct node *n)
 	c->has_name_hash = n->has_name_hash;
 	c->name_hash = n->name_hash;
 	if (n->kids) {
-		c->kids = xmalloc(kids_alloc_size(n->kids_cap));
-		if (!c->kids) {
+		size_t sz = kids_alloc_size(node_kids_hdr(n)->cap);
+		struct kids_hdr *h = xmalloc(sz);
+
+		if (!h) {
 			node_release(env, c);
 			return NULL;
 		}
-		memcpy(c->kids, n->kids, kids_alloc_size(n->kids_cap));
-		c->kids_cap = n->kids_cap;
-		c->nkids = n->nkids;
-		env->nr_bytes += kids_alloc_size(n->kids_cap);
-		for (uint32_t i = 0; i < c->nkids; i++)
+		memcpy(h, node_kids_hdr(n), sz);
+		c->kids = (struct node **)(void *)(h + 1);
+		env->nr_bytes += sz;
+		for (uint32_t i = 0; i < h->n; i++)
 			c->kids[i]->refs++;
 	}
 	return c;
@@ -295,7 +303,7 @@ size_t node_size(const struct node *n)
 {
 	size_t sz = NODE_HDR_SIZE + n->perms->n * PERM_REC_SIZE + n->value_len;
 
-	for (uint32_t i = 0; i < n->nkids; i++)
+	for (uint32_t i = 0, nk = node_nkids(n); i < nk; i++)
 		sz += n->kids[i]->name_len + 1u;
 	return sz;
 }
@@ -463,11 +471,7 @@ int node_set_value(struct tree_env *env, struct node **rootp, struct walk *w,
 		return -ENOMEM;
 	n->gen = gen;
 	n->kids = old->kids;
-	n->nkids = old->nkids;
-	n->kids_cap = old->kids_cap;
 	old->kids = NULL;
-	old->nkids = 0;
-	old->kids_cap = 0;
 	relink(rootp, w, i, n);
 	/* old->kids is NULL now: the children's bytes stay counted once. */
 	node_release(env, old);

@@ -29,15 +29,18 @@ struct nperms {
 
 struct node {
 	uint32_t refs;
-	uint32_t nkids;
-	uint32_t kids_cap; /* slots in kids; the index follows them */
 	uint32_t value_len;
 	union {
 		uint64_t gen;           /* while alive: changes with content */
 		struct node *next_dead; /* while being freed */
 	};
 	struct nperms *perms;
-	struct node **kids; /* insertion order; owned, with its index */
+	/* Children in insertion order, or NULL for none: the slots of a
+	 * block that starts with their count and capacity (struct kids_hdr,
+	 * just before kids[0]: node_nkids) and ends with the index.  Owned.
+	 * A leaf, most nodes, carries no count: 40 bytes of header, not 48,
+	 * which with the allocator's 16-byte steps is 16 bytes per leaf. */
+	struct node **kids;
 	uint16_t name_len;
 	/* The child-index hash of the name (the store's key), cached by
 	 * tree.c once computed, so that rebuilding a directory's index
@@ -55,6 +58,29 @@ struct tree_env {
 	uint64_t nr_nodes;      /* nodes alive, all versions (memreport) */
 	uint64_t nr_bytes;      /* bytes of node memory (memreport) */
 };
+
+/* The count and capacity of a children block, just before its slots. */
+struct kids_hdr {
+	uint32_t n;
+	uint32_t cap;
+};
+
+static inline struct kids_hdr *node_kids_hdr(const struct node *n)
+{
+	return (struct kids_hdr *)(void *)n->kids - 1;
+}
+
+/* node_nkids - the number of children of `n`. */
+static inline uint32_t node_nkids(const struct node *n)
+{
+	return n->kids ? node_kids_hdr(n)->n : 0;
+}
+
+/* node_kids_cap - the slots of its children block (0: none). */
+static inline uint32_t node_kids_cap(const struct node *n)
+{
+	return n->kids ? node_kids_hdr(n)->cap : 0;
+}
 
 static inline const char *node_name(const struct node *n)
 {

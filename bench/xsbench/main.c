@@ -317,7 +317,7 @@ static void record(struct server *srv, int nsrv, const struct bcase *k,
 }
 
 /* --case takes a comma-separated list of names (write,mix). */
-static bool case_wanted(const char *name)
+bool case_wanted(const char *name)
 {
 	const char *p = xb_opts.only_case;
 	size_t n = strlen(name);
@@ -537,6 +537,7 @@ static void parse_args(int argc, char **argv, bool *is_echo, const char **json,
 			break;
 		case O_KEEP:
 			is_keep = true;
+			xb_opts.is_keep = true;
 			break;
 		case O_NOECHO:
 			*is_echo = false;

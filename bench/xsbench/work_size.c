@@ -10,6 +10,9 @@
  *     directories made on the way), with the key (full path) and value
  *     bytes per node shown beside it, so that the overhead is their
  *     difference;
+ *   - unload (after the largest step, unless --keep): the whole load
+ *     removed by one RM, then the server's RSS again, against its RSS
+ *     before the first step (issue 15: back within 10 %);
  *   - size-read / size-write: sequential READs and WRITEs (overwrites)
  *     of leaves chosen uniformly at random among all loaded, interleaved
  *     with the other servers as every case is.
@@ -196,6 +199,50 @@ static void measure_level(struct server *srv, int nsrv, long level)
 	run_case(srv, nsrv, &k);
 }
 
+static void unload_step(struct server *srv, int nsrv)
+{
+	static const struct bcase uk = {
+	    .workload = "7", .name = "unload", .unit = "node"};
+	struct bcase k = uk;
+	double t0, dt, kv;
+	long nodes, rss;
+	int i;
+
+	fprintf(stderr, "[7] unload\n");
+	for (i = 0; i < nsrv; i++) {
+		struct sizestate *z = &sz[i];
+		struct result *r;
+
+		if (srv[i].is_echo || srv[i].is_twin || !z->loaded)
+			continue;
+		size_nodes(z->loaded, &nodes, &kv);
+		k.param = z->loaded;
+		t0 = now();
+		xc_rpc_ok(&srv[i].main, XS_RM, 0, "/bench/s", NULL, NULL);
+		dt = now() - t0;
+		/* A daemon may give memory back after its reply (xstored: at
+		 * the end of the turn): one more round trip first. */
+		xc_rpc_ok(&srv[i].main, XS_DIRECTORY, 0, "/bench", NULL, NULL);
+		rss = server_rss_kb(&srv[i]);
+		r = results_add(&k, &srv[i]);
+		r->nruns = 1;
+		r->ops[0] = r->ops_med = (double)nodes / dt;
+		result_extra(r, "nodes", (double)nodes);
+		if (rss >= 0 && z->rss_base > 0) {
+			result_extra(r, "rss_kb", (double)rss);
+			result_extra(r, "rss_base_kb", (double)z->rss_base);
+			result_extra(r, "over_base",
+			             (double)(rss - z->rss_base) /
+			                 (double)z->rss_base);
+		}
+		fprintf(stderr,
+		        "  %-8s %ld nodes removed in %.2f s, RSS %ld kB (%ld "
+		        "kB before the load)\n",
+		        srv[i].name, nodes, dt, rss, z->rss_base);
+		z->loaded = 0;
+	}
+}
+
 void work_size(struct server *srv, int nsrv)
 {
 	int i;
@@ -208,4 +255,6 @@ void work_size(struct server *srv, int nsrv)
 		load_step(srv, nsrv, xb_opts.sizes[i]);
 		measure_level(srv, nsrv, xb_opts.sizes[i]);
 	}
+	if (!xb_opts.is_keep && case_wanted("unload"))
+		unload_step(srv, nsrv);
 }

@@ -196,6 +196,7 @@ struct opts {
 	int nwatches;
 	long idle[8]; /* workload 6 idle connection counts */
 	int nidle;
+	bool is_keep; /* --keep: leave what was loaded in the servers */
 };
 extern struct opts xb_opts;
 
@@ -222,6 +223,9 @@ struct result {
 /* results_add - a new zeroed row (p50.. -1, ratios NAN); never NULL. */
 struct result *results_add(const struct bcase *k, const struct server *s);
 void result_extra(struct result *r, const char *key, double v);
+
+/* case_wanted - is case `name` selected by --case (all are without)? */
+bool case_wanted(const char *name);
 
 /* run_case - run `k` on every server (interleaved, xb_opts.runs runs) and
  * record a result row per server. */
