@@ -471,6 +471,17 @@ def targets(results, subj="xstored"):
             verdict(worst_cpu and worst_cpu[0] <= 1.5) if judged else "info", ref,
             "%.2fx (%s: %.2f vs %s %.2f us)" % worst_cpu if worst_cpu else "-"))
 
+    # Issue 15: committed transactions on overlapping keys, against
+    # oxenstored (which validates by replaying) in the same slices.
+    for key in sorted(k for k in by if k[0] == "4" and k[1] == "tx-overlap"):
+        r = get(by, *key, subj)
+        ox = r and r["ratio"].get("ox")
+        x = (r or {}).get("extra") or {}
+        tries = x.get("attempts")
+        out.append("%s tx-overlap %d committed txn/s >= 1.5x oxenstored: %s%s" % (
+            verdict(None if ox is None else ox >= 1.5), key[2], fmt(ox, "%.2f"),
+            " (EAGAIN %.0f of %.0f attempts)" % (x.get("eagain") or 0, tries) if tries else ""))
+
     ws = sorted(k[2] for k in by if k[0] == "5")
     if ws:
         f1, fn = frac(by, "5", "watch", ws[0], subj), frac(by, "5", "watch", ws[-1], subj)

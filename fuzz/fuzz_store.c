@@ -16,12 +16,16 @@
  * changes with the node's content), linear searches, recursion over its
  * few levels.  A transaction copies the whole model at start twice (its
  * snapshot, and the view its operations change), records the paths it
- * observed with their generation in the snapshot, and its successful
- * operations; a commit fails with EAGAIN exactly when a recorded
- * generation differs on the main model, otherwise it replays the
- * operations on a copy (rights already checked, quotas still applied)
- * and swaps it in.  The store must agree on every commit: EAGAIN, a
- * replay error or success, both ways.
+ * touched with what its outcome depends on there (store/txn.c's rule,
+ * written out again: the aspects - existence, value, permissions, child
+ * list - its view still shows as the snapshot does, nothing at or below
+ * a node it removed), and its successful operations.  A commit fails
+ * with EAGAIN exactly when a recorded aspect differs on the main model
+ * from the snapshot; otherwise it replays the operations on a copy
+ * (rights already checked, quotas still applied) and swaps it in; a
+ * quota refusal of the replay is EAGAIN when a touched path's generation
+ * changed.  The store must agree on every commit: EAGAIN, a replay error
+ * or success, both ways.
  *
  * A FAULT step makes the next step's k-th allocation fail: that step may
  * then also end in -ENOMEM with nothing changed.  In a transaction the
@@ -133,6 +137,14 @@ struct evlist {
 
 enum { OP_WRITE, OP_MKDIR, OP_RM, OP_SETPERMS };
 
+/* What of a path a transaction's outcome depends on. */
+enum {
+	SEEN_NODE = 1,  /* present, or absent */
+	SEEN_VALUE = 2, /* its value */
+	SEEN_PERMS = 4, /* its permissions */
+	SEEN_KIDS = 8,  /* the names of its children, in order */
+};
+
 struct mop {
 	int kind;
 	char path[M_PATH];
@@ -150,7 +162,9 @@ struct mtxn {
 	struct model view;
 	struct {
 		char path[M_PATH];
-		uint64_t gen;
+		uint64_t gen;      /* in the snapshot; 0: absent there */
+		unsigned int seen; /* what the outcome depends on: SEEN_* */
+		bool is_removed;   /* the transaction removed it */
 	} touched[M_TOUCHED];
 	unsigned int nt;
 	long own_delta;
@@ -374,17 +388,104 @@ struct mctx {
 	struct evlist *ev;
 };
 
-/* Record `path` with its generation in the snapshot (0: absent there). */
-static int m_touch(struct mctx *x, const char *path)
+static bool m_same_perms(const struct mperms *a, const struct mperms *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (unsigned int i = 0; i < a->n; i++)
+		if (a->e[i].domid != b->e[i].domid ||
+		    a->e[i].access != b->e[i].access)
+			return false;
+	return true;
+}
+
+static size_t m_list(struct model *m, const char *path, char *out);
+
+/* Do `a` in model `ma` and `b` in `mb` have the same child names? */
+static bool m_same_kids(struct model *ma, const struct mnode *a,
+                        struct model *mb, const struct mnode *b)
+{
+	static char la[M_MAX * 4], lb[M_MAX * 4];
+	size_t na = m_list(ma, a->path, la), nb = m_list(mb, b->path, lb);
+
+	return na == nb && !memcmp(la, lb, na);
+}
+
+static bool m_same_value(const struct mnode *a, const struct mnode *b)
+{
+	return a->vlen == b->vlen && !memcmp(a->val, b->val, a->vlen);
+}
+
+/* The index of the touched entry of `path` in `t`, or -1. */
+static int m_touched_at(const struct mtxn *t, const char *path)
+{
+	for (unsigned int i = 0; i < t->nt; i++)
+		if (!strcmp(t->touched[i].path, path))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Which of `want` (SEEN_*) the outcome owes to the snapshot, at `path`
+ * of transaction `t`: nothing at or below a node it removed; where both
+ * its view and the snapshot have the node, the node, the child list,
+ * and the value and permissions if the view still has the snapshot's;
+ * where neither has it, its absence, unless the view's nearest node is
+ * one the transaction created or the next one down the path is one it
+ * removed; nothing where the transaction created or removed it.
+ */
+static unsigned int m_seen(struct mtxn *t, const char *path, unsigned int want)
+{
+	struct model *snap = &snaps[t - g.txn];
+	struct mnode *ns = m_find(snap, path), *nv = m_find(&t->view, path);
+	char pre[M_PATH];
+	unsigned int seen, nd;
+
+	if (!want)
+		return 0;
+	for (unsigned int k = 1; k <= pdepth(path); k++) {
+		int i;
+
+		prefix(path, k, pre);
+		i = m_touched_at(t, pre);
+		if (i >= 0 && t->touched[i].is_removed)
+			return 0;
+	}
+	if (!ns && !nv) {
+		m_nearest(&t->view, path, &nd);
+		prefix(path, nd, pre);
+		if (!m_find(snap, pre))
+			return 0;
+		prefix(path, nd + 1, pre);
+		return m_find(snap, pre) ? 0 : SEEN_NODE;
+	}
+	if (!ns || !nv)
+		return 0;
+	seen = SEEN_NODE | (want & SEEN_KIDS);
+	if ((want & SEEN_VALUE) && m_same_value(ns, nv))
+		seen |= SEEN_VALUE;
+	if ((want & SEEN_PERMS) && m_same_perms(&ns->perms, &nv->perms))
+		seen |= SEEN_PERMS;
+	return seen;
+}
+
+/* Record `path` with `want` (SEEN_*) of it, as far as the outcome owes
+ * it to the snapshot (m_seen). */
+static int m_touch(struct mctx *x, const char *path, unsigned int want)
 {
 	struct mtxn *t = x->txn;
+	unsigned int seen;
 	struct mnode *n;
+	int i;
 
 	if (!t)
 		return 0;
-	for (unsigned int i = 0; i < t->nt; i++)
-		if (!strcmp(t->touched[i].path, path))
-			return 0;
+	seen = m_seen(t, path, want);
+	i = m_touched_at(t, path);
+	if (i >= 0) {
+		t->touched[i].seen |= seen;
+		return 0;
+	}
 	if (t->c->quota && over(t->c, QUOTA_TXN_NODES, t->nt + 1ul))
 		return -ENOSPC;
 	if (t->nt == M_TOUCHED)
@@ -392,6 +493,8 @@ static int m_touch(struct mctx *x, const char *path)
 	n = m_find(&snaps[t - g.txn], path);
 	strcpy(t->touched[t->nt].path, path);
 	t->touched[t->nt].gen = n ? n->gen : 0;
+	t->touched[t->nt].seen = seen;
+	t->touched[t->nt].is_removed = false;
 	t->nt++;
 	return 0;
 }
@@ -465,10 +568,10 @@ static int m_write(struct mctx *x, const char *path, const unsigned char *val,
 
 	if (!x->skip_checks && !(m_access(&near->perms, x->c) & PERM_WRITE))
 		return -EACCES;
-	err = m_touch(x, near->path);
+	err = m_touch(x, near->path, SEEN_NODE | SEEN_PERMS);
 	for (unsigned int k = nd + 1; !err && k <= depth; k++) {
 		prefix(path, k, pre);
-		err = m_touch(x, pre);
+		err = m_touch(x, pre, SEEN_NODE);
 	}
 	if (err || (is_mkdir && !missing))
 		return err;
@@ -535,9 +638,9 @@ static int m_rm(struct mctx *x, const char *path)
 		prefix(path, depth - 1, pp);
 		parent = m_find(m, pp);
 	}
-	err = m_touch(x, path);
+	err = m_touch(x, path, SEEN_NODE | SEEN_PERMS);
 	if (!err && depth > 0)
-		err = m_touch(x, pp);
+		err = m_touch(x, pp, SEEN_NODE | (node ? 0 : SEEN_PERMS));
 	if (err)
 		return err;
 	if (!node) {
@@ -556,6 +659,8 @@ static int m_rm(struct mctx *x, const char *path)
 			m->node[o++] = m->node[i];
 	m->n = o;
 	m_find(m, pp)->gen = ++g.gen;
+	if (x->txn)
+		x->txn->touched[m_touched_at(x->txn, path)].is_removed = true;
 	return 0;
 }
 
@@ -591,7 +696,7 @@ static int m_set_perms(struct mctx *x, const char *path, const struct mperms *p)
 	}
 	node = m_find(x->m, path);
 	near = m_nearest(x->m, path, &nd);
-	err = m_touch(x, path);
+	err = m_touch(x, path, SEEN_NODE | SEEN_PERMS);
 	if (err)
 		return err;
 	if (!node) {
@@ -621,12 +726,14 @@ static int m_set_perms(struct mctx *x, const char *path, const struct mperms *p)
 	return 0;
 }
 
-/* READ, DIRECTORY, GET_PERMS lookups. */
-static int m_lookup(struct mctx *x, const char *path, struct mnode **out)
+/* READ, DIRECTORY, GET_PERMS lookups, depending on `want` of the node
+ * (SEEN_*). */
+static int m_lookup(struct mctx *x, const char *path, unsigned int want,
+                    struct mnode **out)
 {
 	struct mnode *node = m_find(x->m, path), *near;
 	unsigned int nd;
-	int err = m_touch(x, path);
+	int err = m_touch(x, path, SEEN_NODE | want);
 
 	if (err)
 		return err;
@@ -1047,7 +1154,7 @@ static void model_do(struct mctx *x, const struct args *a, struct result *r)
 			}
 			n = NULL;
 		} else {
-			r->err = m_lookup(x, a->path, &n);
+			r->err = m_lookup(x, a->path, SEEN_PERMS, &n);
 			if (r->err)
 				return;
 		}
@@ -1070,7 +1177,9 @@ static void model_do(struct mctx *x, const struct args *a, struct result *r)
 	default:
 		break;
 	}
-	r->err = m_lookup(x, a->path, &n);
+	r->err = m_lookup(
+	    x, a->path,
+	    SEEN_PERMS | (a->kind == S_READ ? SEEN_VALUE : SEEN_KIDS), &n);
 	if (r->err)
 		return;
 	switch (a->kind) {
@@ -1241,8 +1350,14 @@ static void txn_op_failed(struct mtxn *t, bool fired)
 	}
 	t->may_enomem = true;
 	if (n == after.nt) {
-		/* Every touch made, then an allocation failed. */
-		memcpy(t->touched, after.touched, sizeof(t->touched));
+		/* Every touch made, then an allocation failed: before any
+		 * removal it would have marked. */
+		for (unsigned int i = 0; i < after.nt; i++) {
+			bool was = i < t->nt && t->touched[i].is_removed;
+
+			t->touched[i] = after.touched[i];
+			t->touched[i].is_removed = was;
+		}
 		t->nt = after.nt;
 	} else if (n != t->nt) {
 		/* Some touches made, then the set could not grow. */
@@ -1296,11 +1411,26 @@ static void step_txn_op(struct store *s, struct input *in)
 static int model_commit(struct mtxn *t)
 {
 	struct mctx x = {&scratch_model, NULL, t->c, true, &g.mev};
+	struct model *snap = &snaps[t - g.txn];
+	bool is_untouched = true;
 
 	for (unsigned int i = 0; i < t->nt; i++) {
-		struct mnode *n = m_find(&g.main, t->touched[i].path);
+		const char *path = t->touched[i].path;
+		unsigned int seen = t->touched[i].seen;
+		struct mnode *n = m_find(&g.main, path),
+		             *ns = m_find(snap, path);
 
 		if ((n ? n->gen : 0) != t->touched[i].gen)
+			is_untouched = false;
+		if (!n || !ns) {
+			if (!n != !ns && (seen & SEEN_NODE))
+				return -EAGAIN;
+			continue;
+		}
+		if (((seen & SEEN_VALUE) && !m_same_value(n, ns)) ||
+		    ((seen & SEEN_PERMS) &&
+		     !m_same_perms(&n->perms, &ns->perms)) ||
+		    ((seen & SEEN_KIDS) && !m_same_kids(&g.main, n, snap, ns)))
 			return -EAGAIN;
 	}
 	scratch_model = g.main;
@@ -1309,7 +1439,8 @@ static int model_commit(struct mtxn *t)
 
 		if (err) {
 			g.mev.n = 0;
-			return err;
+			/* A quota's refusal on a tree that changed. */
+			return err == -ENOSPC && !is_untouched ? -EAGAIN : err;
 		}
 	}
 	g.main = scratch_model;

@@ -184,11 +184,16 @@ static struct nperms *inherit_perms(struct nperms *parent,
 	return p;
 }
 
-/* Record in the transaction every path the write observes: the deepest
- * existing node (its value or its child list) and each one it creates. */
+/* Record in the transaction every path the write depends on: the
+ * deepest existing node (its rights, the permissions the new nodes
+ * inherit) and the absence of each one it creates. */
 static int write_touch(struct view *v, const struct walk *w, const char *path)
 {
-	return v->txn ? txn_touch_snap(v->txn, path, w->found, w->depth) : 0;
+	const unsigned int seen = TXN_SEEN_NODE | TXN_SEEN_PERMS;
+
+	return v->txn
+	           ? txn_observe(v->txn, path, w->found, w->depth, seen, seen)
+	           : 0;
 }
 
 /*
@@ -308,11 +313,17 @@ int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
 		return err;
 	near = w->nodes[w->found];
 	if (v->txn) {
-		/* The node, and the parent whose child list it leaves. */
-		err = txn_touch_snap(v->txn, path, w->depth, w->depth);
+		/* The node (its rights), and the parent it leaves (the
+		 * rights, when the node is missing): not its subtree,
+		 * which goes whatever it holds by then. */
+		err = txn_observe(v->txn, path, w->depth, w->depth,
+		                  TXN_SEEN_NODE | TXN_SEEN_PERMS, 0);
 		if (!err && w->depth > 0)
-			err = txn_touch_snap(v->txn, path, w->depth - 1,
-			                     w->depth - 1);
+			err = txn_observe(
+			    v->txn, path, w->depth - 1, w->depth - 1,
+			    TXN_SEEN_NODE |
+			        (w->found < w->depth ? TXN_SEEN_PERMS : 0),
+			    0);
 		if (err)
 			return err;
 	}
@@ -331,7 +342,10 @@ int store_op_rm(struct store *s, struct view *v, const struct store_caller *c,
 	{
 		struct change ch = {CHANGE_DEL, false, path, NULL, 0, NULL};
 
-		return do_change(s, v, &ch);
+		err = do_change(s, v, &ch);
+		if (!err && v->txn)
+			txn_removed(v->txn, path);
+		return err;
 	}
 }
 
@@ -380,7 +394,8 @@ int store_op_set_perms(struct store *s, struct view *v,
 			return err;
 		node = w->nodes[w->found];
 		if (v->txn) {
-			err = txn_touch_snap(v->txn, path, w->depth, w->depth);
+			err = txn_observe(v->txn, path, w->depth, w->depth,
+			                  TXN_SEEN_NODE | TXN_SEEN_PERMS, 0);
 			if (err)
 				return err;
 		}
@@ -428,10 +443,11 @@ static struct view main_view(struct store *s, struct txn *t)
 	return v;
 }
 
-/* Look up `path` for reading: the node, or the right error. */
+/* Look up `path` for reading `seen` (TXN_SEEN_*): the node, or the
+ * right error. */
 static int read_lookup(struct store *s, struct txn *t,
                        const struct store_caller *c, const char *path,
-                       struct node **out)
+                       unsigned int seen, struct node **out)
 {
 	struct node *root = t ? t->root : s->root;
 	struct node *near;
@@ -439,7 +455,8 @@ static int read_lookup(struct store *s, struct txn *t,
 
 	if (t) {
 		unsigned int depth = path_depth(path);
-		int err = txn_touch_snap(t, path, depth, depth);
+		int err =
+		    txn_observe(t, path, depth, depth, TXN_SEEN_NODE | seen, 0);
 
 		if (err)
 			return err;
@@ -456,7 +473,8 @@ int store_read(struct store *s, struct txn *t, const struct store_caller *c,
                const char *path, const char **value, size_t *len)
 {
 	struct node *n;
-	int err = read_lookup(s, t, c, path, &n);
+	int err =
+	    read_lookup(s, t, c, path, TXN_SEEN_VALUE | TXN_SEEN_PERMS, &n);
 
 	if (err)
 		return err;
@@ -473,7 +491,8 @@ int store_directory_part(struct store *s, struct txn *t,
 	struct node *n;
 	size_t used = 0, at = 0;
 	uint32_t i = 0;
-	int err = read_lookup(s, t, c, path, &n);
+	int err =
+	    read_lookup(s, t, c, path, TXN_SEEN_KIDS | TXN_SEEN_PERMS, &n);
 
 	if (err)
 		return err;
@@ -538,7 +557,7 @@ int store_get_perms(struct store *s, struct txn *t,
 		if (!(access_of(c, p) & PERM_READ))
 			return -EACCES;
 	} else {
-		int err = read_lookup(s, t, c, path, &n);
+		int err = read_lookup(s, t, c, path, TXN_SEEN_PERMS, &n);
 
 		if (err)
 			return err;

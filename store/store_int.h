@@ -96,11 +96,22 @@ struct txn_op {
 	char buf[];
 };
 
-/* A path the transaction touched, with the generation it saw (0: absent). */
+/*
+ * What of a path a transaction's result depends on (txn.c), as the
+ * snapshot has it: TXN_SEEN_NODE alone on an absent node is its absence.
+ */
+#define TXN_SEEN_NODE  0x1u /* present or absent */
+#define TXN_SEEN_VALUE 0x2u
+#define TXN_SEEN_PERMS 0x4u
+#define TXN_SEEN_KIDS  0x8u /* the child list, names in order */
+
+/* A path the transaction touched; `snap` is borrowed from `base`. */
 struct touched {
 	char *path;
-	uint64_t gen;
+	const struct node *snap; /* the snapshot's node there, or NULL */
 	uint32_t hash;
+	unsigned int seen; /* TXN_SEEN_* */
+	bool is_removed;   /* the transaction removed it (txn_removed) */
 };
 
 struct txn {
@@ -116,6 +127,7 @@ struct txn {
 	struct touched *touched; /* open-addressing set */
 	uint32_t touched_cap;
 	uint32_t nr_touched;
+	uint32_t nr_removed; /* touched entries with is_removed */
 	struct txn_op *ops, *ops_tail;
 	unsigned int nr_ops;
 	size_t mem; /* bytes of its op log and touched set (store_txn_mem) */
@@ -148,7 +160,8 @@ struct store {
 	struct acct_delta *acct;
 	unsigned int nr_acct, acct_cap;
 	int replay_error;
-	int quota_hit; /* see store_quota_hit */
+	int quota_hit;          /* see store_quota_hit */
+	unsigned int txn_blind; /* TXN_SEEN_* commits ignore: tests only */
 	/* The change set being applied (apply.c). */
 	store_record_cb *record_cb;
 	void *record_opaque;
@@ -244,15 +257,29 @@ int apply_del(struct store *s, struct view *v, const struct change *ch,
 void store_flush_events(struct store *s, bool emit, struct node *before);
 
 /* txn.c */
-/* txn_touch - record `len` bytes of `path` as seen at generation `gen`
- * (first sighting wins).  0, -ENOSPC (transaction-nodes quota; this
- * operation fails) or -ENOMEM (sticky: the commit will fail). */
-int txn_touch(struct txn *t, const char *path, size_t len, uint64_t gen);
-/* txn_touch_snap - txn_touch the prefixes of `path` ending at components
- * `from` to `to` (0 is "/"; stops at the end of the path), each with its
- * generation in the snapshot.  Errors as txn_touch. */
-int txn_touch_snap(struct txn *t, const char *path, unsigned int from,
-                   unsigned int to);
+/*
+ * txn_observe - record that an operation of `t`, about to run on its own
+ * version, depends on the prefixes of `path` ending at components `from`
+ * to `to` (0 is "/"; stops at the end of the path): `seen_last`
+ * (TXN_SEEN_*) of the one at `to`, `seen_above` of the others, as far
+ * as the transaction's version still shows them as the snapshot does.
+ * Every prefix counts in the touched set, observed or not.  0, -ENOSPC
+ * (transaction-nodes quota; this operation fails) or -ENOMEM (sticky:
+ * the commit will fail).
+ */
+int txn_observe(struct txn *t, const char *path, unsigned int from,
+                unsigned int to, unsigned int seen_last,
+                unsigned int seen_above);
+/* txn_removed - `path`, observed, was removed from the transaction's
+ * version: what it sees at and below it is now its own doing. */
+void txn_removed(struct txn *t, const char *path);
+/*
+ * txn_test_blind - make every later commit of `s` ignore the aspects
+ * `seen` (TXN_SEEN_*) of what transactions observed: a deliberately
+ * broken validation, for tests/unit/test_serial.c to show that its
+ * checker catches one.  0 restores the rule.  Never used by the daemon.
+ */
+void txn_test_blind(struct store *s, unsigned int seen);
 void txn_record(struct txn *t, enum txn_op_kind kind, const char *path,
                 const void *data, size_t data_len);
 void txn_free(struct store *s, struct txn *t);

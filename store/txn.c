@@ -4,32 +4,47 @@
  * Design.  TRANSACTION_START takes two references on the current root:
  * `base`, the snapshot, and `root`, the transaction's own version, which
  * its writes change copy-on-write (tree.c) without disturbing anyone.
- * Every operation records each path it observed together with that
- * path's generation in the snapshot (0 where the snapshot has no node):
- * the node itself, the parent whose child list it changed, each ancestor
- * it created.  The generation is looked up in `base`, not in the
- * transaction's own version: the two agree on a path the transaction
- * has not changed yet, except below a node it removed.  libxl adds a
- * device by removing its directory and writing the nodes under it again
- * in one transaction; recorded as the absent nodes its own version
- * shows, those paths would differ from the main tree at every commit
- * after any change anywhere (the unchanged-root shortcut below hid it
- * only while nothing else was written).  A removal records the node
- * and its parent, not the subtree: what it does depends on nothing
- * below, so a descendant the transaction never looked at may change
- * meanwhile and is removed all the same, as if that change came first
- * (Xen's daemon records every node it deletes, and fails there).
  *
- * Commit checks each recorded path against the main tree: any different
- * generation (changed, created or removed since) fails the commit with
- * EAGAIN and nothing is applied.  Otherwise the transaction's operations
- * are replayed on the main tree (store.c) with rights already checked,
- * as one change set (apply.c): a single operation is atomic by itself;
- * several are replayed onto a private reference of the main root and
- * swapped in only when all of them succeeded, so a commit that runs out
- * of memory or quota half-way changes nothing.  Replay is correct because every
- * node whose state an operation depended on is unchanged since the snapshot.
- * The replay produces the watch events, so they fire on commit only.
+ * A transaction commits when its result is that of running it alone
+ * after everything committed before: when the main tree, where the
+ * transaction looked, still shows what the snapshot showed it.  So each
+ * operation records, before it runs, what its outcome depends on
+ * (txn_observe): a READ the node's value and permissions, a DIRECTORY
+ * its child list, a GET_PERMS its permissions; a WRITE the permissions
+ * of the node or of the nearest ancestor it creates under (rights, and
+ * the permissions it inherits) and the absence of what it creates; an RM
+ * the node's rights and its parent's existence (and the parent's rights
+ * when the node is missing); every one of them whether the node exists.
+ * Not the value a WRITE replaces, nor a removed subtree: replayed on the
+ * main tree they do the same whatever those are.  Not recorded either,
+ * as under the generation rule this replaces (a commit that succeeded
+ * then must still succeed): the rights on a missing node's nearest
+ * ancestor, which choose between ENOENT and EACCES, and what an
+ * operation refused for its rights looked at.
+ *
+ * What is recorded is the snapshot's node (`base` is held, so a pointer
+ * is enough) and which of its aspects matter, and only aspects the
+ * transaction's own version still shows as the snapshot does: once the
+ * transaction wrote a value, removed a node (libxl removes a device
+ * directory, then writes the nodes under it again: txn_removed marks
+ * it, and nothing at or below it is recorded after) or created one, what
+ * it sees there is its own doing and no concurrent change can alter it.
+ * A child list is the exception: the transaction's version is the
+ * snapshot's list with its own changes, so it is recorded as the
+ * snapshot has it.  Every touched path counts in the transaction-nodes
+ * quota, recorded aspects or not, as before this rule existed.
+ *
+ * Commit compares each recorded node with the main tree: the same
+ * generation means unchanged (the fast path; copies keep their
+ * generation); otherwise the recorded aspects are compared.  Any
+ * difference fails with EAGAIN and nothing is applied.  Otherwise the
+ * transaction's operations are replayed on the main tree (store.c) with
+ * rights already checked, as one change set (apply.c): atomic, and the
+ * events it fires are those of what it actually changed.  Quotas are
+ * checked again by the replay; where the main tree changed under the
+ * transaction (a generation differs), a quota refusal is EAGAIN, as a
+ * generation-only check said there before, so no client sees a new
+ * error.  tests/unit/test_serial.c checks the rule against serial runs.
  *
  * Unlike Xen 4.17's C xenstored (which copies a node only when the
  * transaction first touches it, so that it can see later commits), a
@@ -73,23 +88,42 @@ static int touched_grow(struct txn *t)
 	return 0;
 }
 
-int txn_touch(struct txn *t, const char *path, size_t len, uint64_t gen)
+/* The entry of the `len` bytes of `path` (of hash `hash`), or NULL. */
+static struct touched *touched_find(const struct txn *t, const char *path,
+                                    size_t len, uint32_t hash)
 {
+	if (!t->touched_cap)
+		return NULL;
+	for (uint32_t h = hash & (t->touched_cap - 1); t->touched[h].hash;
+	     h = (h + 1) & (t->touched_cap - 1)) {
+		struct touched *e = &t->touched[h];
+
+		if (e->hash == hash && !strncmp(e->path, path, len) &&
+		    e->path[len] == '\0')
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * Add `seen` of the `len` bytes of `path` to the set, whose node in the
+ * snapshot is `snap` (the same at every sighting).  0, -ENOSPC or
+ * -ENOMEM as txn_observe.
+ */
+static int txn_touch(struct txn *t, const char *path, size_t len,
+                     const struct node *snap, unsigned int seen)
+{
+	struct touched *e;
 	uint32_t hash, h;
 	char *copy;
 
 	if (t->error)
 		return t->error;
 	hash = touch_hash(t, path, len);
-	if (t->touched_cap) {
-		for (h = hash & (t->touched_cap - 1); t->touched[h].hash;
-		     h = (h + 1) & (t->touched_cap - 1)) {
-			const struct touched *e = &t->touched[h];
-
-			if (e->hash == hash && !strncmp(e->path, path, len) &&
-			    e->path[len] == '\0')
-				return 0;
-		}
+	e = touched_find(t, path, len, hash);
+	if (e) {
+		e->seen |= seen;
+		return 0;
 	}
 	/* Over the quota, this operation fails; the transaction lives on. */
 	if (t->has_quota &&
@@ -112,42 +146,134 @@ int txn_touch(struct txn *t, const char *path, size_t len, uint64_t gen)
 		;
 	t->touched[h].path = copy;
 	t->mem += len + 1;
-	t->touched[h].gen = gen;
+	t->touched[h].snap = snap;
+	t->touched[h].seen = seen;
+	t->touched[h].is_removed = false;
 	t->touched[h].hash = hash;
 	t->nr_touched++;
 	return 0;
 }
 
-int txn_touch_snap(struct txn *t, const char *path, unsigned int from,
-                   unsigned int to)
+static bool is_same_value(const struct node *a, const struct node *b)
 {
-	const struct node *n = t->base;
+	return a->value_len == b->value_len &&
+	       !memcmp(node_value(a), node_value(b), a->value_len);
+}
+
+static bool is_same_kids(const struct node *a, const struct node *b)
+{
+	uint32_t n = node_nkids(a);
+
+	if (n != node_nkids(b))
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct node *x = a->kids[i], *y = b->kids[i];
+
+		if (x != y && (x->name_len != y->name_len ||
+		               memcmp(node_name(x), node_name(y), x->name_len)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Which of `want` the outcome owes to the snapshot, at a prefix where
+ * the transaction's version has `own` and the snapshot `snap`.  Present
+ * in both: the node, and each aspect the transaction has not changed
+ * (the child list always).  Absent from both: its absence, unless that
+ * is the transaction's doing (`is_own_absence`: it removed the node
+ * above, or created the parent).  Else: it was created or removed by the
+ * transaction, which made what it shows.
+ */
+static unsigned int seen_of(const struct node *own, const struct node *snap,
+                            unsigned int want, bool is_own_absence)
+{
+	unsigned int seen = TXN_SEEN_NODE | (want & TXN_SEEN_KIDS);
+
+	if (!want)
+		return 0;
+	if (!own || !snap)
+		return !own && !snap && !is_own_absence ? TXN_SEEN_NODE : 0;
+	if (own->gen == snap->gen)
+		return want;
+	if ((want & TXN_SEEN_VALUE) && is_same_value(own, snap))
+		seen |= TXN_SEEN_VALUE;
+	if ((want & TXN_SEEN_PERMS) && nperms_equal(own->perms, snap->perms))
+		seen |= TXN_SEEN_PERMS;
+	return seen;
+}
+
+int txn_observe(struct txn *t, const char *path, unsigned int from,
+                unsigned int to, unsigned int seen_last,
+                unsigned int seen_above)
+{
+	const struct node *snap = t->base, *own = t->root;
+	const struct node *snap_up = NULL; /* the snapshot's, one level up */
 	const char *p = path + 1;
 	unsigned int i = 0;
 	size_t len = 1; /* of the prefix ending at component i */
 	size_t clen;
+	/* Where the transaction's version first lacks a node: did it
+	 * remove one there (or create its parent)?  Then what it finds
+	 * absent below is its own doing. */
+	bool is_own_absence = false;
+	/* At or below a node the transaction removed, all it sees is its
+	 * own doing, a node it created there again included. */
+	bool is_under_removed = false;
 
-	/* One descent of the snapshot, whatever the number of prefixes. */
+	/* One descent of both versions, whatever the number of prefixes. */
 	while (1) {
-		if (i >= from) {
-			int err = txn_touch(t, path, len, n ? n->gen : 0);
+		if (t->nr_removed && !is_under_removed) {
+			const struct touched *e = touched_find(
+			    t, path, len, touch_hash(t, path, len));
 
-			if (err || i == to)
+			is_under_removed = e && e->is_removed;
+		}
+		if (i >= from) {
+			bool is_last = i == to || !*p;
+			unsigned int want = is_last ? seen_last : seen_above;
+			int err = txn_touch(
+			    t, path, len, snap,
+			    is_under_removed
+			        ? 0
+			        : seen_of(own, snap, want, is_own_absence));
+
+			if (err || is_last)
 				return err;
 		}
 		if (!*p)
 			return 0;
 		clen = strcspn(p, "/");
-		if (n) {
-			long pos = node_find_kid(t->env, n, p, clen);
+		snap_up = snap;
+		if (snap) {
+			long pos = node_find_kid(t->env, snap, p, clen);
 
-			n = pos < 0 ? NULL : n->kids[pos];
+			snap = pos < 0 ? NULL : snap->kids[pos];
+		}
+		if (own) {
+			long pos = node_find_kid(t->env, own, p, clen);
+
+			own = pos < 0 ? NULL : own->kids[pos];
+			if (!own)
+				is_own_absence = !snap_up || snap;
 		}
 		p += clen;
 		len = (size_t)(p - path);
 		if (*p == '/')
 			p++;
 		i++;
+	}
+}
+
+void txn_removed(struct txn *t, const char *path)
+{
+	size_t len = strlen(path);
+	struct touched *e =
+	    touched_find(t, path, len, touch_hash(t, path, len));
+
+	if (e && !e->is_removed) {
+		e->is_removed = true;
+		t->nr_removed++;
 	}
 }
 
@@ -224,6 +350,11 @@ int store_txn_start(struct store *s, const struct store_caller *c,
 	return 0;
 }
 
+void txn_test_blind(struct store *s, unsigned int seen)
+{
+	s->txn_blind = seen;
+}
+
 void txn_free(struct store *s, struct txn *t)
 {
 	struct txn_op *op = t->ops;
@@ -243,24 +374,58 @@ void txn_free(struct store *s, struct txn *t)
 	xfree(t);
 }
 
-/* Has anything the transaction touched changed on the main tree? */
+/*
+ * Does the main tree show what the transaction's outcome depends on as
+ * the snapshot did?  0 or -EAGAIN.
+ */
 static int txn_validate(struct store *s, const struct txn *t)
 {
+	unsigned int check = ~s->txn_blind;
+
 	/* While `base` is held, any change to the main tree copies the
 	 * root, so an unchanged root pointer means nothing was committed. */
 	if (s->root == t->base)
 		return 0;
 	for (uint32_t i = 0; i < t->touched_cap; i++) {
 		const struct touched *e = &t->touched[i];
-		struct node *n;
+		const struct node *n;
+		unsigned int seen = e->seen & check;
+
+		if (!e->hash || !seen)
+			continue;
+		n = tree_lookup(&s->env, s->root, e->path, NULL);
+		if (!e->snap || !n) {
+			if (n != e->snap && (seen & TXN_SEEN_NODE))
+				return -EAGAIN;
+			continue;
+		}
+		if (n->gen == e->snap->gen)
+			continue;
+		if (((seen & TXN_SEEN_VALUE) && !is_same_value(n, e->snap)) ||
+		    ((seen & TXN_SEEN_PERMS) &&
+		     !nperms_equal(n->perms, e->snap->perms)) ||
+		    ((seen & TXN_SEEN_KIDS) && !is_same_kids(n, e->snap)))
+			return -EAGAIN;
+	}
+	return 0;
+}
+
+/* Is every touched path, observed or not, unchanged since the snapshot? */
+static bool txn_is_untouched(struct store *s, const struct txn *t)
+{
+	if (s->root == t->base)
+		return true;
+	for (uint32_t i = 0; i < t->touched_cap; i++) {
+		const struct touched *e = &t->touched[i];
+		const struct node *n;
 
 		if (!e->hash)
 			continue;
 		n = tree_lookup(&s->env, s->root, e->path, NULL);
-		if ((n ? n->gen : 0) != e->gen)
-			return -EAGAIN;
+		if ((n ? n->gen : 0) != (e->snap ? e->snap->gen : 0))
+			return false;
 	}
-	return 0;
+	return true;
 }
 
 static int replay_op(struct store *s, struct view *v, const struct txn *t,
@@ -327,8 +492,21 @@ int store_txn_end(struct store *s, struct txn *t, bool commit)
 		err = t->error;
 		if (!err)
 			err = txn_validate(s, t);
-		if (!err && t->nr_ops)
+		if (!err && t->nr_ops) {
+			int hit = s->quota_hit;
+
+			s->quota_hit = -1;
 			err = txn_replay(s, t);
+			/* Refused by a quota on a tree that changed meanwhile:
+			 * the conflict it is (see the top of the file). */
+			if (err && s->quota_hit >= 0 &&
+			    !txn_is_untouched(s, t)) {
+				err = -EAGAIN;
+				s->quota_hit = -1;
+			}
+			if (s->quota_hit < 0)
+				s->quota_hit = hit;
+		}
 	}
 	txn_free(s, t);
 	return err;

@@ -1,7 +1,9 @@
 /*
  * test_txn.c - transactions (store/txn.c): snapshot isolation, the
- * commit conflict rule (EAGAIN exactly when something the transaction
- * read, wrote, listed or found absent changed), events on commit only
+ * commit conflict rule (EAGAIN exactly when something the outcome of
+ * the transaction depends on changed: what it read, listed or found
+ * absent, the rights and existence its changes relied on; not a value
+ * it only overwrote, nor a subtree it removed), events on commit only
  * and once per path, atomicity of a multi-operation commit under
  * allocation failure, the transaction-nodes quota, and many open
  * transactions at once.  store_check() runs after every step; every
@@ -206,18 +208,24 @@ static const struct conflict_case {
     {DIR, "/d", WRITE, "/d/z", -EAGAIN},
     {DIR, "/d", RM, "/d/x", -EAGAIN},
     {PERMS, "/a", SETPERMS, "/a", -EAGAIN},
-    /* What it wrote changed. */
-    {WRITE, "/a", WRITE, "/a", -EAGAIN},
+    /* What its change depended on changed: existence, rights. */
     {WRITE, "/a", RM, "/a", -EAGAIN},
     {WRITE, "/n", WRITE, "/n", -EAGAIN},
-    {WRITE, "/d/new", WRITE, "/d/other", -EAGAIN}, /* parent's list */
-    {MKDIR, "/a", WRITE, "/a", -EAGAIN},
+    {WRITE, "/d/new", SETPERMS, "/d", -EAGAIN}, /* what it inherits */
     {MKDIR, "/d/new", RM, "/d", -EAGAIN},
-    {RM, "/c/x", WRITE, "/c/x", -EAGAIN},
-    {RM, "/c/x", WRITE, "/c/y", -EAGAIN}, /* parent's list */
     {RM, "/none", WRITE, "/none", -EAGAIN},
-    {SETPERMS, "/a", WRITE, "/a", -EAGAIN},
     {SETPERMS, "/a", SETPERMS, "/a", -EAGAIN},
+    /* What it changed changed, but its change does not depend on it:
+     * serially, the other change came first (issue 15). */
+    {WRITE, "/a", WRITE, "/a", 0},
+    {WRITE, "/d/new", WRITE, "/d/other", 0}, /* parent's list */
+    {MKDIR, "/a", WRITE, "/a", 0},
+    {RM, "/c/x", WRITE, "/c/x", 0},
+    {RM, "/c/x", WRITE, "/c/y", 0}, /* parent's list */
+    {RM, "/c", WRITE, "/c/x", 0},   /* the subtree it removes */
+    {SETPERMS, "/a", WRITE, "/a", 0},
+    {PERMS, "/a", WRITE, "/a", 0}, /* perms read, value changed */
+    {DIR, "/d", SETPERMS, "/d/x", 0},
     /* Disjoint: no conflict. */
     {READ, "/a", WRITE, "/b", 0},
     {READ, "/a", NOTHING, "", 0},
@@ -385,35 +393,35 @@ static const struct seq_case {
      * removal does not depend on the value (serially, the other write
      * came first and the removal took it away). */
     {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{WRITE, "/dev/0/b"}}, 0},
-    /* What it re-created, or what its removal depended on, changed. */
-    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{WRITE, "/dev/0/a"}}, -EAGAIN},
-    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{WRITE, "/dev/0/new"}}, -EAGAIN},
-    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{RM, "/dev/0"}}, -EAGAIN},
+    /* Below what it removed, all it sees is its own doing (issue 15):
+     * what it re-created, read or listed there changed meanwhile, and
+     * it commits all the same, as it would after that change. */
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{WRITE, "/dev/0/a"}}, 0},
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{WRITE, "/dev/0/new"}}, 0},
     {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}},
      {{RM, "/dev"}, {WRITE, "/dev/0/a"}},
-     -EAGAIN},
-    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{SETPERMS, "/dev"}}, -EAGAIN},
-    {{{RM, "/dev"}, {WRITE, "/dev/0/sub/c"}},
-     {{WRITE, "/dev/0/sub/c"}},
-     -EAGAIN},
-    {{{RM, "/dev"}, {WRITE, "/dev/0/sub/c"}},
-     {{WRITE, "/dev/0/sub/z"}},
-     -EAGAIN},
-    {{{RM, "/dev/0"}, {READ, "/dev/0/a"}}, {{WRITE, "/dev/0/a"}}, -EAGAIN},
-    {{{RM, "/dev/0"}, {READ, "/dev/0/a"}}, {{RM, "/dev/0/a"}}, -EAGAIN},
-    {{{RM, "/dev"}, {RM, "/dev/0"}}, {{WRITE, "/dev/0/new"}}, -EAGAIN},
-    {{{RM, "/dev/0"}, {MKDIR, "/dev/0/sub"}},
-     {{WRITE, "/dev/0/sub/new"}},
-     -EAGAIN},
+     0},
+    {{{RM, "/dev"}, {WRITE, "/dev/0/sub/c"}}, {{WRITE, "/dev/0/sub/c"}}, 0},
+    {{{RM, "/dev"}, {WRITE, "/dev/0/sub/c"}}, {{WRITE, "/dev/0/sub/z"}}, 0},
+    {{{RM, "/dev/0"}, {READ, "/dev/0/a"}}, {{WRITE, "/dev/0/a"}}, 0},
+    {{{RM, "/dev/0"}, {READ, "/dev/0/a"}}, {{RM, "/dev/0/a"}}, 0},
+    {{{RM, "/dev"}, {RM, "/dev/0"}}, {{WRITE, "/dev/0/new"}}, 0},
+    {{{RM, "/dev/0"}, {MKDIR, "/dev/0/sub"}}, {{WRITE, "/dev/0/sub/new"}}, 0},
     {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}, {SETPERMS, "/dev/0/a"}},
      {{SETPERMS, "/dev/0/a"}},
-     -EAGAIN},
+     0},
     {{{RM, "/dev/0"}, {WRITE, "/dev/0/b"}, {DIR, "/dev/0"}},
      {{WRITE, "/dev/0/new"}},
-     -EAGAIN},
-    {{{RM, "/dev/0"}, {DIR, "/dev/0/sub"}},
-     {{WRITE, "/dev/0/sub/new"}},
-     -EAGAIN},
+     0},
+    {{{RM, "/dev/0"}, {DIR, "/dev/0/sub"}}, {{WRITE, "/dev/0/sub/new"}}, 0},
+    /* What its removal, or what it re-created under, depended on
+     * changed; or what it observed outside what it removed. */
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{RM, "/dev/0"}}, -EAGAIN},
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{SETPERMS, "/dev"}}, -EAGAIN},
+    {{{RM, "/dev/0"}, {WRITE, "/dev/0/a"}}, {{SETPERMS, "/dev/0"}}, -EAGAIN},
+    {{{RM, "/dev/0/a"}, {WRITE, "/dev/0/a"}}, {{RM, "/dev/0"}}, -EAGAIN},
+    {{{RM, "/dev/0"}, {READ, "/dev/1/a"}}, {{WRITE, "/dev/1/a"}}, -EAGAIN},
+    {{{RM, "/dev/0"}, {DIR, "/dev"}}, {{WRITE, "/dev/2"}}, -EAGAIN},
 };
 
 /* The base tree with two device directories. */
@@ -538,6 +546,34 @@ static void test_recreated_after_rm(void)
 	for (size_t i = 0; i < sizeof(seq_cases) / sizeof(seq_cases[0]); i++)
 		ok = run_seq_case(&seq_cases[i]) && ok;
 	CHECK_OK(ok);
+}
+
+/*
+ * An unprivileged domain's RM of a missing node succeeds because it may
+ * write the parent: when the parent's rights change before the commit,
+ * the removal would now be refused, so the commit fails (issue 15: the
+ * parent's existence alone is not what the removal depended on).
+ */
+static void test_rm_missing_rights(void)
+{
+	static const struct store_caller dom5 = {.domid = 5,
+	                                         .target = PERM_NO_TARGET};
+	static const struct perm_entry open[] = {{0, PERM_NONE},
+	                                         {5, PERM_BOTH}};
+	static const struct perm_entry closed[] = {{0, PERM_NONE}};
+	struct store *s = base_store(NULL);
+	struct txn *t = NULL;
+
+	CHECK(s != NULL);
+	CHECK_EQ_INT(wr(s, NULL, "/r/x", "1"), 0);
+	CHECK_EQ_INT(store_set_perms(s, NULL, &st_dom0, "/r", open, 2), 0);
+	CHECK_EQ_INT(store_txn_start(s, &dom5, &t), 0);
+	CHECK_EQ_INT(store_rm(s, t, &dom5, "/r/none"), 0);
+	CHECK_EQ_INT(store_set_perms(s, NULL, &st_dom0, "/r", closed, 1), 0);
+	CHECK_EQ_INT(store_rm(s, NULL, &dom5, "/r/none"), -EACCES);
+	CHECK_EQ_INT(store_txn_end(s, t, true), -EAGAIN);
+	STORE_OK(s);
+	store_free(s);
 }
 
 /*
@@ -745,6 +781,7 @@ static void test_events_on_commit_only(void)
 	CHECK_EQ_UINT(ev.n, 0);
 	CHECK_EQ_INT(store_txn_start(s, &st_dom0, &t), 0);
 	CHECK_EQ_INT(store_txn_start(s, &st_dom0, &u), 0);
+	CHECK_EQ_INT(do_op(s, t, READ, "/a"), 0);
 	CHECK_EQ_INT(wr(s, t, "/a", "t"), 0);
 	CHECK_EQ_INT(wr(s, t, "/b", "t"), 0);
 	CHECK_EQ_INT(wr(s, u, "/a", "u"), 0);
@@ -1158,10 +1195,12 @@ static void test_many_open_txns(void)
 		CHECK_EQ_STR(buf, i % 2 ? val : "0");
 	}
 
-	/* All on one node: the first commit wins, the rest conflict. */
+	/* All read and write one node: the first commit wins, the rest
+	 * conflict. */
 	for (int i = 0; i < N; i++) {
 		CHECK_EQ_INT(store_txn_start(s, &st_dom0, &t[i]), 0);
 		snprintf(val, sizeof(val), "%d", i);
+		CHECK_EQ_INT(do_op(s, t[i], READ, "/a"), 0);
 		CHECK_EQ_INT(wr(s, t[i], "/a", val), 0);
 	}
 	STORE_OK(s);
@@ -1170,6 +1209,19 @@ static void test_many_open_txns(void)
 	STORE_OK(s);
 	CHECK_EQ_INT(st_read(s, NULL, NULL, "/a", buf, sizeof(buf)), 0);
 	CHECK_EQ_STR(buf, "0");
+
+	/* All only write it: each commits, as if one after the other. */
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ_INT(store_txn_start(s, &st_dom0, &t[i]), 0);
+		snprintf(val, sizeof(val), "w%d", i);
+		CHECK_EQ_INT(wr(s, t[i], "/a", val), 0);
+	}
+	for (int i = 0; i < N; i++)
+		CHECK_EQ_INT(store_txn_end(s, t[i], true), 0);
+	STORE_OK(s);
+	CHECK_EQ_INT(st_read(s, NULL, NULL, "/a", buf, sizeof(buf)), 0);
+	snprintf(val, sizeof(val), "w%d", N - 1);
+	CHECK_EQ_STR(buf, val);
 	store_stats(s, &st);
 	CHECK_EQ_UINT(st.open_txns, 0);
 	store_free(s);
@@ -1180,6 +1232,7 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_own_changes_in_txn),
     CHECK_TEST(test_conflicts),
     CHECK_TEST(test_recreated_after_rm),
+    CHECK_TEST(test_rm_missing_rights),
     CHECK_TEST(test_device_add_livelock),
     CHECK_TEST(test_read_only_commit),
     CHECK_TEST(test_create_and_delete_in_txn),
