@@ -638,6 +638,14 @@ def run(a, dirs):
                     restart = json.load(f)
             else:
                 log("bench: restart.py failed (its messages are above)")
+            # issue 13: the pause of a live update at 1 000 and 1 000 000
+            # nodes (its table goes to stdout as it comes).
+            cmd = [sys.executable, os.path.join(ROOT, "bench", "live_update.py"),
+                   "--bindir", bindir, "--json", os.path.join(a.out, "live_update.json")]
+            cmd += ["--nodes", "1000,100000", "--updates", "3"] if a.quick else []
+            log("bench: " + " ".join(cmd))
+            if subprocess.run(cmd).returncode != 0:
+                log("bench: live_update.py failed (its messages are above)")
     finally:
         srv.stop()
     doc = {

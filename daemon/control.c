@@ -416,6 +416,22 @@ static int ctl_journal(struct req *r)
 	return 0;
 }
 
+/* live-update: update.c's (d->live_update); answers are text, as Xen's
+ * xenstore-control expects ("OK", "BUSY" or what went wrong). */
+static int ctl_live_update(struct req *r)
+{
+	char out[512];
+	int rc;
+
+	if (!r->d->live_update)
+		return -ENOSYS;
+	rc = r->d->live_update(r->d, r->c, r->hdr, r->argc - 1, r->argv + 1,
+	                       out, sizeof(out));
+	if (rc > 0)
+		reply_str(r, out);
+	return rc < 0 ? rc : 0;
+}
+
 static const struct {
 	const char *name;
 	const char *args;
@@ -428,6 +444,10 @@ static const struct {
      ctl_domstats},
     {"journal", "\tdir, epoch, sizes, last compaction, state", ctl_journal},
     {"log", "[on|off|+trace|-trace|+debug|-debug]", ctl_log},
+    {"live-update",
+     "-f <file>|-c <options>|-s [-t <sec>] [-F]|-a\treplace the daemon "
+     "by <file>, connections kept",
+     ctl_live_update},
     {"logfile", "<file>", ctl_logfile},
     {"memreport", "[<file>]", ctl_memreport},
     {"print", "<string>", ctl_print},

@@ -15,6 +15,7 @@
 #include "daemon/events.h"
 #include "daemon/loop.h"
 #include "daemon/persist.h"
+#include "daemon/update.h"
 #include "store/store.h"
 #include "store/watch.h"
 
@@ -110,6 +111,8 @@ void daemon_end_turn(struct daemon *d)
 	conn_flush_all(d);
 	conn_reap(d);
 	trim_memory(d);
+	/* Last: a live update hands over a turn that is complete. */
+	update_end_turn(d);
 }
 
 void daemon_fini(struct daemon *d)
@@ -117,6 +120,7 @@ void daemon_fini(struct daemon *d)
 	/* What is recorded stays as it is: the release of every domain
 	 * below is this process ending, not theirs. */
 	persist_stop(d);
+	update_fini(d);
 	/* Domains first: their connections are detached and killed. */
 	if (d->domains)
 		domain_table_fini(d);

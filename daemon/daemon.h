@@ -21,6 +21,9 @@
  *                           dispatch_int.h)
  *   60 journal              the files of the record (journal.c)
  *   65 persist              what is recorded, group commit, restart
+ *   67 update               live update: CONTROL live-update, the
+ *                           stream, the exec (control.c reaches it
+ *                           through d->live_update)
  *   70 daemon, options      the life cycle; the command line
  *   80 main                 the process: sockets, signals, daemonising
  *

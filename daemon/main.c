@@ -35,6 +35,7 @@
 #include "daemon/options.h"
 #include "daemon/persist.h"
 #include "daemon/sock.h"
+#include "daemon/update.h"
 
 /* ---- pid file ---- */
 
@@ -394,7 +395,28 @@ static void notify_ready(const struct daemon *d, const struct opts *o,
 		         strerror(-err));
 }
 
-static int run(struct daemon_config *cfg, struct opts *o)
+/*
+ * Started by our predecessor's live update: its stream instead of the
+ * journal and sockets (update.h).  A stream this binary cannot load
+ * sends us back to the previous binary; returns only if even that
+ * cannot be done.
+ */
+static int take_over(struct daemon *d, struct daemon_config *cfg,
+                     struct opts *o)
+{
+	char why[512];
+	int err = default_log(cfg, o);
+
+	if (err)
+		return err;
+	err = update_load(d, o->lu_fd, o->lu_error, why, sizeof(why));
+	if (err && !o->lu_error)
+		update_fall_back(o->lu_fd, why);
+	return err;
+}
+
+static int run(struct daemon_config *cfg, struct opts *o, int argc,
+               char *const *argv)
 {
 	struct daemon d;
 	int sfd = -1, err, ready_fd = -1;
@@ -412,6 +434,17 @@ static int run(struct daemon_config *cfg, struct opts *o)
 		            "STATUS=failed to start: %s\nERRNO=%d\n",
 		            strerror(-err), -err);
 		return 1;
+	}
+	err = update_init(&d, argc, argv, o->state_format);
+	if (err) {
+		log_err("cannot initialise the daemon: %s", strerror(-err));
+		goto out_sock;
+	}
+	if (o->is_updated) {
+		err = take_over(&d, cfg, o);
+		if (err)
+			goto out_sock;
+		goto serve;
 	}
 	/* Before the sockets: a client must never see a store that is
 	 * still loading. */
@@ -431,6 +464,7 @@ static int run(struct daemon_config *cfg, struct opts *o)
 			goto out_sock;
 		}
 	}
+serve:
 	err = signals_watch(&d, &sfd);
 	if (err) {
 		log_err("cannot watch signals: %s", strerror(-err));
@@ -453,10 +487,11 @@ static int run(struct daemon_config *cfg, struct opts *o)
 			log_warn("cannot tell the parent we started");
 		close(ready_fd);
 		ready_fd = -1;
-	} else {
+	} else if (!o->is_updated) {
 		announce(cfg->rundir, o, getpid());
 	}
-	log_info("xstored " XSTORE_VERSION " started (pid %d) in %s",
+	log_info("xstored " XSTORE_VERSION " %s (pid %d) in %s",
+	         o->is_updated ? "serving after a live update" : "started",
 	         (int)getpid(), cfg->rundir);
 
 	loop_set_turn_hook(d.loop, turn_hook, &d);
@@ -487,14 +522,44 @@ out_sock:
 	return err ? 1 : 0;
 }
 
+/*
+ * Started by a live update with options we refuse (its -c): the state
+ * must not be lost with us, so the previous binary comes back.  Looked
+ * for in the command line as given, since parsing it failed.
+ */
+static void refused_after_update(int argc, char *const *argv)
+{
+	static const char fd_opt[] = "--live-update-fd=";
+	long fd = -1;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strncmp(argv[i], "--live-update-error=", 20))
+			return; /* we are the previous binary: nowhere to go */
+		if (!strncmp(argv[i], fd_opt, sizeof(fd_opt) - 1))
+			fd = strtol(argv[i] + sizeof(fd_opt) - 1, NULL, 10);
+	}
+	if (fd >= 0 && fd <= INT_MAX)
+		update_fall_back((int)fd, "it refuses its command line");
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon_config cfg;
 	struct opts o = {0};
+	char **args = calloc((size_t)argc + 1, sizeof(*args));
 	int rc;
 
+	/* The command line as given, for a live update's exec: getopt
+	 * reorders argv. */
+	if (!args) {
+		fprintf(stderr, "xstored: out of memory\n");
+		return 1;
+	}
+	memcpy(args, argv, (size_t)argc * sizeof(*args));
 	daemon_config_defaults(&cfg);
 	rc = options_parse(argc, argv, &cfg, &o);
+	if (rc > 0)
+		refused_after_update(argc, args);
 	if (rc >= 0)
 		goto out;
 	rc = 1;
@@ -510,10 +575,11 @@ int main(int argc, char **argv)
 		        o.pid_file);
 		goto out_log;
 	}
-	rc = run(&cfg, &o);
+	rc = run(&cfg, &o, argc, args);
 out_log:
 	log_close();
 out:
 	options_fini(&o);
+	free(args);
 	return rc;
 }

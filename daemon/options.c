@@ -20,6 +20,7 @@
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "daemon/options.h"
+#include "daemon/update.h"
 #include "store/quota.h"
 
 enum {
@@ -43,6 +44,10 @@ enum {
 	OPT_NO_PERSIST,
 	OPT_SYNC,
 	OPT_COMPACT_MIN,
+	OPT_LU_FD,
+	OPT_LU_ERROR,
+	OPT_STATE_FORMAT,
+	OPT_TEST_STATE_FORMAT,
 };
 
 static const struct option long_opts[] = {
@@ -79,6 +84,10 @@ static const struct option long_opts[] = {
     {"no-persist", no_argument, NULL, OPT_NO_PERSIST},
     {"sync", no_argument, NULL, OPT_SYNC},
     {"compact-min", required_argument, NULL, OPT_COMPACT_MIN},
+    {"live-update-fd", required_argument, NULL, OPT_LU_FD},
+    {"live-update-error", required_argument, NULL, OPT_LU_ERROR},
+    {"state-format", no_argument, NULL, OPT_STATE_FORMAT},
+    {"test-state-format", required_argument, NULL, OPT_TEST_STATE_FORMAT},
     /* Xen 4.17's, for its init scripts. */
     {"no-domain-init", no_argument, NULL, 'D'},
     {"output-pid", no_argument, NULL, 'P'},
@@ -185,8 +194,12 @@ static void usage(FILE *f)
 	       "privileged)\n"
 	       "  -K, --keep-orphans      refused: a dead domain's nodes are "
 	       "always removed\n"
-	       "  -U, --live-update       refused: live update is not "
-	       "supported yet\n"
+	       "  -U, --live-update       refused: the running daemon "
+	       "gives its successor\n"
+	       "                          --live-update-fd (see CONTROL "
+	       "live-update)\n"
+	       "  --state-format          print the live update's state "
+	       "format, and exit\n"
 	       "  --event PORT            refused: for a xenstore stub domain "
 	       "only\n"
 	       "\n  -H, -h, --help          this help\n"
@@ -442,9 +455,31 @@ static int apply_opt(int c, const char *arg, struct daemon_config *cfg,
 		    "so that a new domain given its id cannot inherit them "
 		    "(XSA-322)");
 	case 'U':
-		return unsupported("-U/--live-update",
-		                   "live update is not implemented yet; stop "
-		                   "and start xstored instead");
+		return unsupported(
+		    "-U/--live-update",
+		    "in xstored's live update the running daemon hands its "
+		    "successor the state with --live-update-fd; to update, run "
+		    "`xstore control live-update FILE` (or Xen's "
+		    "xenstore-control live-update FILE)");
+	case OPT_LU_FD:
+		rc = parse_ulong("--live-update-fd", arg, INT_MAX, &v);
+		if (!rc) {
+			o->is_updated = true;
+			o->lu_fd = (int)v;
+		}
+		return rc;
+	case OPT_LU_ERROR:
+		xfree(o->lu_error);
+		o->lu_error = xstrdup(arg);
+		return o->lu_error ? 0 : 1;
+	case OPT_STATE_FORMAT:
+		o->is_print_format = true;
+		return 0;
+	case OPT_TEST_STATE_FORMAT:
+		rc = parse_ulong("--test-state-format", arg, 1000, &v);
+		if (!rc)
+			o->state_format = (unsigned int)v;
+		return rc;
 	case OPT_EVENT:
 		return unsupported("--event",
 		                   "it is for a xenstore stub domain, and "
@@ -637,6 +672,10 @@ int options_parse(int argc, char **argv, struct daemon_config *cfg,
 
 	if (rc >= 0)
 		return rc;
+	if (o->is_print_format) {
+		update_print_format(o->state_format);
+		return 0;
+	}
 	if (!o->rundir && default_rundir(o))
 		return 1;
 	if (o->is_syslog && o->log_file)
@@ -659,6 +698,8 @@ void options_fini(struct opts *o)
 	xfree(o->trace_file);
 	xfree(o->platform);
 	xfree(o->state_dir);
+	xfree(o->lu_error);
+	o->lu_error = NULL;
 	o->state_dir = NULL;
 	o->rundir = o->pid_file = o->log_file = NULL;
 	o->trace_file = o->platform = NULL;

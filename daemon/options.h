@@ -26,6 +26,15 @@ struct opts {
 	bool is_output_pid;    /* -P: print the daemon's pid, nothing else */
 	bool is_io_untraced;   /* --trace-control=-io */
 	struct notify notify;  /* the service manager, if any */
+	/* Live update (update.h): started by our predecessor, whose
+	 * stream is on lu_fd (is_updated), with lu_error when this is the
+	 * previous binary coming back; --state-format; the stream version
+	 * claimed (0: ours; tests only). */
+	bool is_updated;
+	int lu_fd;
+	char *lu_error;
+	bool is_print_format;
+	unsigned int state_format;
 };
 
 /*

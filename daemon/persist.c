@@ -472,6 +472,55 @@ int persist_start(struct daemon *d, const char *crash_spec)
 	return 0;
 }
 
+/* The live update's journal: its records are already in memory. */
+static int skip_snapshot(void *arg, const void *buf, size_t len)
+{
+	return 0;
+}
+
+static int skip_record(void *arg, unsigned int kind, const void *buf,
+                       size_t len)
+{
+	return 0;
+}
+
+int persist_adopt(struct daemon *d)
+{
+	struct persist *p;
+	int err;
+
+	if (!d->cfg.is_persistent)
+		return 0;
+	p = xcalloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->d = d;
+	p->compact_fd = -1;
+	p->quota_saved = d->cfg.quota;
+	p->is_dirty = xcalloc(XS_DOMID_MAX + 1, 1);
+	err = p->is_dirty ? open_journal(&d->cfg, &p->j) : -ENOMEM;
+	if (!err)
+		err =
+		    journal_recover(p->j, skip_snapshot, skip_record, p, NULL);
+	if (err) {
+		log_err("live update: cannot take the state directory %s "
+		        "over: %s",
+		        d->cfg.state_dir, strerror(-err));
+		persist_free(p);
+		return err;
+	}
+	d->persist = p;
+	d->journal_report = journal_report;
+	d->on_domain_change = on_domain_change;
+	store_set_record_cb(d->store, on_store_record, p);
+	return 0;
+}
+
+bool persist_is_busy(const struct daemon *d)
+{
+	return d->persist && (d->persist_err || is_compacting(d->persist));
+}
+
 void persist_stop(struct daemon *d)
 {
 	struct persist *p = d->persist;

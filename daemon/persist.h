@@ -11,6 +11,7 @@
 #ifndef XSTORE_PERSIST_H
 #define XSTORE_PERSIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct daemon;
@@ -37,6 +38,19 @@ int persist_start(struct daemon *d, const char *crash_spec);
  * refuses changes until a snapshot succeeds.  No-op when not persisting.
  */
 void persist_end_turn(struct daemon *d);
+
+/*
+ * persist_adopt - persist_start for a daemon whose state came by a live
+ * update (update.c): the journal in d->cfg.state_dir already holds that
+ * state, so it is opened and its tail checked, not loaded, and every
+ * change is recorded from then on.  0 (also when not persistent) or
+ * -errno (logged).
+ */
+int persist_adopt(struct daemon *d);
+
+/* persist_is_busy - may the journal not be handed over now (a compaction
+ * running, or the journal failed)? */
+bool persist_is_busy(const struct daemon *d);
 
 /* persist_stop - close the journal (what is recorded stays for the next
  * start).  No-op when not persisting. */

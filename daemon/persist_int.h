@@ -90,6 +90,18 @@ void prec_enc_quota(struct wbuf *w, const struct quota_set *q);
 void prec_enc_domain(struct wbuf *w, const struct domain_saved *s);
 /* A guest connection's session; false if its ring cannot be read. */
 bool prec_enc_session(struct wbuf *w, struct conn *c);
+/* The body of a SESSION for any connection `c` (a socket's too: its
+ * live update), with the ring's position given. */
+void prec_enc_conn(struct wbuf *w, struct conn *c, uint32_t req_cons,
+                   uint32_t rsp_from);
+/* Decoding one DOMAIN body (quotas it lacks from `def`) or SESSION body
+ * (*domid, and the rest into `s`, which prec_saved_session_clear frees;
+ * nothing kept on error): 0, -EINVAL, -ENOMEM.  For the live update. */
+int prec_dec_domain(const void *buf, size_t len, const struct quota_set *def,
+                    struct domain_saved *out);
+int prec_dec_session(const void *buf, size_t len, unsigned int *domid,
+                     struct saved_dom *s);
+void prec_saved_session_clear(struct saved_dom *s);
 /* Is `c` a live guest connection whose session is saved? */
 bool prec_is_guest_session(const struct conn *c);
 

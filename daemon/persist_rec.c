@@ -17,6 +17,9 @@
  * A snapshot's payload: "XSDS", u32 version, u32 entries, each entry
  * u8 kind, u32 len, and a record body as above (GLOBALS, DOMAIN and
  * SESSION), then store_dump's bytes up to the end.
+ * The live update's stream (update_stream.c) carries the same DOMAIN,
+ * SESSION and GLOBALS bodies (sockets' too, as SESSION bodies of domid
+ * 0): a change here is a change of UPDATE_STREAM_VERSION as well.
  */
 #include <errno.h>
 #include <string.h>
@@ -180,16 +183,24 @@ void prec_enc_domain(struct wbuf *w, const struct domain_saved *s)
 /* A guest connection's session; false if its ring cannot be read. */
 bool prec_enc_session(struct wbuf *w, struct conn *c)
 {
-	const struct sess *s = c->sess;
 	uint32_t req_cons, rsp_from;
+
+	if (!c->sess || !c->transport ||
+	    ring_save(c->transport, &req_cons, &rsp_from))
+		return false;
+	prec_enc_conn(w, c, req_cons, rsp_from);
+	return true;
+}
+
+void prec_enc_conn(struct wbuf *w, struct conn *c, uint32_t req_cons,
+                   uint32_t rsp_from)
+{
+	const struct sess *s = c->sess;
 	unsigned int ntx = 0, nw = 0;
 	size_t in_len, out_len = conn_output_len(c);
 	const char *in = conn_input(c, &in_len);
 	void *out;
 
-	if (!s || !c->transport ||
-	    ring_save(c->transport, &req_cons, &rsp_from))
-		return false;
 	for (const struct sess_txn *t = s->txns; t; t = t->next)
 		ntx++;
 	for (const struct watch *wt = s->watches; wt; wt = wt->owner_next)
@@ -218,7 +229,6 @@ bool prec_enc_session(struct wbuf *w, struct conn *c)
 	out = out_len ? prec_w_room(w, out_len) : NULL;
 	if (out)
 		conn_output_copy(c, out);
-	return true;
 }
 
 bool prec_is_guest_session(const struct conn *c)
@@ -240,10 +250,11 @@ static void dec_quota(struct rbuf *r, struct quota_set *q)
 	}
 }
 
-static int dec_domain(struct persist *p, struct rbuf *r)
+/* A DOMAIN body into *rec (quotas not in it: `def`'s). */
+static void dec_domain_rec(struct rbuf *r, const struct quota_set *def,
+                           struct domain_saved *out)
 {
 	struct domain_saved rec;
-	struct saved_dom *s;
 	uint8_t flags;
 
 	memset(&rec, 0, sizeof(rec));
@@ -256,8 +267,29 @@ static int dec_domain(struct persist *p, struct rbuf *r)
 	rec.gfn = r_u64(r, 8);
 	rec.remote_port = r_u32(r);
 	rec.local_port = r_u32(r);
-	rec.quota = p->d->cfg.quota;
+	rec.quota = *def;
 	dec_quota(r, &rec.quota);
+	*out = rec;
+}
+
+int prec_dec_domain(const void *buf, size_t len, const struct quota_set *def,
+                    struct domain_saved *out)
+{
+	struct rbuf r = {buf, len, 0, false};
+
+	dec_domain_rec(&r, def, out);
+	if (r.is_bad || r.off != r.len || out->domid == 0 ||
+	    out->domid > XS_DOMID_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+static int dec_domain(struct persist *p, struct rbuf *r)
+{
+	struct domain_saved rec;
+	struct saved_dom *s;
+
+	dec_domain_rec(r, &p->d->cfg.quota, &rec);
 	if (r->is_bad || rec.domid == 0 || rec.domid > XS_DOMID_MAX)
 		return -EINVAL;
 	s = saved_get(p, rec.domid);
@@ -278,17 +310,47 @@ static char *dup_n(const void *src, size_t n)
 	return s;
 }
 
+static int dec_session_body(struct rbuf *r, struct saved_dom *s);
+
 static int dec_session(struct persist *p, struct rbuf *r)
 {
 	unsigned int domid = r_u32(r);
 	struct saved_dom *s;
-	uint32_t ntx, nw;
 
 	if (r->is_bad || domid == 0 || domid > XS_DOMID_MAX)
 		return -EINVAL;
 	s = saved_get(p, domid);
 	if (!s)
 		return -ENOMEM;
+	return dec_session_body(r, s);
+}
+
+int prec_dec_session(const void *buf, size_t len, unsigned int *domid,
+                     struct saved_dom *s)
+{
+	struct rbuf r = {buf, len, 0, false};
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	*domid = r_u32(&r);
+	err = r.is_bad ? -EINVAL : dec_session_body(&r, s);
+	if (!err && r.off != r.len)
+		err = -EINVAL;
+	if (err)
+		saved_session_clear(s);
+	return err;
+}
+
+void prec_saved_session_clear(struct saved_dom *s)
+{
+	saved_session_clear(s);
+}
+
+/* The rest of a SESSION body, after its domid, into `s`. */
+static int dec_session_body(struct rbuf *r, struct saved_dom *s)
+{
+	uint32_t ntx, nw;
+
 	saved_session_clear(s);
 	s->req_cons = r_u32(r);
 	s->rsp_from = r_u32(r);

@@ -592,6 +592,57 @@ int sock_listen(struct daemon *d)
 	return 0;
 }
 
+/* ---- the live update: fds handed over by our previous binary ---- */
+
+int sock_adopt_listen(struct daemon *d, int fd_rw, int fd_ro,
+                      unsigned int inherited)
+{
+	int err = 0;
+
+	d->sock_fd = -1;
+	d->sock_ro_fd = -1;
+	d->sock_inherited = 0;
+	if (fcntl(fd_rw, F_SETFD, FD_CLOEXEC) < 0 ||
+	    fcntl(fd_ro, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	err = loop_add(d->loop, fd_rw, LOOP_IN, sock_accept_cb, d);
+	if (err)
+		return err;
+	d->sock_fd = fd_rw;
+	err = loop_add(d->loop, fd_ro, LOOP_IN, sock_accept_cb, d);
+	if (err)
+		return err;
+	d->sock_ro_fd = fd_ro;
+	d->sock_inherited = inherited & (SOCK_INHERITED_RW | SOCK_INHERITED_RO);
+	return 0;
+}
+
+int sock_adopt_conn(struct daemon *d, int fd, bool is_readonly,
+                    struct conn **out)
+{
+	struct sock_conn *sc;
+	struct conn *c;
+
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	sc = xcalloc(1, sizeof(*sc));
+	if (!sc)
+		return -ENOMEM;
+	c = conn_new(d, CONN_SOCKET, &sock_ops, sc, fd);
+	if (!c) {
+		xfree(sc);
+		return -ENOMEM;
+	}
+	c->domid = 0;
+	c->is_privileged = true;
+	c->is_readonly = is_readonly;
+	sc->events = LOOP_IN;
+	if (loop_add(d->loop, fd, LOOP_IN, sock_conn_cb, c) < 0)
+		conn_kill(c, "cannot watch its fd"); /* freed at the reap */
+	*out = c;
+	return 0;
+}
+
 static void close_one(struct daemon *d, int *fd, const char *name,
                       unsigned int inherited)
 {

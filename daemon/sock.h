@@ -8,6 +8,9 @@
 #ifndef XSTORE_SOCK_H
 #define XSTORE_SOCK_H
 
+#include <stdbool.h>
+
+struct conn;
 struct daemon;
 
 /* File names inside the run directory. */
@@ -43,5 +46,21 @@ int sock_listen(struct daemon *d);
  * daemon's connection list).
  */
 void sock_close(struct daemon *d);
+
+/*
+ * The live update (update.c): the new binary takes over the listening
+ * fds and the connections of its predecessor, as they stand.
+ * sock_adopt_listen - watch `fd_rw` and `fd_ro` (socket and socket_ro,
+ * already listening) as d->sock_fd and d->sock_ro_fd; `inherited` the
+ * old d->sock_inherited.  sock_adopt_conn - a connection over accepted
+ * `fd`, privileged, read-only if `is_readonly`, into *out (its session
+ * and queues are the caller's to restore).  Both make the fds
+ * close-on-exec again.  0 or -errno; on error the fds stay the caller's
+ * (sock_adopt_listen: those already watched are d's).
+ */
+int sock_adopt_listen(struct daemon *d, int fd_rw, int fd_ro,
+                      unsigned int inherited);
+int sock_adopt_conn(struct daemon *d, int fd, bool is_readonly,
+                    struct conn **out);
 
 #endif

@@ -25,6 +25,7 @@ struct loop;
 struct plat;
 struct persist;
 struct store;
+struct update;
 struct watch_index;
 
 /* Why a request was refused, for the counters (CONTROL domstats). */
@@ -148,6 +149,17 @@ struct daemon {
 	int persist_err;
 	/* persist.c: CONTROL journal's report (NULL: not persisting). */
 	int (*journal_report)(struct daemon *d, char *buf, size_t size);
+
+	/* update.c: CONTROL live-update, which control.c reaches through
+	 * this (set by daemon_init): `argv` its arguments after
+	 * "live-update".  It writes its answer ("OK", "BUSY" or an error
+	 * text) into out[size] and returns 1, or returns 0 when the answer
+	 * comes later (-s: from the new binary), or -errno for an ERROR
+	 * reply.  Its state (NULL: no update under way), never saved. */
+	int (*live_update)(struct daemon *d, struct conn *c,
+	                   const struct xs_wire_hdr *hdr, unsigned int argc,
+	                   const char *const *argv, char *out, size_t size);
+	struct update *update;
 
 	/* domain.c: the platform and the domains.  What the journal saves:
 	 * each introduced domain (domid, ring frame, port, target, quota,

@@ -37,6 +37,7 @@ declare -A rank=(
 	[dispatch]=50
 	[journal]=60
 	[persist]=65
+	[update]=67
 	[daemon]=70 [options]=70
 	[main]=80
 )
