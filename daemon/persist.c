@@ -389,6 +389,33 @@ static int open_journal(const struct daemon_config *cfg, struct journal **j)
 	}
 }
 
+/* A persist for `d` with its per-domain table; NULL: no memory. */
+static struct persist *persist_new(struct daemon *d)
+{
+	struct persist *p = xcalloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->d = d;
+	p->compact_fd = -1;
+	p->quota_saved = d->cfg.quota;
+	p->is_dirty = xcalloc(XS_DOMID_MAX + 1, 1);
+	if (!p->is_dirty) {
+		persist_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* From here every change of `d` is recorded through `p`. */
+static void persist_attach(struct daemon *d, struct persist *p)
+{
+	d->persist = p;
+	d->journal_report = journal_report;
+	d->on_domain_change = on_domain_change;
+	store_set_record_cb(d->store, on_store_record, p);
+}
+
 int persist_start(struct daemon *d, const char *crash_spec)
 {
 	struct journal_recovery rec;
@@ -398,15 +425,11 @@ int persist_start(struct daemon *d, const char *crash_spec)
 
 	if (!d->cfg.is_persistent)
 		return 0;
-	p = xcalloc(1, sizeof(*p));
+	p = persist_new(d);
 	if (!p)
 		return -ENOMEM;
-	p->d = d;
-	p->compact_fd = -1;
-	p->quota_saved = d->cfg.quota;
-	p->is_dirty = xcalloc(XS_DOMID_MAX + 1, 1);
 	p->saved = xcalloc(XS_DOMID_MAX + 1, sizeof(*p->saved));
-	if (!p->is_dirty || !p->saved) {
+	if (!p->saved) {
 		persist_free(p);
 		return -ENOMEM;
 	}
@@ -438,10 +461,7 @@ int persist_start(struct daemon *d, const char *crash_spec)
 	}
 	p->quota_saved = d->cfg.quota;
 	/* From here every change is recorded, the restart's own too. */
-	d->persist = p;
-	d->journal_report = journal_report;
-	d->on_domain_change = on_domain_change;
-	store_set_record_cb(d->store, on_store_record, p);
+	persist_attach(d, p);
 	restore_domains(p, &ndom, &ndead, &nw);
 	xfree(p->saved);
 	p->saved = NULL;
@@ -491,14 +511,8 @@ int persist_adopt(struct daemon *d)
 
 	if (!d->cfg.is_persistent)
 		return 0;
-	p = xcalloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	p->d = d;
-	p->compact_fd = -1;
-	p->quota_saved = d->cfg.quota;
-	p->is_dirty = xcalloc(XS_DOMID_MAX + 1, 1);
-	err = p->is_dirty ? open_journal(&d->cfg, &p->j) : -ENOMEM;
+	p = persist_new(d);
+	err = p ? open_journal(&d->cfg, &p->j) : -ENOMEM;
 	if (!err)
 		err =
 		    journal_recover(p->j, skip_snapshot, skip_record, p, NULL);
@@ -509,10 +523,7 @@ int persist_adopt(struct daemon *d)
 		persist_free(p);
 		return err;
 	}
-	d->persist = p;
-	d->journal_report = journal_report;
-	d->on_domain_change = on_domain_change;
-	store_set_record_cb(d->store, on_store_record, p);
+	persist_attach(d, p);
 	return 0;
 }
 
