@@ -179,6 +179,55 @@ int session_restore(struct sess *s, uint32_t next_txid, const uint32_t *ids,
 	return 0;
 }
 
+int session_save_txn(struct daemon *d, const struct sess *s,
+                     const struct sess_txn *t,
+                     int (*fn)(void *arg, const void *buf, size_t len),
+                     void *arg)
+{
+	unsigned char h[16];
+	uint64_t pinned = s->pinned_bytes;
+	int err;
+
+	if (!t->txn)
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		h[i] = (unsigned char)(t->id >> (8 * i));
+		h[4 + i] = (unsigned char)(t->death_seq >> (8 * i));
+	}
+	for (int i = 0; i < 8; i++)
+		h[8 + i] = (unsigned char)(pinned >> (8 * i));
+	err = fn(arg, h, sizeof(h));
+	return err ? err : store_txn_save(d->store, t->txn, fn, arg);
+}
+
+int session_restore_txn(struct daemon *d, struct sess *s, const void *buf,
+                        size_t len)
+{
+	const unsigned char *h = buf;
+	uint32_t id = 0, death_seq = 0;
+	uint64_t pinned = 0;
+	struct sess_txn *t;
+	int err;
+
+	if (len < 16)
+		return -EINVAL;
+	for (int i = 0; i < 4; i++) {
+		id |= (uint32_t)h[i] << (8 * i);
+		death_seq |= (uint32_t)h[4 + i] << (8 * i);
+	}
+	for (int i = 0; i < 8; i++)
+		pinned |= (uint64_t)h[8 + i] << (8 * i);
+	t = session_find_txn(s, id);
+	if (!t || t->txn)
+		return -ENOENT;
+	err = store_txn_load(d->store, h + 16, len - 16, &t->txn);
+	if (err)
+		return err;
+	t->death_seq = death_seq;
+	s->pinned_bytes = (unsigned long)pinned;
+	return 0;
+}
+
 void session_reset(struct daemon *d, struct sess *s)
 {
 	while (s->watches)

@@ -6,12 +6,14 @@
  * Owned by this module: session_new makes it when the connection is made
  * and session_free drops every watch and aborts every transaction when it
  * goes.  What the journal will save of it: the watches of guests (their
- * transactions end with a restart).  Loop thread only.
+ * transactions end with a restart); a live update carries all of it,
+ * open transactions included.  Loop thread only.
  */
 #ifndef XSTORE_SESSION_H
 #define XSTORE_SESSION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct conn;
@@ -92,6 +94,33 @@ int session_end_txn(struct daemon *d, struct sess *s, uint32_t id, bool commit);
  */
 int session_restore(struct sess *s, uint32_t next_txid, const uint32_t *ids,
                     unsigned int n);
+
+/*
+ * Transactions across a live update (docs/live-update.md): the image of
+ * open transaction `t` of `s`, written through fn(arg, buf, len) (a
+ * store_write_fn): u32 id, u32 death count when it started, u64 the
+ * session's pinned bytes, then store_txn_save's image of it (its
+ * snapshot, own version, records and caller) against the main tree of
+ * d->store as it is now.  0, -ENOMEM or fn's error.  A transaction lost
+ * in an earlier restart (no store transaction) has no image: its id
+ * alone goes with the session.
+ */
+int session_save_txn(struct daemon *d, const struct sess *s,
+                     const struct sess_txn *t,
+                     int (*fn)(void *arg, const void *buf, size_t len),
+                     void *arg);
+
+/*
+ * session_restore_txn - in the new process: the transaction of image
+ * `buf` (`len` bytes), loaded into d->store (which must hold the main
+ * tree the image was saved against, unchanged), takes the place of the
+ * lost one with its id in `s` (session_restore made it), so that it goes
+ * on as if nothing happened.  0, -ENOENT (no such lost transaction),
+ * -EINVAL (a malformed image) or -ENOMEM; on error the transaction stays
+ * lost (EAGAIN to its next request).
+ */
+int session_restore_txn(struct daemon *d, struct sess *s, const void *buf,
+                        size_t len);
 
 /* session_nr_watches / session_nr_txns - counts for one connection
  * (0 without a session). */

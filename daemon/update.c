@@ -1,7 +1,8 @@
 /*
  * update.c - live update (update.h): CONTROL live-update as Xen's
  * xenstore-control drives it (-f FILE, -c OPTIONS, -s [-t SEC] [-F],
- * -a; BUSY while transactions are open), the probe of the new binary,
+ * -a; BUSY while the journal is being compacted: open transactions go
+ * across and need no waiting), the probe of the new binary,
  * and the exec at the loop's safe point, with the stream (update_stream.c)
  * in a memfd and every socket fd kept open across it.  The new binary
  * answers the -s.  Whatever fails before the exec leaves this daemon
@@ -252,17 +253,15 @@ static int start(struct daemon *d, struct conn *c,
 {
 	struct update *u = d->update;
 	unsigned long timeout = TIMEOUT_DEFAULT_S;
-	bool is_forced = false, is_journal_busy;
 	int err;
-	struct store_stats st;
 	char why[400];
 	uint64_t now = loop_now_ms();
 
 	for (unsigned int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-F"))
-			is_forced = true;
-		else if (!strcmp(argv[i], "-t") && i + 1 < argc &&
-		         !parse_uint(argv[i + 1], 86400, &timeout))
+			continue; /* nothing to force: see below */
+		if (!strcmp(argv[i], "-t") && i + 1 < argc &&
+		    !parse_uint(argv[i + 1], 86400, &timeout))
 			i++;
 		else
 			return answer(out, size,
@@ -281,35 +280,25 @@ static int start(struct daemon *d, struct conn *c,
 		              "live-update -s: only from a socket connection");
 	if (!u->started_ms)
 		u->started_ms = now;
-	store_stats(d->store, &st);
-	is_journal_busy = persist_is_busy(d);
-	if (is_journal_busy || st.open_txns) {
+	/*
+	 * xenstore.txt: -s waits (-t) for transactions to finish unless
+	 * -F.  Here open transactions go across the update and go on
+	 * (session_save_txn), so there is nothing to wait for: -t and -F
+	 * are accepted and only a running compaction of the journal (its
+	 * child holds the lock) makes the answer BUSY.
+	 */
+	if (persist_is_busy(d)) {
 		if (now - u->started_ms < timeout * 1000)
 			return answer(out, size, "BUSY");
-		if (is_journal_busy || !is_forced) {
-			/* The clock goes on (until -f or -a): a -F now
-			 * forces at once. */
-			if (is_journal_busy)
-				return answer(
-				    out, size,
-				    "live-update: timeout: the journal "
-				    "is being compacted or cannot be "
-				    "written");
-			return answer(out, size,
-			              "live-update: timeout: %u transactions "
-			              "still open (-F forces the update: they "
-			              "then end with EAGAIN)",
-			              st.open_txns);
-		}
-		log_warn("live update: forced with %u transactions open: "
-		         "they will end with EAGAIN",
-		         st.open_txns);
+		/* The clock goes on (until -f or -a). */
+		return answer(out, size,
+		              "live-update: timeout: the journal is being "
+		              "compacted or cannot be written");
 	}
 	err = probe_update(u, why, sizeof(why));
 	if (err)
 		return answer(out, size, "live-update: %s", why);
 	u->is_due = true;
-	u->is_forced = is_forced;
 	u->conn_id = c->id;
 	u->req_id = hdr->req_id;
 	u->tx_id = hdr->tx_id;
@@ -522,16 +511,11 @@ void update_end_turn(struct daemon *d)
 {
 	struct update *u = d->update;
 	char why[512], ans[600];
-	struct store_stats st;
 
 	if (!u || !u->is_due)
 		return;
 	u->is_due = false;
-	store_stats(d->store, &st);
-	if (st.open_txns && !u->is_forced) {
-		/* Started after the -s, in the same turn: ask again. */
-		snprintf(ans, sizeof(ans), "BUSY");
-	} else if (handover(d, u, why, sizeof(why)) == 0) {
+	if (handover(d, u, why, sizeof(why)) == 0) {
 		return;
 	} else {
 		log_err("live update: aborted, serving on: %s", why);

@@ -15,7 +15,7 @@
 struct daemon;
 
 /* The version of the stream this binary writes and reads. */
-#define UPDATE_STREAM_VERSION 1u
+#define UPDATE_STREAM_VERSION 2u
 
 /*
  * update_init - make live update available on `d` (after daemon_init):

@@ -34,7 +34,6 @@ struct update {
 	uint64_t started_ms;
 	/* Accepted: exec at the end of this turn, answering this. */
 	bool is_due;
-	bool is_forced; /* -F: even with transactions open */
 	uint64_t conn_id;
 	uint32_t req_id, tx_id;
 };

@@ -10,7 +10,7 @@
  *
  *   header  u32 "XSLU", u32 version, i32 exe_fd, u32 argc, argc strings
  *           each nul-terminated: the same in every version
- *   records (version 1), each u32 kind, u64 len, body:
+ *   records (version 2), each u32 kind, u64 len, body:
  *     GLOBALS   the quotas, then the soft quotas (prec_enc_quota)
  *     COUNTERS  u32 death_seq, then the request counters of domain 0
  *               and of the departed: 4 u64 each
@@ -21,6 +21,8 @@
  *               (domid 0, ring positions 0)
  *     DOMAIN    a domain record (prec_enc_domain)
  *     GUEST     the session of the DOMAIN before it (prec_enc_session)
+ *     TXN       an open transaction of the SOCKET or GUEST just before
+ *               (session_save_txn: its id, then store_txn_save's image)
  *     END       empty, last
  */
 #include <errno.h>
@@ -55,6 +57,7 @@ enum {
 	LU_SOCKET = 5,
 	LU_DOMAIN = 6,
 	LU_GUEST = 7,
+	LU_TXN = 8,
 };
 
 #define LU_SOCK_READONLY 1u
@@ -155,6 +158,35 @@ static void enc_store(struct daemon *d, struct out *o)
 		o->err = -errno;
 }
 
+static int txn_write(void *arg, const void *buf, size_t len)
+{
+	struct out *o = arg;
+
+	prec_w_bytes(&o->w, buf, len);
+	return o->w.is_oom ? -ENOMEM : 0;
+}
+
+/* The open transactions of `c`, after its SOCKET or GUEST record: they
+ * go on in the new binary (session_restore_txn). */
+static void enc_txns(struct daemon *d, struct out *o, struct conn *c)
+{
+	const struct sess *s = c->sess;
+
+	for (const struct sess_txn *t = s ? s->txns : NULL; t && !o->err;
+	     t = t->next) {
+		size_t at;
+		int err;
+
+		if (!t->txn)
+			continue; /* lost in a restart: its id went along */
+		at = rec_begin(o, LU_TXN);
+		err = session_save_txn(d, s, t, txn_write, o);
+		if (err && !o->err)
+			o->err = err;
+		rec_end(o, at);
+	}
+}
+
 static void enc_socket(struct out *o, struct conn *c,
                        const struct conn *pending, const struct update *u)
 {
@@ -198,9 +230,12 @@ int ustream_write(struct daemon *d, const struct update *u, int fd, int exe_fd,
 	w_u32(&o.w, (uint32_t)d->sock_ro_fd);
 	w_u32(&o.w, d->sock_inherited);
 	rec_end(&o, at);
-	for (struct conn *c = d->conns; c; c = c->next)
-		if (c->kind == CONN_SOCKET && !c->is_dead)
+	for (struct conn *c = d->conns; c; c = c->next) {
+		if (c->kind == CONN_SOCKET && !c->is_dead) {
 			enc_socket(&o, c, pending, u);
+			enc_txns(d, &o, c);
+		}
+	}
 	for (const struct domain *dom = d->dom_list; dom; dom = dom->next) {
 		struct domain_saved s;
 
@@ -212,10 +247,12 @@ int ustream_write(struct daemon *d, const struct update *u, int fd, int exe_fd,
 			size_t len_at = o.w.len;
 
 			at = rec_begin(&o, LU_GUEST);
-			if (prec_enc_session(&o.w, dom->conn))
+			if (prec_enc_session(&o.w, dom->conn)) {
 				rec_end(&o, at);
-			else
+				enc_txns(d, &o, dom->conn);
+			} else {
 				o.w.len = len_at; /* a faulted ring */
+			}
 		}
 	}
 	at = rec_begin(&o, LU_END);
@@ -404,9 +441,24 @@ static void restore_conn(struct daemon *d, struct conn *c,
 	}
 }
 
-static void load_socket(struct daemon *d, const struct rec *x,
-                        struct conn **pending, uint32_t *req_id,
-                        uint32_t *tx_id)
+/* A TXN record: the transaction goes on in `c` (that of the SOCKET or
+ * GUEST record before it; NULL: that one was lost, and so is it). */
+static void load_txn(struct daemon *d, struct conn *c, const struct rec *x)
+{
+	int err = c && c->sess
+	              ? session_restore_txn(d, c->sess, x->body, x->len)
+	              : -ENOENT;
+
+	if (err)
+		log_err("live update: conn %llu: a transaction is lost (%s): "
+		        "it answers EAGAIN",
+		        c ? (unsigned long long)c->id : 0ull, strerror(-err));
+}
+
+/* The SOCKET record `x`: its connection (NULL if lost). */
+static struct conn *load_socket(struct daemon *d, const struct rec *x,
+                                struct conn **pending, uint32_t *req_id,
+                                uint32_t *tx_id)
 {
 	struct in r = {x->body, x->len, 0, false};
 	int fd = (int)(int32_t)in_u(&r, 4);
@@ -418,7 +470,7 @@ static void load_socket(struct daemon *d, const struct rec *x,
 	int err;
 
 	if (r.is_bad)
-		return;
+		return NULL;
 	err = prec_dec_session(x->body + r.off, x->len - r.off, &domid, &s);
 	if (!err)
 		err = sock_adopt_conn(d, fd, flags & LU_SOCK_READONLY, &c);
@@ -427,7 +479,7 @@ static void load_socket(struct daemon *d, const struct rec *x,
 		        strerror(-err));
 		close(fd);
 		prec_saved_session_clear(&s);
-		return;
+		return NULL;
 	}
 	restore_conn(d, c, &s, 0);
 	prec_saved_session_clear(&s);
@@ -436,10 +488,12 @@ static void load_socket(struct daemon *d, const struct rec *x,
 		*req_id = rid;
 		*tx_id = tid;
 	}
+	return c->is_dead ? NULL : c;
 }
 
-static void load_guest(struct daemon *d, const struct rec *x,
-                       struct domain *dom)
+/* The GUEST record `x`: its connection (NULL if lost). */
+static struct conn *load_guest(struct daemon *d, const struct rec *x,
+                               struct domain *dom)
 {
 	struct saved_dom s;
 	unsigned int domid;
@@ -450,7 +504,7 @@ static void load_guest(struct daemon *d, const struct rec *x,
 	if (err || !dom || dom->domid != domid || !dom->conn) {
 		if (!err)
 			prec_saved_session_clear(&s);
-		return;
+		return NULL;
 	}
 	err = ring_restore(dom->ring, s.req_cons, s.rsp_from, s.out_len, &skip);
 	if (err)
@@ -460,6 +514,7 @@ static void load_guest(struct daemon *d, const struct rec *x,
 	else
 		restore_conn(d, dom->conn, &s, skip);
 	prec_saved_session_clear(&s);
+	return err || dom->conn->is_dead ? NULL : dom->conn;
 }
 
 /* The domains; those that died meanwhile are forgotten at the end. */
@@ -467,14 +522,22 @@ static void load_domains(struct daemon *d, struct in r)
 {
 	unsigned int *dead = NULL, nr_dead = 0;
 	struct domain *dom = NULL;
+	struct conn *guest = NULL; /* of the last GUEST record */
+	bool is_guest = false;     /* the last record but TXN was one */
 	struct rec x;
 
 	while (next_rec(&r, &x) && x.kind != LU_END) {
 		struct domain_saved s;
 		int err;
 
+		if (x.kind == LU_TXN) {
+			if (is_guest) /* not a SOCKET's: loaded already */
+				load_txn(d, guest, &x);
+			continue;
+		}
+		is_guest = x.kind == LU_GUEST;
 		if (x.kind == LU_GUEST) {
-			load_guest(d, &x, dom);
+			guest = load_guest(d, &x, dom);
 			continue;
 		}
 		if (x.kind != LU_DOMAIN)
@@ -513,10 +576,21 @@ static void load_rest(struct daemon *d, struct in r, const char *error)
 	uint32_t req_id = 0, tx_id = 0;
 	struct in all = r;
 	struct rec x;
+	/* The connection of the last SOCKET record; `is_socket`: the last
+	 * record other than TXN was a SOCKET (a GUEST's are loaded with
+	 * the domains). */
+	struct conn *last = NULL;
+	bool is_socket = false;
 
 	while (next_rec(&r, &x) && x.kind != LU_END) {
 		struct in b = {x.body, x.len, 0, false};
 
+		if (x.kind == LU_TXN) {
+			if (is_socket)
+				load_txn(d, last, &x);
+			continue;
+		}
+		is_socket = x.kind == LU_SOCKET;
 		if (x.kind == LU_LISTEN) {
 			int rw = (int)(int32_t)in_u(&b, 4);
 			int ro = (int)(int32_t)in_u(&b, 4);
@@ -529,7 +603,7 @@ static void load_rest(struct daemon *d, struct in r, const char *error)
 				        "listening sockets over: %s",
 				        strerror(-err));
 		} else if (x.kind == LU_SOCKET) {
-			load_socket(d, &x, &pending, &req_id, &tx_id);
+			last = load_socket(d, &x, &pending, &req_id, &tx_id);
 		}
 	}
 	load_domains(d, all);

@@ -297,6 +297,64 @@ bool store_txn_names_gone(const struct txn *t,
 unsigned int store_txn_touched(const struct txn *t);
 
 /*
+ * Transaction images: an open transaction carried to another store that
+ * holds the same main tree (store_load of a store_dump of this one, with
+ * nothing changed since), where it goes on as if nothing happened: every
+ * later operation in it returns the same, and its commit succeeds or
+ * fails with EAGAIN, firing the same events, as it would have here.  The
+ * daemon's live update carries open transactions this way.  Encoding,
+ * little-endian:
+ *
+ *   header (64 bytes)
+ *     u8 version 1, u8 type 3 (transaction), u16 flags (1 the caller has
+ *     quotas, 2 it is privileged), u32 sticky error (positive errno:
+ *     the commit will fail with it; 0 none), u32 domid, u32 target,
+ *     u64 extra_mem (the caller as the transaction started), i64 nodes
+ *     and i64 bytes the caller gained in it (its quotas), u64 its
+ *     store_txn_mem, u64 the store's generation counter (the load
+ *     requires the same), u32 operations, u32 touched paths
+ *   u32 the touched set's capacity, u32 n quotas (QUOTA_COUNT or 0),
+ *     n x u64: the quotas as the transaction started
+ *   the snapshot, as a diff against the main tree, then the
+ *   transaction's own version, as a diff against the snapshot: depth
+ *   first, parents first, each entry
+ *     u8 tag (0 SAME, 1 NODE), u8 0, u16 name_len (0 for the root),
+ *     NODE only: u16 nperms, u16 0, u32 value_len, u32 nkids, u64 gen;
+ *     then the name, and for NODE the value, the perms (as in a record)
+ *     and its nkids children's entries.  SAME: the reference version's
+ *     node at this path, with everything below it (the very node there:
+ *     the versions share it).  So an image holds the nodes on the paths
+ *     changed since the transaction started, by it or by others, and
+ *     their siblings as SAME entries, not the tree.
+ *   the operations, in order: u8 kind (0 WRITE, 1 MKDIR, 2 RM, 3
+ *     SET_PERMS), u8 0, u16 0, u32 path_len, u32 n (value bytes, or
+ *     perm entries), path, the value or n perm entries
+ *   the touched paths: u32 path_len, u8 seen (what the result depends
+ *     on there: 1 existence, 2 value, 4 perms, 8 child list), u8 removed
+ *     by the transaction, u16 0, path.  The snapshot's node at each
+ *     path is looked up again: generations make validation the same.
+ */
+
+/*
+ * store_txn_save - write the image of open transaction `t` of `s`
+ * through fn(arg, buf, len), in pieces of up to 64 KiB.  `t` and `s` are
+ * not changed.  0, -ENOMEM, or fn's error.
+ */
+int store_txn_save(struct store *s, const struct txn *t, store_write_fn *fn,
+                   void *arg);
+
+/*
+ * store_txn_load - the transaction of image `buf` (`len` bytes) in `s`,
+ * into *out (caller owns: store_txn_end).  Its caller (domain, target,
+ * privilege, quotas, extra memory) is the one it started with, as in
+ * `s`'s transactions.  -EINVAL for a malformed image or one of another
+ * main tree (its store's generation counter differs, a SAME entry names
+ * a missing node), -ENOMEM; `s` is unchanged then.
+ */
+int store_txn_load(struct store *s, const void *buf, size_t len,
+                   struct txn **out);
+
+/*
  * store_can_read - may `c` read a node with permissions `p`?  For
  * watch delivery.
  */

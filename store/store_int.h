@@ -160,8 +160,9 @@ struct store {
 	struct acct_delta *acct;
 	unsigned int nr_acct, acct_cap;
 	int replay_error;
-	int quota_hit;          /* see store_quota_hit */
-	unsigned int txn_blind; /* TXN_SEEN_* commits ignore: tests only */
+	int quota_hit;              /* see store_quota_hit */
+	unsigned int txn_blind;     /* TXN_SEEN_* commits ignore: tests only */
+	unsigned int txn_dump_drop; /* TXN_DUMP_DROP_*: tests only */
 	/* The change set being applied (apply.c). */
 	store_record_cb *record_cb;
 	void *record_opaque;
@@ -280,6 +281,22 @@ void txn_removed(struct txn *t, const char *path);
  * checker catches one.  0 restores the rule.  Never used by the daemon.
  */
 void txn_test_blind(struct store *s, unsigned int seen);
+/*
+ * txn_touch_restore - put `path` (`len` bytes, nul-terminated there) in
+ * the touched set of `t`, being rebuilt by store_txn_load (txn_dump.c),
+ * with aspects `seen` and `is_removed`; its snapshot node is looked up
+ * in t->base.  0, -EINVAL (already there) or -ENOMEM.
+ */
+int txn_touch_restore(struct txn *t, const char *path, size_t len,
+                      unsigned int seen, bool is_removed);
+/*
+ * txn_dump_test_drop - make store_txn_save leave out `what`
+ * (TXN_DUMP_DROP_TOUCHED: the touched set, so what the transaction
+ * observed): a deliberately broken image, for tests/unit/test_txn_dump.c
+ * to show that it catches one.  0 restores it.  Never used by the daemon.
+ */
+#define TXN_DUMP_DROP_TOUCHED 0x1u
+void txn_dump_test_drop(struct store *s, unsigned int what);
 void txn_record(struct txn *t, enum txn_op_kind kind, const char *path,
                 const void *data, size_t data_len);
 void txn_free(struct store *s, struct txn *t);

@@ -277,6 +277,33 @@ void txn_removed(struct txn *t, const char *path)
 	}
 }
 
+int txn_touch_restore(struct txn *t, const char *path, size_t len,
+                      unsigned int seen, bool is_removed)
+{
+	uint32_t hash = touch_hash(t, path, len), h;
+	char *copy;
+
+	if (touched_find(t, path, len, hash))
+		return -EINVAL;
+	if (2 * (t->nr_touched + 1) > t->touched_cap && touched_grow(t))
+		return -ENOMEM;
+	copy = xmemdup(path, len); /* path[len] is its nul */
+	if (!copy)
+		return -ENOMEM;
+	for (h = hash & (t->touched_cap - 1); t->touched[h].hash;
+	     h = (h + 1) & (t->touched_cap - 1))
+		;
+	t->touched[h].path = copy;
+	t->touched[h].snap = tree_lookup(t->env, t->base, copy, NULL);
+	t->touched[h].seen = seen;
+	t->touched[h].is_removed = is_removed;
+	t->touched[h].hash = hash;
+	t->nr_touched++;
+	if (is_removed)
+		t->nr_removed++;
+	return 0;
+}
+
 unsigned int store_txn_touched(const struct txn *t)
 {
 	return t->nr_touched;

@@ -4,15 +4,16 @@ clients stay connected (issue 13: CONTROL live-update, docs/live-update.md).
 
 The daemon runs on the simulated platform with its journal.  Under load
 (socket clients writing with requests pipelined, a watcher and its writer,
-a transaction client, two simulated guests each writing and watching its
-own nodes, one socket client stopped in the middle of a message) the test
+a transaction client keeping its transactions open across the updates,
+two simulated guests each writing and watching its own nodes, one socket
+client stopped in the middle of a message) the test
 updates the daemon 20 times in a row, with `xstore control live-update`
 and, when the peers are unpacked, with Xen's own xenstore-control, plus
 one update to a binary that cannot load the state.  Then: the same pid
 serves, no client saw a disconnect, an error or a reply out of order,
 every acknowledged write is there, every watch event came exactly once,
-each committed transaction counted once, and the half-sent message is
-answered once completed.
+each transaction committed (none lost to an update: EAGAIN) and counted
+once, and the half-sent message is answered once completed.
 
   load_updates      the above
   refused           a file that does not exist, is not executable, is not
@@ -24,9 +25,13 @@ answered once completed.
                     with the reason
   exec_fails        the exec fails (XSTORED_TEST_EXEC_FAIL): the -s gets
                     the error and the daemon serves on, connections kept
-  busy              -s answers BUSY while a transaction is open, a timeout
-                    error after -t without -F; -F updates and the open
-                    transaction then ends with EAGAIN; -b/-d refused
+  txn_across        transactions open across an update (socket and guest)
+                    go on: -s does not wait for them (-t, -F accepted);
+                    one with reads and writes before the update and
+                    writes after it commits with all its writes; one whose
+                    read node another client changed before or after the
+                    update gets EAGAIN, as without the update; -b/-d
+                    refused
   journal           the new binary owns the journal: after the updates a
                     kill -9 and restart brings the state back
   no_persist        --no-persist: the state goes across all the same (a
@@ -56,6 +61,8 @@ from simenv import Runner, SimEnv, Skip, eq, require_binaries  # noqa: E402
 from xsproto import XsError  # noqa: E402
 
 UPDATES = 20
+FORMAT = 2  # UPDATE_STREAM_VERSION
+OTHER = FORMAT + 1
 HDR = struct.Struct("<IIII")
 XEN_CONTROL = os.path.join(os.environ.get("PEER_XS_CACHE", "/var/cache/peer-xenstored"),
                            "root/usr/lib/xen-4.17/bin/xenstore-control")
@@ -100,12 +107,12 @@ def scripts(dirname, real):
     v2 = os.path.join(dirname, "xstored-v2")
     bad = os.path.join(dirname, "xstored-badload")
     with open(v2, "w") as f:
-        f.write('#!/bin/sh\nexec "%s" --test-state-format=2 "$@"\n' % real)
+        f.write('#!/bin/sh\nexec "%s" --test-state-format=%d "$@"\n' % (real, OTHER))
     with open(bad, "w") as f:
         f.write('#!/bin/sh\nfor a; do last=$a; done\n'
                 'if [ "$last" = --state-format ]; then\n'
-                '  echo "xstored state-format 1"; exit 0\nfi\n'
-                'exec "%s" --test-state-format=2 "$@"\n' % real)
+                '  echo "xstored state-format %d"; exit 0\nfi\n'
+                'exec "%s" --test-state-format=%d "$@"\n' % (FORMAT, real, OTHER))
     os.chmod(v2, 0o755)
     os.chmod(bad, 0o755)
     return v2, bad
@@ -212,25 +219,38 @@ class Watcher(Worker):
 
 
 class TxnClient(Worker):
-    """Increments /lu/t/count in transactions; each commit counts once."""
+    """Increments /lu/t/count in transactions held open for a while, so
+    that many are open across an update; each commit counts once.  It is
+    the only writer of its nodes: every commit must succeed (an EAGAIN
+    would be a transaction lost to an update)."""
 
-    def __init__(self, env):
+    def __init__(self, env, updates):
         super().__init__("txn")
         self.c = env.conn()
         self.c.write("/lu/t/count", "0")
         self.committed = 0
+        self.conflicts = 0
+        self.updates = updates  # [updates done], set by the main thread
+        self.across = 0  # committed with an update between start and end
 
     def step(self):
+        before = self.updates[0]
         tx = self.c.tx_start()
         n = int(self.c.read("/lu/t/count", tx=tx))
+        self.c.write("/lu/t/n%d" % (self.ops % 8), str(n), tx=tx)
+        time.sleep(0.05)  # open while the updates come
         self.c.write("/lu/t/count", str(n + 1), tx=tx)
+        self.c.directory("/lu/t", tx=tx)
+        time.sleep(0.05)
         try:
             self.c.tx_end(tx, True)
             self.committed += 1
+            if self.updates[0] != before:
+                self.across += 1
         except XsError as e:
             if "EAGAIN" not in str(e):
                 raise
-        time.sleep(0.01)  # room for the -s, which waits for no open one
+            self.conflicts += 1
 
 
 class GuestLoad(Worker):
@@ -290,7 +310,8 @@ def t_load_updates(ctx):
         watcher.c.event()  # fired once when set
         workers = [PipelineWriter(env, i) for i in range(3)]
         wwriter = WatchWriter(env.conn(), "/lu/w", "watch-writer")
-        txn = TxnClient(env)
+        updates = [0]
+        txn = TxnClient(env, updates)
         guests = [GuestLoad(env, 5), GuestLoad(env, 6)]
         workers += [watcher, wwriter, txn] + guests
         for w in workers:
@@ -305,6 +326,7 @@ def t_load_updates(ctx):
             tool = "xen" if has_xen and i % 4 == 3 else "xstore"
             live_update(env, env.xstored, tool=tool)
             done += 1
+            updates[0] = done
             if any(w.errors for w in workers):
                 break
         time.sleep(0.3)
@@ -333,6 +355,9 @@ def t_load_updates(ctx):
             g.drain()
             probs += once_each("guest%d" % g.domid, g.acked, g.events)
         eq(int(env.dom0.read("/lu/t/count")), txn.committed, "committed transactions")
+        eq(txn.conflicts, 0, "transactions ended with EAGAIN (lost to an update)")
+        if txn.across < UPDATES // 2:
+            raise AssertionError("only %d transactions open across an update" % txn.across)
         for w in workers[:3]:
             for path, val in w.last.items():
                 eq(env.dom0.read(path), val.encode(), path)
@@ -343,10 +368,10 @@ def t_load_updates(ctx):
               "(the pause of an update, ASan build, 2 shared cores)" % (
                   lat[len(lat) // 2] * 1e3, lat[len(lat) * 99 // 100] * 1e3, lat[-1] * 1e3),
               flush=True)
-        print("  %d updates%s; ops: %s" % (
+        print("  %d updates%s; ops: %s; %d transactions committed across an update" % (
             done, " (every 4th by Xen's xenstore-control)" if has_xen else
             " (Xen's xenstore-control not unpacked: ours only)",
-            ", ".join("%s %d" % (w.name, w.ops) for w in workers)), flush=True)
+            ", ".join("%s %d" % (w.name, w.ops) for w in workers), txn.across), flush=True)
         st, errs = env.finish()
         if st != 0 or errs:
             raise AssertionError("exit %s %s" % (st, errs[:1]))
@@ -374,7 +399,7 @@ def t_refused(ctx):
         for f, want in ((os.path.join(ctx.tmp, "missing"), "No such file"),
                         (noexec, "Permission denied"),
                         ("/bin/true", "not an xstored"),
-                        (v2, "state format 2, this daemon 1")):
+                        (v2, "state format %d, this daemon %d" % (OTHER, FORMAT))):
             rc, out = live_update(env, f, check=False)
             if rc == 0 or want not in out:
                 raise AssertionError("%s: exit %d: %r (want %r)" % (f, rc, out, want))
@@ -393,7 +418,8 @@ def t_broken_binary(ctx):
         c.watch("/b", "t")
         c.event()
         rc, out = live_update(env, bad, check=False)
-        if rc == 0 or "stream is of format version 1, this xstored reads version 2" not in out:
+        want = "stream is of format version %d, this xstored reads version %d" % (FORMAT, OTHER)
+        if rc == 0 or want not in out:
             raise AssertionError("exit %d: %s" % (rc, out))
         env.dom0.write("/b", "1")
         eq(c.event().fields()[0], b"/b", "the watch fires after the fall-back")
@@ -421,40 +447,77 @@ def ctl(c, *args):
     return c.call("CONTROL", b"".join(a.encode() + b"\0" for a in ("live-update",) + args))
 
 
-def t_busy(ctx):
+def t_txn_across(ctx):
     env = new_env()
     try:
-        c = env.conn()
-        eq(ctl(c, "-f", env.xstored), b"OK\0", "-f")
+        c = env.conn()  # the transaction that commits
+        other = env.conn()  # the client that changes what others read
+        for path in ("/x/read", "/x/b", "/x/a"):
+            env.dom0.write(path, "0")
+        g = env.domain(9)
+        g.write("data/g", "0")
+        # Reads and writes before the update.
         tx = c.tx_start()
-        c.write("/busy", "1", tx=tx)
-        eq(ctl(c, "-s", "-t", "60"), b"BUSY\0", "-s with a transaction open")
-        t0 = time.monotonic()
-        while True:
-            ans = ctl(c, "-s", "-t", "1")
-            if ans != b"BUSY\0":
-                break
-            if time.monotonic() - t0 > 10:
-                raise AssertionError("still BUSY after 10 s with -t 1")
-            time.sleep(0.1)
-        if b"timeout" not in ans or b"1 transactions" not in ans:
-            raise AssertionError("-t 1 without -F: %r" % ans)
-        time.sleep(1.1)
-        # A READ pipelined behind the -s is answered after it, by the
-        # new binary.
+        eq(c.read("/x/read", tx=tx), b"0", "read in the transaction")
+        c.write("/x/new/before", "1", tx=tx)
+        c.write("/x/read", "1", tx=tx)
+        c.rm("/x/a", tx=tx)
+        # One whose read node another client changes before the update,
+        # one after it.
+        tb, ta = other.tx_start(), other.tx_start()
+        eq(other.read("/x/b", tx=tb), b"0", "tb's read")
+        other.write("/x/b-out", "1", tx=tb)
+        eq(other.read("/x/a", tx=ta), b"0", "ta's read")
+        other.write("/x/a-out", "1", tx=ta)
+        env.dom0.write("/x/b", "changed before")
+        # A guest's transaction.
+        gt = g.tx_start()
+        eq(g.read("data/g", tx=gt), b"0", "the guest's read")
+        g.write("data/g", "1", tx=gt)
+        # -s does not wait for them; -t and -F are accepted.  A READ
+        # pipelined behind the -s is answered after it, by the new binary.
+        eq(ctl(c, "-f", env.xstored), b"OK\0", "-f")
         args = ("live-update", "-s", "-t", "1", "-F")
         c.send("CONTROL", b"".join(a.encode() + b"\0" for a in args))
-        c.send("READ", b"/busy-none\0")
+        c.send("READ", b"/x/new/before\0", tx_id=tx)
         first, second = c.recv(), c.recv()
-        eq((first.name, first.payload), ("CONTROL", b"OK\0"), "-F: the new binary's answer")
-        eq((second.name, second.payload), ("ERROR", b"ENOENT\0"), "the READ after it")
+        eq((first.name, first.payload), ("CONTROL", b"OK\0"), "-s: the new binary's answer")
+        eq((second.name, second.payload), ("READ", b"1"),
+           "the transaction's READ after it sees its own write")
         eq(updates_in_log(env), 1, "updates")
+        env.dom0.write("/x/a", "changed after")
+        # More after the update, then the commit.
+        eq(c.read("/x/read", tx=tx), b"1", "its own write, read after the update")
         try:
-            c.tx_end(tx, True)
-            raise AssertionError("the transaction open across a forced update committed")
+            c.read("/x/a", tx=tx)
+            raise AssertionError("a node it removed, read after the update")
         except XsError as e:
-            if "EAGAIN" not in str(e):
+            if "ENOENT" not in str(e):
                 raise
+        c.write("/x/new/after", "2", tx=tx)
+        eq(sorted(c.directory("/x/new", tx=tx)), ["after", "before"], "its directory")
+        c.tx_end(tx, True)
+        eq(env.dom0.read("/x/new/before"), b"1", "a write before the update")
+        eq(env.dom0.read("/x/new/after"), b"2", "a write after the update")
+        eq(env.dom0.read("/x/read"), b"1", "its write over what it read")
+        for t, what in ((tb, "changed before the update"), (ta, "changed after the update")):
+            try:
+                other.tx_end(t, True)
+                raise AssertionError("a transaction whose read node was %s committed" % what)
+            except XsError as e:
+                if "EAGAIN" not in str(e):
+                    raise
+        for path in ("/x/b-out", "/x/a-out"):
+            try:
+                env.dom0.read(path)
+                raise AssertionError("%s written by a failed commit" % path)
+            except XsError as e:
+                if "ENOENT" not in str(e):
+                    raise
+        g.write("data/h", "1", tx=gt)
+        g.tx_end(gt, True)
+        eq(env.dom0.read("/local/domain/9/data/g"), b"1", "the guest's transaction")
+        eq(env.dom0.read("/local/domain/9/data/h"), b"1", "the guest's write after")
         for o in ("-b", "-d"):
             ans = ctl(c, o, "10")
             if b"stub domain" not in ans:
@@ -546,7 +609,7 @@ def main():
     try:
         for name, fn in (("load_updates", t_load_updates), ("refused", t_refused),
                          ("broken_binary", t_broken_binary), ("exec_fails", t_exec_fails),
-                         ("busy", t_busy), ("journal", t_journal),
+                         ("txn_across", t_txn_across), ("journal", t_journal),
                          ("no_persist", t_no_persist),
                          ("sanitizers", t_sanitizers)):
             if not only or name in only:
