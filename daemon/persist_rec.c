@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/rd.h"
 #include "common/xalloc.h"
 #include "daemon/conn.h"
 #include "daemon/events.h"
@@ -84,38 +85,10 @@ void prec_w_put32_at(struct wbuf *w, size_t off, uint32_t v)
 		w->p[off + i] = (unsigned char)(v >> (8 * i));
 }
 
-struct rbuf {
-	const unsigned char *p;
-	size_t len, off;
-	bool is_bad;
-};
-
-static const void *r_take(struct rbuf *r, size_t n)
-{
-	const void *at;
-
-	if (r->is_bad || r->len - r->off < n) {
-		r->is_bad = true;
-		return NULL;
-	}
-	at = r->p + r->off;
-	r->off += n;
-	return at;
-}
-
-static uint64_t r_u64(struct rbuf *r, size_t size)
-{
-	const unsigned char *b = r_take(r, size);
-	uint64_t v = 0;
-
-	for (size_t i = 0; b && i < size; i++)
-		v |= (uint64_t)b[i] << (8 * i);
-	return v;
-}
-
-#define r_u8(r)  ((uint8_t)r_u64(r, 1))
-#define r_u16(r) ((uint16_t)r_u64(r, 2))
-#define r_u32(r) ((uint32_t)r_u64(r, 4))
+/* The records' fields (common/rd.h), by size. */
+#define r_u8(r)  ((uint8_t)rd_le(r, 1))
+#define r_u16(r) ((uint16_t)rd_le(r, 2))
+#define r_u32(r) ((uint32_t)rd_le(r, 4))
 
 /* ---- what is kept while loading ---- */
 
@@ -238,12 +211,12 @@ bool prec_is_guest_session(const struct conn *c)
 
 /* ---- records: decode into the saved table ---- */
 
-static void dec_quota(struct rbuf *r, struct quota_set *q)
+static void dec_quota(struct rd *r, struct quota_set *q)
 {
 	uint32_t n = r_u32(r);
 
 	for (uint32_t i = 0; i < n && !r->is_bad; i++) {
-		uint64_t v = r_u64(r, 8);
+		uint64_t v = rd_le(r, 8);
 
 		if (i < QUOTA_COUNT)
 			q->v[i] = (unsigned long)v;
@@ -251,7 +224,7 @@ static void dec_quota(struct rbuf *r, struct quota_set *q)
 }
 
 /* A DOMAIN body into *rec (quotas not in it: `def`'s). */
-static void dec_domain_rec(struct rbuf *r, const struct quota_set *def,
+static void dec_domain_rec(struct rd *r, const struct quota_set *def,
                            struct domain_saved *out)
 {
 	struct domain_saved rec;
@@ -264,7 +237,7 @@ static void dec_domain_rec(struct rbuf *r, const struct quota_set *def,
 	rec.is_shutdown_reported = flags & 2u;
 	rec.target = r_u32(r);
 	rec.features = r_u32(r);
-	rec.gfn = r_u64(r, 8);
+	rec.gfn = rd_le(r, 8);
 	rec.remote_port = r_u32(r);
 	rec.local_port = r_u32(r);
 	rec.quota = *def;
@@ -275,7 +248,7 @@ static void dec_domain_rec(struct rbuf *r, const struct quota_set *def,
 int prec_dec_domain(const void *buf, size_t len, const struct quota_set *def,
                     struct domain_saved *out)
 {
-	struct rbuf r = {buf, len, 0, false};
+	struct rd r = {buf, len, 0, false};
 
 	dec_domain_rec(&r, def, out);
 	if (r.is_bad || r.off != r.len || out->domid == 0 ||
@@ -284,7 +257,7 @@ int prec_dec_domain(const void *buf, size_t len, const struct quota_set *def,
 	return 0;
 }
 
-static int dec_domain(struct persist *p, struct rbuf *r)
+static int dec_domain(struct persist *p, struct rd *r)
 {
 	struct domain_saved rec;
 	struct saved_dom *s;
@@ -310,9 +283,9 @@ static char *dup_n(const void *src, size_t n)
 	return s;
 }
 
-static int dec_session_body(struct rbuf *r, struct saved_dom *s);
+static int dec_session_body(struct rd *r, struct saved_dom *s);
 
-static int dec_session(struct persist *p, struct rbuf *r)
+static int dec_session(struct persist *p, struct rd *r)
 {
 	unsigned int domid = r_u32(r);
 	struct saved_dom *s;
@@ -328,7 +301,7 @@ static int dec_session(struct persist *p, struct rbuf *r)
 int prec_dec_session(const void *buf, size_t len, unsigned int *domid,
                      struct saved_dom *s)
 {
-	struct rbuf r = {buf, len, 0, false};
+	struct rd r = {buf, len, 0, false};
 	int err;
 
 	memset(s, 0, sizeof(*s));
@@ -347,7 +320,7 @@ void prec_saved_session_clear(struct saved_dom *s)
 }
 
 /* The rest of a SESSION body, after its domid, into `s`. */
-static int dec_session_body(struct rbuf *r, struct saved_dom *s)
+static int dec_session_body(struct rd *r, struct saved_dom *s)
 {
 	uint32_t ntx, nw;
 
@@ -374,8 +347,8 @@ static int dec_session_body(struct rbuf *r, struct saved_dom *s)
 
 		w->depth = (int)r_u32(r);
 		w->rel = r_u32(r);
-		path = r_take(r, pl);
-		token = r_take(r, tl);
+		path = rd_take(r, pl);
+		token = rd_take(r, tl);
 		if (r->is_bad)
 			break;
 		w->path = dup_n(path, pl);
@@ -387,8 +360,8 @@ static int dec_session_body(struct rbuf *r, struct saved_dom *s)
 	if (s->in_len > CONN_IN_BUF_SIZE)
 		return -EINVAL;
 	{
-		const void *in = r_take(r, s->in_len);
-		const void *out = r_take(r, s->out_len);
+		const void *in = rd_take(r, s->in_len);
+		const void *out = rd_take(r, s->out_len);
 
 		if (r->is_bad)
 			return -EINVAL;
@@ -405,7 +378,7 @@ static int dec_session_body(struct rbuf *r, struct saved_dom *s)
 static int apply_saved(struct persist *p, unsigned int kind, const void *buf,
                        size_t len)
 {
-	struct rbuf r = {buf, len, 0, false};
+	struct rd r = {buf, len, 0, false};
 	int err = 0;
 
 	switch (kind) {
@@ -455,7 +428,7 @@ int prec_on_record(void *arg, unsigned int kind, const void *buf, size_t len)
 int prec_on_snapshot(void *arg, const void *buf, size_t len)
 {
 	struct persist *p = arg;
-	struct rbuf r = {buf, len, 0, false};
+	struct rd r = {buf, len, 0, false};
 	struct store *st;
 	uint32_t n;
 	int err;
@@ -468,7 +441,7 @@ int prec_on_snapshot(void *arg, const void *buf, size_t len)
 	for (uint32_t i = 0; i < n; i++) {
 		unsigned int kind = r_u8(&r);
 		uint32_t elen = r_u32(&r);
-		const void *body = r_take(&r, elen);
+		const void *body = rd_take(&r, elen);
 
 		if (r.is_bad)
 			return -EINVAL;

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/rd.h"
 #include "common/xalloc.h"
 #include "daemon/conn.h"
 #include "daemon/domain.h"
@@ -264,51 +265,6 @@ int ustream_write(struct daemon *d, const struct update *u, int fd, int exe_fd,
 
 /* ---- reading ---- */
 
-struct in {
-	const unsigned char *p;
-	size_t len, off;
-	bool is_bad;
-};
-
-static const void *in_take(struct in *r, size_t n)
-{
-	const void *at;
-
-	if (r->is_bad || r->len - r->off < n) {
-		r->is_bad = true;
-		return NULL;
-	}
-	at = r->p + r->off;
-	r->off += n;
-	return at;
-}
-
-static uint64_t in_u(struct in *r, size_t size)
-{
-	const unsigned char *b = in_take(r, size);
-	uint64_t v = 0;
-
-	for (size_t i = 0; b && i < size; i++)
-		v |= (uint64_t)b[i] << (8 * i);
-	return v;
-}
-
-static const char *in_str(struct in *r)
-{
-	const char *s = (const char *)r->p + r->off;
-	const void *nul;
-
-	if (r->is_bad)
-		return NULL;
-	nul = memchr(s, '\0', r->len - r->off);
-	if (!nul) {
-		r->is_bad = true;
-		return NULL;
-	}
-	r->off += (size_t)((const char *)nul - s) + 1;
-	return s;
-}
-
 void ustream_head_free(struct ustream_head *h)
 {
 	if (h->argv)
@@ -320,23 +276,23 @@ void ustream_head_free(struct ustream_head *h)
 
 int ustream_head(const void *buf, size_t len, struct ustream_head *h)
 {
-	struct in r = {buf, len, 0, false};
+	struct rd r = {buf, len, 0, false};
 	uint32_t argc;
 
 	memset(h, 0, sizeof(*h));
 	h->exe_fd = -1;
-	if (in_u(&r, 4) != UPDATE_MAGIC)
+	if (rd_le(&r, 4) != UPDATE_MAGIC)
 		return -EINVAL;
-	h->version = (uint32_t)in_u(&r, 4);
-	h->exe_fd = (int)(int32_t)in_u(&r, 4);
-	argc = (uint32_t)in_u(&r, 4);
+	h->version = (uint32_t)rd_le(&r, 4);
+	h->exe_fd = (int)(int32_t)rd_le(&r, 4);
+	argc = (uint32_t)rd_le(&r, 4);
 	if (r.is_bad || argc == 0 || argc > len)
 		return -EINVAL;
 	h->argv = xcalloc(argc + 1, sizeof(*h->argv));
 	if (!h->argv)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < argc; i++) {
-		const char *s = in_str(&r);
+		const char *s = rd_str(&r);
 
 		if (!s) {
 			ustream_head_free(h);
@@ -359,35 +315,35 @@ struct rec {
 	size_t len;
 };
 
-static bool next_rec(struct in *r, struct rec *out)
+static bool next_rec(struct rd *r, struct rec *out)
 {
 	uint64_t len;
 
-	out->kind = (uint32_t)in_u(r, 4);
-	len = in_u(r, 8);
+	out->kind = (uint32_t)rd_le(r, 4);
+	len = rd_le(r, 8);
 	if (r->is_bad || len > r->len - r->off) {
 		r->is_bad = true;
 		return false;
 	}
-	out->body = in_take(r, (size_t)len);
+	out->body = rd_take(r, (size_t)len);
 	out->len = (size_t)len;
 	return !r->is_bad;
 }
 
-static void dec_stats(struct in *r, struct dom_stats *st)
+static void dec_stats(struct rd *r, struct dom_stats *st)
 {
-	st->requests = in_u(r, 8);
-	st->refused[DOM_REFUSED_QUOTA] = in_u(r, 8);
-	st->refused[DOM_REFUSED_PERM] = in_u(r, 8);
-	st->throttled = in_u(r, 8);
+	st->requests = rd_le(r, 8);
+	st->refused[DOM_REFUSED_QUOTA] = rd_le(r, 8);
+	st->refused[DOM_REFUSED_PERM] = rd_le(r, 8);
+	st->throttled = rd_le(r, 8);
 }
 
-static void dec_quotas(struct in *r, struct quota_set *q)
+static void dec_quotas(struct rd *r, struct quota_set *q)
 {
-	uint32_t n = (uint32_t)in_u(r, 4);
+	uint32_t n = (uint32_t)rd_le(r, 4);
 
 	for (uint32_t i = 0; i < n && !r->is_bad; i++) {
-		uint64_t v = in_u(r, 8);
+		uint64_t v = rd_le(r, 8);
 
 		if (i < QUOTA_COUNT)
 			q->v[i] = (unsigned long)v;
@@ -395,7 +351,7 @@ static void dec_quotas(struct in *r, struct quota_set *q)
 }
 
 /* Check the framing of every record; the STORE's body into *store. */
-static int check_records(struct in r, struct rec *store)
+static int check_records(struct rd r, struct rec *store)
 {
 	struct rec x;
 	bool has_end = false;
@@ -460,10 +416,10 @@ static struct conn *load_socket(struct daemon *d, const struct rec *x,
                                 struct conn **pending, uint32_t *req_id,
                                 uint32_t *tx_id)
 {
-	struct in r = {x->body, x->len, 0, false};
-	int fd = (int)(int32_t)in_u(&r, 4);
-	uint32_t flags = (uint32_t)in_u(&r, 4);
-	uint32_t rid = (uint32_t)in_u(&r, 4), tid = (uint32_t)in_u(&r, 4);
+	struct rd r = {x->body, x->len, 0, false};
+	int fd = (int)(int32_t)rd_le(&r, 4);
+	uint32_t flags = (uint32_t)rd_le(&r, 4);
+	uint32_t rid = (uint32_t)rd_le(&r, 4), tid = (uint32_t)rd_le(&r, 4);
 	struct saved_dom s;
 	unsigned int domid;
 	struct conn *c;
@@ -518,7 +474,7 @@ static struct conn *load_guest(struct daemon *d, const struct rec *x,
 }
 
 /* The domains; those that died meanwhile are forgotten at the end. */
-static void load_domains(struct daemon *d, struct in r)
+static void load_domains(struct daemon *d, struct rd r)
 {
 	unsigned int *dead = NULL, nr_dead = 0;
 	struct domain *dom = NULL;
@@ -570,11 +526,11 @@ static void wake_cb(struct loop *l, void *arg)
 }
 
 /* What cannot fail: sockets, connections, domains, the -s answer. */
-static void load_rest(struct daemon *d, struct in r, const char *error)
+static void load_rest(struct daemon *d, struct rd r, const char *error)
 {
 	struct conn *pending = NULL;
 	uint32_t req_id = 0, tx_id = 0;
-	struct in all = r;
+	struct rd all = r;
 	struct rec x;
 	/* The connection of the last SOCKET record; `is_socket`: the last
 	 * record other than TXN was a SOCKET (a GUEST's are loaded with
@@ -583,7 +539,7 @@ static void load_rest(struct daemon *d, struct in r, const char *error)
 	bool is_socket = false;
 
 	while (next_rec(&r, &x) && x.kind != LU_END) {
-		struct in b = {x.body, x.len, 0, false};
+		struct rd b = {x.body, x.len, 0, false};
 
 		if (x.kind == LU_TXN) {
 			if (is_socket)
@@ -592,9 +548,9 @@ static void load_rest(struct daemon *d, struct in r, const char *error)
 		}
 		is_socket = x.kind == LU_SOCKET;
 		if (x.kind == LU_LISTEN) {
-			int rw = (int)(int32_t)in_u(&b, 4);
-			int ro = (int)(int32_t)in_u(&b, 4);
-			unsigned int inh = (unsigned int)in_u(&b, 4);
+			int rw = (int)(int32_t)rd_le(&b, 4);
+			int ro = (int)(int32_t)rd_le(&b, 4);
+			unsigned int inh = (unsigned int)rd_le(&b, 4);
 			int err = b.is_bad ? -EINVAL
 			                   : sock_adopt_listen(d, rw, ro, inh);
 
@@ -629,7 +585,7 @@ int ustream_load(struct daemon *d, const void *buf, size_t len,
                  unsigned int format, const char *error, char *why, size_t size)
 {
 	struct ustream_head h;
-	struct in r = {buf, len, 0, false};
+	struct rd r = {buf, len, 0, false};
 	struct rec x, store = {0};
 	struct store *st;
 	uint64_t t0, t1, t2;
@@ -663,14 +619,14 @@ int ustream_load(struct daemon *d, const void *buf, size_t len,
 	store_free(d->store);
 	d->store = st;
 	events_init(d);
-	for (struct in q = r; next_rec(&q, &x) && x.kind != LU_END;) {
-		struct in b = {x.body, x.len, 0, false};
+	for (struct rd q = r; next_rec(&q, &x) && x.kind != LU_END;) {
+		struct rd b = {x.body, x.len, 0, false};
 
 		if (x.kind == LU_GLOBALS) {
 			dec_quotas(&b, &d->cfg.quota);
 			dec_quotas(&b, &d->cfg.quota_soft);
 		} else if (x.kind == LU_COUNTERS) {
-			d->death_seq = (uint32_t)in_u(&b, 4);
+			d->death_seq = (uint32_t)rd_le(&b, 4);
 			dec_stats(&b, &d->stats_dom0);
 			dec_stats(&b, &d->stats_gone);
 		}
