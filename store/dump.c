@@ -12,8 +12,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/rd.h"
 #include "common/xalloc.h"
 #include "store/le.h"
+#include "store/path.h"
 #include "store/store_int.h"
 
 #define SNAP_VERSION 1u
@@ -258,31 +260,16 @@ int store_dump(struct store *s, store_write_fn *fn, void *arg)
 
 /* ---- load ---- */
 
-struct in {
-	const unsigned char *p;
-	size_t len, at;
-};
-
-static const unsigned char *in_take(struct in *in, size_t n)
-{
-	const unsigned char *q = in->p + in->at;
-
-	if (in->len - in->at < n)
-		return NULL;
-	in->at += n;
-	return q;
-}
-
-/* `n` >= 1 entries; NULL with in->at unchanged if malformed, moved on
+/* `n` >= 1 entries; NULL with in->off unchanged if malformed, moved on
  * ENOMEM. */
-static struct nperms *in_perms(struct in *in, unsigned int n)
+static struct nperms *in_perms(struct rd *in, unsigned int n)
 {
 	struct perm_entry few[16], *e = few;
 	const unsigned char *q;
 	struct nperms *p = NULL;
-	size_t at = in->at;
+	size_t at = in->off;
 
-	q = in_take(in, (size_t)PERM_BYTES * n);
+	q = rd_take(in, (size_t)PERM_BYTES * n);
 	if (!q || n == 0)
 		return NULL;
 	if (n > 16) {
@@ -294,7 +281,7 @@ static struct nperms *in_perms(struct in *in, unsigned int n)
 		e[i].domid = get16(q + PERM_BYTES * i);
 		e[i].access = q[PERM_BYTES * i + 2];
 		if (e[i].access > PERM_BOTH || q[PERM_BYTES * i + 3]) {
-			in->at = at;
+			in->off = at;
 			goto out;
 		}
 	}
@@ -303,20 +290,6 @@ out:
 	if (e != few)
 		xfree(e);
 	return p;
-}
-
-static bool is_name_valid(const unsigned char *name, size_t len)
-{
-	/* path_check's characters, less '/'. */
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		      c == '@'))
-			return false;
-	}
-	return true;
 }
 
 /*
@@ -336,10 +309,10 @@ static bool is_same_perms(const struct nperms *p, const unsigned char *q,
 	return true;
 }
 
-static int in_node(struct store *s, struct in *in, uint64_t max_gen,
+static int in_node(struct store *s, struct rd *in, uint64_t max_gen,
                    struct nperms **prev, struct node **out, uint32_t *nkids)
 {
-	const unsigned char *h = in_take(in, NODE_HDR), *name, *value;
+	const unsigned char *h = rd_take(in, NODE_HDR), *name, *value;
 	struct nperms *p;
 	size_t at;
 	uint16_t name_len, np;
@@ -354,21 +327,21 @@ static int in_node(struct store *s, struct in *in, uint64_t max_gen,
 	if (get32(h + 12) || np == 0 || value_len > XS_PAYLOAD_MAX ||
 	    name_len > XS_ABS_PATH_MAX || get64(h + 16) > max_gen)
 		return -EINVAL;
-	name = in_take(in, name_len);
-	value = in_take(in, value_len);
-	if (!name || !value || !is_name_valid(name, name_len))
+	name = rd_take(in, name_len);
+	value = rd_take(in, value_len);
+	if (!name || !value || !path_name_valid(name, name_len))
 		return -EINVAL;
-	at = in->at;
+	at = in->off;
 	/* Neighbours mostly share their perms: no allocation then. */
 	if (in->len - at >= (size_t)PERM_BYTES * np &&
 	    is_same_perms(*prev, in->p + at, np)) {
-		in->at += (size_t)PERM_BYTES * np;
+		in->off += (size_t)PERM_BYTES * np;
 		p = *prev;
 		nperms_ref(p);
 	} else {
 		p = in_perms(in, np);
 		if (!p)
-			return in->at == at ? -EINVAL : -ENOMEM;
+			return in->off == at ? -EINVAL : -ENOMEM;
 	}
 	*out = node_new(&s->env, (const char *)name, name_len, value, value_len,
 	                p);
@@ -381,7 +354,7 @@ static int in_node(struct store *s, struct in *in, uint64_t max_gen,
 	return 0;
 }
 
-static int load_tree(struct store *s, struct in *in, uint64_t max_gen,
+static int load_tree(struct store *s, struct rd *in, uint64_t max_gen,
                      uint64_t nodes, struct node **rootp)
 {
 	struct node **stack = xmalloc(DEPTH_MAX * sizeof(*stack));
@@ -468,8 +441,8 @@ out:
 
 int store_load(const void *buf, size_t len, struct store **out)
 {
-	struct in in = {buf, len, 0};
-	const unsigned char *h = in_take(&in, SNAP_HDR);
+	struct rd in = {buf, len, 0, false};
+	const unsigned char *h = rd_take(&in, SNAP_HDR);
 	struct nperms *special[2] = {NULL, NULL};
 	struct node *root = NULL;
 	struct store *s;
@@ -488,8 +461,8 @@ int store_load(const void *buf, size_t len, struct store **out)
 	if (!s)
 		return -ENOMEM;
 	for (int i = 0; i < 2 && !err; i++) {
-		const unsigned char *q = in_take(&in, 4);
-		size_t at = in.at;
+		const unsigned char *q = rd_take(&in, 4);
+		size_t at = in.off;
 
 		if (!q || get16(q) == 0 || get16(q + 2)) {
 			err = -EINVAL;
@@ -497,7 +470,7 @@ int store_load(const void *buf, size_t len, struct store **out)
 		}
 		special[i] = in_perms(&in, get16(q));
 		if (!special[i])
-			err = in.at == at ? -EINVAL : -ENOMEM;
+			err = in.off == at ? -EINVAL : -ENOMEM;
 	}
 	/* The store's own initial nodes are not charged any more. */
 	for (unsigned int i = 0; i < ACCT_PAGES; i++)
@@ -505,7 +478,7 @@ int store_load(const void *buf, size_t len, struct store **out)
 			memset(s->acct_pages[i], 0, sizeof(*s->acct_pages[i]));
 	if (!err)
 		err = load_tree(s, &in, gen, nodes, &root);
-	if (!err && in.at != in.len)
+	if (!err && in.off != in.len)
 		err = -EINVAL;
 	if (err) {
 		node_unref(&s->env, root);

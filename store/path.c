@@ -153,6 +153,19 @@ int path_canon(char *out, size_t outsz, const char *p, unsigned int domid,
 	return 0;
 }
 
+bool path_name_valid(const unsigned char *name, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		      c == '@'))
+			return false;
+	}
+	return true;
+}
+
 bool path_is_child(const char *child, const char *parent)
 {
 	size_t len = strlen(parent);

@@ -56,6 +56,11 @@ int path_canon(char *out, size_t outsz, const char *p, unsigned int domid,
  */
 bool path_is_child(const char *child, const char *parent);
 
+/* path_name_valid - are the `len` bytes at `name` one path component
+ * that path_check would accept (its characters, no '/')?  For names
+ * that come back from a snapshot or an image. */
+bool path_name_valid(const unsigned char *name, size_t len);
+
 /*
  * path_depth - number of components: "/" -> 0, "/a" -> 1, "/a/b" -> 2;
  * "@releaseDomain" -> 0, "@releaseDomain/5" -> 1; a relative path has

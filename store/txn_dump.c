@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/rd.h"
 #include "common/xalloc.h"
 #include "store/le.h"
 #include "store/path.h"
@@ -346,39 +347,10 @@ int store_txn_save(struct store *s, const struct txn *t, store_write_fn *fn,
 
 /* ---- load ---- */
 
-struct in {
-	const unsigned char *p;
-	size_t len, at;
-};
-
-static const unsigned char *in_take(struct in *in, size_t n)
-{
-	const unsigned char *q = in->p + in->at;
-
-	if (in->len - in->at < n)
-		return NULL;
-	in->at += n;
-	return q;
-}
-
-static bool is_name_valid(const unsigned char *name, size_t len)
-{
-	/* path_check's characters, less '/'. */
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		      c == '@'))
-			return false;
-	}
-	return true;
-}
-
 /* `n` encoded entries into e[] (room for XS_PAYLOAD_MAX / 2); -EINVAL. */
-static int in_perm_entries(struct in *in, unsigned int n, struct perm_entry *e)
+static int in_perm_entries(struct rd *in, unsigned int n, struct perm_entry *e)
 {
-	const unsigned char *q = in_take(in, (size_t)PERM_BYTES * n);
+	const unsigned char *q = rd_take(in, (size_t)PERM_BYTES * n);
 
 	if (!q)
 		return -EINVAL;
@@ -399,12 +371,12 @@ static int in_perm_entries(struct in *in, unsigned int n, struct perm_entry *e)
  * children that follow it (0 for "same").  `prev`: the permissions of
  * the last node made, shared when equal.
  */
-static int load_entry(struct store *s, struct in *in, const struct node *parent,
+static int load_entry(struct store *s, struct rd *in, const struct node *parent,
                       const struct node *r, struct perm_entry *scratch,
                       struct nperms **prev, struct node **out,
                       const struct node **ref, uint32_t *nkids)
 {
-	const unsigned char *h = in_take(in, ENT_HDR), *name, *nh, *value;
+	const unsigned char *h = rd_take(in, ENT_HDR), *name, *nh, *value;
 	uint16_t name_len, np;
 	uint32_t value_len;
 	struct nperms *p;
@@ -415,9 +387,9 @@ static int load_entry(struct store *s, struct in *in, const struct node *parent,
 	if (!h || h[0] > ENT_NODE || h[1])
 		return -EINVAL;
 	name_len = get16(h + 2);
-	nh = h[0] == ENT_NODE ? in_take(in, NODE_HDR) : h;
-	name = in_take(in, name_len);
-	if (!nh || !name || !is_name_valid(name, name_len) ||
+	nh = h[0] == ENT_NODE ? rd_take(in, NODE_HDR) : h;
+	name = rd_take(in, name_len);
+	if (!nh || !name || !path_name_valid(name, name_len) ||
 	    (parent ? name_len == 0 : name_len != 0) ||
 	    (parent &&
 	     node_find_kid(&s->env, parent, (const char *)name, name_len) >= 0))
@@ -444,7 +416,7 @@ static int load_entry(struct store *s, struct in *in, const struct node *parent,
 	if (np == 0 || get16(nh + 2) || value_len > XS_PAYLOAD_MAX ||
 	    get64(nh + 12) > s->env.gen)
 		return -EINVAL;
-	value = in_take(in, value_len);
+	value = rd_take(in, value_len);
 	if (!value || in_perm_entries(in, np, scratch))
 		return -EINVAL;
 	if (*ref && (*ref)->perms->n == np &&
@@ -479,10 +451,10 @@ struct load_frame {
 
 /* A run of the children of `r` (the reference's node at the path of
  * `parent`), added to `parent`. */
-static int load_run(struct store *s, struct in *in, struct node *parent,
+static int load_run(struct store *s, struct rd *in, struct node *parent,
                     const struct node *r)
 {
-	const unsigned char *h = in_take(in, RUN_BYTES);
+	const unsigned char *h = rd_take(in, RUN_BYTES);
 	uint32_t from, n;
 
 	if (!h || h[1] || get16(h + 2) || !r)
@@ -508,7 +480,7 @@ static int load_run(struct store *s, struct in *in, struct node *parent,
 }
 
 /* A version written by save_tree against `r`, into *out. */
-static int load_tree(struct store *s, struct in *in, const struct node *r,
+static int load_tree(struct store *s, struct rd *in, const struct node *r,
                      struct load_frame *st, struct perm_entry *scratch,
                      struct node **out)
 {
@@ -533,7 +505,7 @@ static int load_tree(struct store *s, struct in *in, const struct node *r,
 			continue;
 		}
 		f->left--;
-		if (in->at < in->len && in->p[in->at] == ENT_RUN) {
+		if (in->off < in->len && in->p[in->off] == ENT_RUN) {
 			err = load_run(s, in, f->n, f->r);
 			if (err)
 				break;
@@ -582,11 +554,11 @@ static bool in_path(const unsigned char *q, size_t len, char *path,
 	       !path_check(path, special ? PATH_ALLOW_SPECIAL : 0);
 }
 
-static int load_ops(struct in *in, struct txn *t, uint32_t nr_ops, char *path,
+static int load_ops(struct rd *in, struct txn *t, uint32_t nr_ops, char *path,
                     struct perm_entry *scratch)
 {
 	for (uint32_t i = 0; i < nr_ops; i++) {
-		const unsigned char *h = in_take(in, 12), *data;
+		const unsigned char *h = rd_take(in, 12), *data;
 		uint32_t path_len, n;
 		unsigned int kind;
 
@@ -595,7 +567,7 @@ static int load_ops(struct in *in, struct txn *t, uint32_t nr_ops, char *path,
 		kind = h[0];
 		path_len = get32(h + 4);
 		n = get32(h + 8);
-		if (!in_path(in_take(in, path_len), path_len, path, true))
+		if (!in_path(rd_take(in, path_len), path_len, path, true))
 			return -EINVAL;
 		if (kind == TXN_SET_PERMS) {
 			if (n == 0 || n > XS_PAYLOAD_MAX / 2 ||
@@ -606,7 +578,7 @@ static int load_ops(struct in *in, struct txn *t, uint32_t nr_ops, char *path,
 		} else {
 			if (n > XS_PAYLOAD_MAX || (kind != TXN_WRITE && n))
 				return -EINVAL;
-			data = in_take(in, n);
+			data = rd_take(in, n);
 			if (!data)
 				return -EINVAL;
 			txn_record(t, (enum txn_op_kind)kind, path, data, n);
@@ -617,17 +589,17 @@ static int load_ops(struct in *in, struct txn *t, uint32_t nr_ops, char *path,
 	return 0;
 }
 
-static int load_touched(struct in *in, struct txn *t, uint32_t nr, char *path)
+static int load_touched(struct rd *in, struct txn *t, uint32_t nr, char *path)
 {
 	for (uint32_t i = 0; i < nr; i++) {
-		const unsigned char *h = in_take(in, 8);
+		const unsigned char *h = rd_take(in, 8);
 		uint32_t len;
 		int err;
 
 		if (!h || h[4] & ~0xfu || h[5] > 1 || get16(h + 6))
 			return -EINVAL;
 		len = get32(h);
-		if (!in_path(in_take(in, len), len, path, false))
+		if (!in_path(rd_take(in, len), len, path, false))
 			return -EINVAL;
 		err = txn_touch_restore(t, path, len, h[4], h[5]);
 		if (err)
@@ -639,8 +611,8 @@ static int load_touched(struct in *in, struct txn *t, uint32_t nr, char *path)
 int store_txn_load(struct store *s, const void *buf, size_t len,
                    struct txn **out)
 {
-	struct in in = {buf, len, 0};
-	const unsigned char *h = in_take(&in, TXN_IMG_HDR), *q;
+	struct rd in = {buf, len, 0, false};
+	const unsigned char *h = rd_take(&in, TXN_IMG_HDR), *q;
 	struct load_frame *st = NULL;
 	struct perm_entry *scratch = NULL;
 	char *path = NULL;
@@ -657,7 +629,7 @@ int store_txn_load(struct store *s, const void *buf, size_t len,
 	if (flags & ~(TXN_IMG_QUOTA | TXN_IMG_PRIV) || err_no > 4095 ||
 	    get32(h + 8) > XS_DOMID_MAX || get64(h + 48) != s->env.gen)
 		return -EINVAL;
-	q = in_take(&in, 8);
+	q = rd_take(&in, 8);
 	if (!q)
 		return -EINVAL;
 	cap = get32(q);
@@ -687,7 +659,7 @@ int store_txn_load(struct store *s, const void *buf, size_t len,
 	t->caller.extra_mem = (unsigned long)get64(h + 16);
 	if (flags & TXN_IMG_QUOTA) {
 		for (unsigned int i = 0; i < QUOTA_COUNT; i++) {
-			q = in_take(&in, 8);
+			q = rd_take(&in, 8);
 			if (!q)
 				goto out;
 			t->quota.v[i] = (unsigned long)get64(q);
@@ -704,7 +676,7 @@ int store_txn_load(struct store *s, const void *buf, size_t len,
 		err = load_ops(&in, t, get32(h + 56), path, scratch);
 	if (!err)
 		err = load_touched(&in, t, get32(h + 60), path);
-	if (!err && in.at != in.len)
+	if (!err && in.off != in.len)
 		err = -EINVAL;
 	t->error = -(int)err_no;
 	t->mem = (size_t)get64(h + 40);
