@@ -267,6 +267,7 @@ int apply_write(struct store *s, struct view *v, const struct change *ch,
 			         -(long)node_mem_of(n->name_len,
 			                            (size_t)old_len, old->n));
 			nperms_ref(perms);
+			node_perms_replaced(env, old, perms);
 			n->perms = perms;
 			acct_add(s, v, perms->e[0].domid, 1, (long)node_mem(n));
 			nperms_unref(old);
@@ -416,6 +417,7 @@ int apply_perms(struct store *s, struct view *v, const struct change *ch,
 	node = w->nodes[w->depth];
 	old = node->perms;
 	nperms_ref(perms);
+	node_perms_replaced(env, old, perms);
 	node->perms = perms;
 	node->gen = next_gen(s);
 	acct_add(s, v, old->e[0].domid, -1,

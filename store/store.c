@@ -720,6 +720,8 @@ void store_free(struct store *s)
 	nperms_unref(s->special_perms[0]);
 	nperms_unref(s->special_perms[1]);
 	nperms_unref(s->replay_perms);
+	/* Last: the census counts down as the nodes above go. */
+	tree_env_fini(&s->env);
 	walk_fini(&s->walk);
 	for (unsigned int i = 0; i < ACCT_PAGES; i++)
 		xfree(s->acct_pages[i]);

@@ -163,6 +163,7 @@ struct store {
 	int quota_hit;              /* see store_quota_hit */
 	unsigned int txn_blind;     /* TXN_SEEN_* commits ignore: tests only */
 	unsigned int txn_dump_drop; /* TXN_DUMP_DROP_*: tests only */
+	uint64_t forget_walked; /* nodes forget's survey looked at (tests) */
 	/* The change set being applied (apply.c). */
 	store_record_cb *record_cb;
 	void *record_opaque;

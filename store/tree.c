@@ -60,6 +60,54 @@ bool nperms_equal(const struct nperms *a, const struct nperms *b)
 	return true;
 }
 
+/* ---- who is named where ---- */
+
+/*
+ * env->naming[domid] counts the entries naming domid after the owner's
+ * in the permissions of the nodes alive, every version included (a
+ * node counts its list, shared or not).  Zero: no node of any tree
+ * names the domain, and forget.c need not walk the tree to strip it.
+ * The table is made when a list first names anyone; if that fails the
+ * census is lost for good and every domain counts as named.
+ */
+#define NAMING_SLOTS (UINT16_MAX + 1u)
+
+static void naming_count(struct tree_env *env, const struct nperms *p,
+                         int delta)
+{
+	if (p->n < 2 || env->is_naming_lost)
+		return;
+	if (!env->naming) {
+		env->naming = xcalloc(NAMING_SLOTS, sizeof(*env->naming));
+		if (!env->naming) {
+			env->is_naming_lost = true;
+			return;
+		}
+	}
+	for (unsigned int i = 1; i < p->n; i++)
+		env->naming[p->e[i].domid] += (uint32_t)delta;
+}
+
+bool tree_names_domid(const struct tree_env *env, unsigned int domid)
+{
+	if (env->is_naming_lost)
+		return true;
+	return env->naming && domid < NAMING_SLOTS && env->naming[domid];
+}
+
+void node_perms_replaced(struct tree_env *env, const struct nperms *old,
+                         const struct nperms *now)
+{
+	naming_count(env, old, -1);
+	naming_count(env, now, 1);
+}
+
+void tree_env_fini(struct tree_env *env)
+{
+	xfree(env->naming);
+	env->naming = NULL;
+}
+
 /* ---- nodes ---- */
 
 static size_t node_alloc_size(size_t name_len, size_t value_len)
@@ -95,6 +143,7 @@ struct node *node_new(struct tree_env *env, const char *name, size_t name_len,
 	n->gen = 0;
 	n->perms = perms;
 	nperms_ref(perms);
+	naming_count(env, perms, 1);
 	n->kids = NULL;
 	n->name_len = (uint16_t)name_len;
 	n->has_name_hash = false;
@@ -123,6 +172,7 @@ static void node_release(struct tree_env *env, struct node *n)
 		env->nr_bytes -= kids_alloc_size(node_kids_hdr(n)->cap);
 		xfree(node_kids_hdr(n));
 	}
+	naming_count(env, n->perms, -1);
 	nperms_unref(n->perms);
 	xfree(n);
 }
@@ -164,8 +214,9 @@ static uint32_t kid_hash(const struct tree_env *env, const char *name,
  * pure function of the name and the store's key, so filling it in a
  * node shared by several versions changes nothing they can observe.
  */
-static uint32_t node_name_hash(const struct tree_env *env, struct node *k)
+static uint32_t node_name_hash(struct tree_env *env, struct node *k)
 {
+	env->kids_hashed++;
 	if (!k->has_name_hash) {
 		k->name_hash = kid_hash(env, node_name(k), k->name_len);
 		k->has_name_hash = true;
@@ -173,8 +224,7 @@ static uint32_t node_name_hash(const struct tree_env *env, struct node *k)
 	return k->name_hash;
 }
 
-static void index_insert(const struct tree_env *env, struct node *n,
-                         uint32_t pos)
+static void index_insert(struct tree_env *env, struct node *n, uint32_t pos)
 {
 	uint32_t *idx = kid_index(n);
 	uint32_t mask = 2 * node_kids_hdr(n)->cap - 1;
@@ -185,7 +235,7 @@ static void index_insert(const struct tree_env *env, struct node *n,
 	idx[h] = pos + 1;
 }
 
-static void index_rebuild(const struct tree_env *env, struct node *n)
+static void index_rebuild(struct tree_env *env, struct node *n)
 {
 	uint32_t cap = node_kids_cap(n);
 
@@ -194,6 +244,38 @@ static void index_rebuild(const struct tree_env *env, struct node *n)
 	memset(kid_index(n), 0, 2 * (size_t)cap * sizeof(uint32_t));
 	for (uint32_t i = 0; i < node_kids_hdr(n)->n; i++)
 		index_insert(env, n, i);
+}
+
+/*
+ * Take the child at `pos` out of the index before it leaves the array:
+ * backward-shift deletion keeps every probe chain whole, then one
+ * sequential pass renumbers the positions above it.  A rebuild would
+ * rehash nothing (the hashes are cached) but would read every child, a
+ * cache miss each: in /local/domain of 10 000 domains, per domain
+ * destroyed.
+ */
+static void index_remove(struct tree_env *env, struct node *n, uint32_t pos)
+{
+	uint32_t *idx = kid_index(n);
+	uint32_t mask = 2 * node_kids_hdr(n)->cap - 1;
+	uint32_t h = node_name_hash(env, n->kids[pos]) & mask, j, k;
+
+	while (idx[h] != pos + 1)
+		h = (h + 1) & mask;
+	for (j = h;;) {
+		j = (j + 1) & mask;
+		if (!idx[j])
+			break;
+		k = node_name_hash(env, n->kids[idx[j] - 1]) & mask;
+		/* Movable into the hole unless its home is in (h, j]. */
+		if (j > h ? (k <= h || k > j) : (k <= h && k > j)) {
+			idx[h] = idx[j];
+			h = j;
+		}
+	}
+	idx[h] = 0;
+	for (j = 0; j <= mask; j++) /* branchless: it vectorizes */
+		idx[j] -= idx[j] > pos + 1;
 }
 
 long node_find_kid(const struct tree_env *env, const struct node *n,
@@ -250,7 +332,7 @@ int node_reserve_kid(struct tree_env *env, struct node *n)
 	return 0;
 }
 
-void node_add_kid(const struct tree_env *env, struct node *n, struct node *kid)
+void node_add_kid(struct tree_env *env, struct node *n, struct node *kid)
 {
 	uint32_t pos = node_kids_hdr(n)->n++;
 
@@ -259,15 +341,15 @@ void node_add_kid(const struct tree_env *env, struct node *n, struct node *kid)
 		index_insert(env, n, pos);
 }
 
-struct node *node_remove_kid(const struct tree_env *env, struct node *n,
-                             uint32_t pos)
+struct node *node_remove_kid(struct tree_env *env, struct node *n, uint32_t pos)
 {
 	struct node *kid = n->kids[pos];
 
+	if (node_kids_cap(n) > INDEX_MIN)
+		index_remove(env, n, pos);
 	memmove(n->kids + pos, n->kids + pos + 1,
 	        (node_kids_hdr(n)->n - pos - 1) * sizeof(n->kids[0]));
 	node_kids_hdr(n)->n--;
-	index_rebuild(env, n);
 	return kid;
 }
 

@@ -57,6 +57,12 @@ struct tree_env {
 	uint64_t gen;           /* last generation handed out */
 	uint64_t nr_nodes;      /* nodes alive, all versions (memreport) */
 	uint64_t nr_bytes;      /* bytes of node memory (memreport) */
+	/* Per domid, the entries naming it (after the owner's) in the
+	 * permissions of the nodes alive: tree_names_domid.  NULL until a
+	 * list names anyone; is_naming_lost if it could not be made. */
+	uint32_t *naming;
+	bool is_naming_lost;
+	uint64_t kids_hashed; /* children the index rehashed (tests) */
 };
 
 /* The count and capacity of a children block, just before its slots. */
@@ -112,6 +118,17 @@ static inline unsigned int node_owner(const struct node *n)
 struct nperms *nperms_new(const struct perm_entry *e, unsigned int n);
 void nperms_ref(struct nperms *p);
 void nperms_unref(struct nperms *p);
+/*
+ * tree_names_domid - may a node of any version name `domid` in its
+ * permissions after the owner (false: certainly none does)?
+ * node_perms_replaced - keep that census when a node's permissions are
+ * replaced in place (node_new and the last node_unref keep it
+ * otherwise).  tree_env_fini - free what the census holds.
+ */
+bool tree_names_domid(const struct tree_env *env, unsigned int domid);
+void node_perms_replaced(struct tree_env *env, const struct nperms *old,
+                         const struct nperms *now);
+void tree_env_fini(struct tree_env *env);
 bool nperms_equal(const struct nperms *a, const struct nperms *b);
 
 /*
@@ -202,13 +219,13 @@ int node_reserve_kid(struct tree_env *env, struct node *n);
 
 /* node_add_kid - append `kid` (reference taken over) to unshared `n`,
  * which has room (node_reserve_kid). */
-void node_add_kid(const struct tree_env *env, struct node *n, struct node *kid);
+void node_add_kid(struct tree_env *env, struct node *n, struct node *kid);
 
 /*
  * node_remove_kid - detach child at `pos` of unshared `n` and return it
  * (the caller owns the reference).  Keeps the order of the rest.
  */
-struct node *node_remove_kid(const struct tree_env *env, struct node *n,
+struct node *node_remove_kid(struct tree_env *env, struct node *n,
                              uint32_t pos);
 
 static inline size_t node_mem(const struct node *n)
