@@ -51,6 +51,9 @@ struct transport_ops {
 	 * transport with it has its session saved by the journal
 	 * (conn_save_first). */
 	void (*commit)(struct conn *c);
+	/* Optional: the end-of-turn flush wrote what it could of `c`'s
+	 * output (a ring tells the guest once, not once per message). */
+	void (*flushed)(struct conn *c);
 };
 
 enum conn_kind {
@@ -73,6 +76,8 @@ struct conn {
 	bool is_readonly;    /* came in through socket_ro */
 	bool is_dead;        /* killed; freed at the safe point */
 	bool is_read_paused; /* back-pressure: output over its bound */
+	/* While dead: the next in d->dead_head's list. */
+	struct conn *dead_next;
 
 	/* Input framing: bytes as read, possibly several messages, parsed
 	 * from the front; what is left is always a part of one message. */
@@ -239,6 +244,10 @@ void conn_free(struct conn *c);
  * of connections).
  */
 void conn_flush_all(struct daemon *d);
+
+/* conn_will_flush - will this turn's conn_flush_all write to `c` (and
+ * so call its transport's flushed)? */
+bool conn_will_flush(const struct conn *c);
 
 /*
  * conn_save_first - the first connection whose session changed this turn

@@ -18,6 +18,14 @@ struct loop;
 #define LOOP_IN  0x1u
 #define LOOP_OUT 0x2u
 #define LOOP_ERR 0x4u /* error or hang-up, always reported */
+/*
+ * loop_add flag: the fd's callback does bulk work (guests' rings) that
+ * must not delay the other, prompt fds (dom0's sockets, signals, the
+ * control plane).  In a turn, the prompt callbacks run first and the
+ * turn hook runs after them before any bulk one does; a bulk callback
+ * asks loop_should_yield between units of work.
+ */
+#define LOOP_BULK 0x8u
 
 typedef void loop_fd_cb(struct loop *l, int fd, unsigned int events, void *arg);
 typedef void loop_timer_cb(struct loop *l, void *arg);
@@ -29,17 +37,28 @@ struct loop *loop_new(void);
 void loop_free(struct loop *l);
 
 /*
- * loop_add - watch `fd` for `events` (LOOP_IN|LOOP_OUT), calling `cb`.
- * One registration per fd.  Returns 0 or -errno.
+ * loop_add - watch `fd` for `events` (LOOP_IN|LOOP_OUT, with LOOP_BULK
+ * for bulk work), calling `cb`.  One registration per fd; the class
+ * stays until loop_del.  Returns 0 or -errno (-EINVAL: other bits).
  */
 int loop_add(struct loop *l, int fd, unsigned int events, loop_fd_cb *cb,
              void *arg);
 
-/* loop_mod - change the events of a registered fd.  0 or -errno. */
+/* loop_mod - change the events (LOOP_IN|LOOP_OUT) of a registered fd,
+ * keeping its class.  0 or -errno. */
 int loop_mod(struct loop *l, int fd, unsigned int events);
 
 /* loop_del - stop watching fd (safe from inside its own callback). */
 void loop_del(struct loop *l, int fd);
+
+/*
+ * loop_should_yield - true when a prompt fd has events waiting now: a
+ * bulk callback should return (leaving the rest of its work ready, to be
+ * found again next turn) so that the prompt one is served and answered
+ * first.  One epoll_wait with no timeout on the prompt fds; from any
+ * callback, on the loop's thread.
+ */
+bool loop_should_yield(struct loop *l);
 
 /*
  * loop_timer_add - call `cb` once, `msec` milliseconds from now.  Returns

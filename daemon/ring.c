@@ -201,6 +201,22 @@ static void ring_commit(struct conn *c)
 		return;
 	if (guarded(r, do_commit, r)) {
 		r->req_cons_published = r->req_cons;
+		/* One notify for both, after the replies, when they come. */
+		if (conn_will_flush(c))
+			r->is_notify_owed = true;
+		else
+			notify(c);
+	}
+}
+
+/* The flush wrote what it could: one notify for all of it (a notify is
+ * a system call, and a wakeup of the guest before its last reply). */
+static void ring_flushed(struct conn *c)
+{
+	struct ring *r = c->transport;
+
+	if (r && r->is_notify_owed) {
+		r->is_notify_owed = false;
 		notify(c);
 	}
 }
@@ -243,7 +259,7 @@ static long ring_write(struct conn *c, const void *buf, size_t len)
 	if (!guarded(c->transport, do_write, &a))
 		return -EFAULT;
 	if (a.ret > 0)
-		notify(c);
+		((struct ring *)c->transport)->is_notify_owed = true;
 	return a.ret;
 }
 
@@ -278,6 +294,7 @@ const struct transport_ops ring_ops = {
     .name = "ring",
     .read = ring_read,
     .write = ring_write,
+    .flushed = ring_flushed,
     .want_write = ring_want_write,
     .want_read = ring_want_read,
     .close = ring_close,

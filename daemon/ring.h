@@ -32,6 +32,9 @@ struct ring {
 	 * the turn is recorded: until then the bytes stay in the ring. */
 	uint32_t req_cons;
 	uint32_t req_cons_published;
+	/* The guest is owed a notify this turn (responses written, request
+	 * space given back): sent once, when the flush is over. */
+	bool is_notify_owed;
 	/* Called from the transport's close (the connection over this
 	 * ring is being freed), with `owner`; NULL: nobody to tell. */
 	void (*on_conn_gone)(void *owner);

@@ -127,6 +127,10 @@ struct daemon {
 	/* Connections whose session the journal saves this turn (guests'
 	 * rings whose input or queued output changed). */
 	struct conn *save_head;
+	/* Connections killed and not yet freed, newest first
+	 * (conn->dead_next): the reap visits only them, not every
+	 * connection (10 000 guests' rings). */
+	struct conn *dead_head;
 	uint64_t next_conn_id;
 	unsigned int nr_conns;
 	unsigned int nr_dead; /* killed since the last reap */
@@ -185,6 +189,9 @@ struct daemon {
 	struct domain **by_port; /* by our event-channel port */
 	unsigned int by_port_cap;
 	unsigned int nr_domains;
+	/* Domains whose target (SET_TARGET) is set: forget() looks for
+	 * those naming a dead domain only if there are any. */
+	unsigned int nr_targets;
 
 	/* sock.c (main.c opens and closes): the listening sockets. */
 	int sock_fd;    /* rundir/socket, or -1 */

@@ -358,7 +358,11 @@ class Launcher:
 
     def results(self, block):
         """[(domid, exit code, output)] of the guests that ended; with
-        `block`, waits for at least one line (or the launcher's end)."""
+        `block`, waits for at least one line (or the launcher's end).
+        [] once closed: reap() still asks while hostile guests that
+        outlived the deadline are reaped."""
+        if self.res is None:
+            return []
         while True:
             try:
                 data = os.read(self.res, 65536)
@@ -388,6 +392,7 @@ class Launcher:
                 break
             got += r
         os.close(self.res)
+        self.res = None
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:

@@ -645,6 +645,37 @@ def t_parallel_processes(env):
             raise AssertionError("dom%d: its nodes were not removed" % d)
 
 
+def t_one_notify(env):
+    """A request and its reply cost the guest one event, not one for the
+    request space and another for the reply (each is a system call and a
+    wakeup of the guest; the ring's notify is sent once per turn)."""
+    D = 35
+    g = env.domain(D)
+    g.write("data/n", "v")
+    for what, payload in (("READ", b"data/n\0"), ("WRITE", b"data/n\0w")):
+        time.sleep(0.2)
+        g.port.drain()
+        before = g.get("rsp_prod")
+        g.send(what, payload)
+        deadline = time.monotonic() + 10
+        while g.get("rsp_prod") == before:  # the reply, FIFO untouched
+            if time.monotonic() > deadline:
+                raise AssertionError("no reply to %s" % what)
+            time.sleep(0.001)
+        time.sleep(0.2)  # a late second notify would be there by now
+        got = b""
+        try:
+            while True:
+                chunk = os.read(g.port.fd, 4096)
+                if not chunk:
+                    break
+                got += chunk
+        except BlockingIOError:
+            pass
+        eq(len(got), 1, "events for one %s and its reply" % what)
+        g.reply()  # take the reply off the ring
+
+
 # --------------------------------------------------------------------------
 TESTS = [
     ("ops", t_ops),
@@ -661,6 +692,7 @@ TESTS = [
     ("bad_rsp_index", t_bad_rsp_index),
     ("oversized_packet", t_oversized_packet),
     ("parallel_processes", t_parallel_processes),
+    ("one_notify", t_one_notify),
 ]
 
 

@@ -1,10 +1,11 @@
 /*
  * test_loop.c - the event loop (daemon/loop.c): timer order and
  * cancellation, fd callbacks over pipes, deletion from callbacks, the
- * turn hook, allocation failure, and the adaptive poll window (its rule,
+ * turn hook, allocation failure, the adaptive poll window (its rule,
  * and that a loop whose next request is already waiting polls instead of
- * sleeping).  Time is only ever checked as a
- * lower bound (a timer never fires early), never as a speed.
+ * sleeping), and bulk fds (prompt ones served and answered first, a bulk
+ * callback yielding to a prompt fd, no starvation of either).  Time is only
+ * ever checked as a lower bound (a timer never fires early), never as a speed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -508,13 +509,171 @@ static void test_poll(void)
 	loop_free(l);
 }
 
+/*
+ * Bulk fds.  Pipe 0 is a prompt fd (dom0's socket), pipe 1 a bulk one
+ * (the guests' event channel) with `units` requests behind it, served
+ * one per unit as domain.c's on_evtchn serves a port per kick.  What
+ * ran goes in log[]: 'D' dom0's request, 'g' a guest's, 'h' the turn
+ * hook (where replies leave).
+ */
+struct bulkctx {
+	struct fdctx x;
+	char log[512];
+	size_t n;
+	unsigned int units;      /* guest requests left */
+	unsigned int arrive_at;  /* dom0's request comes with this unit */
+	unsigned int served;     /* guest requests served */
+	unsigned int served_at;  /* guest requests served when dom0's was */
+	bool is_yielding;        /* the bulk callback asks loop_should_yield */
+	bool is_prompt_drained;  /* the prompt callback reads its pipe */
+	unsigned int bulk_turns; /* bulk callbacks run */
+	unsigned int stop_after; /* loop_stop after this many bulk turns */
+};
+
+static void blog(struct bulkctx *b, char c)
+{
+	if (b->n < sizeof(b->log) - 1)
+		b->log[b->n++] = c;
+}
+
+static void bulk_hook(struct loop *l, void *arg)
+{
+	blog(arg, 'h');
+}
+
+static void dom0_cb(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	struct bulkctx *b = arg;
+	char buf[16];
+
+	blog(b, 'D');
+	b->served_at = b->served;
+	if (b->is_prompt_drained && read(fd, buf, sizeof(buf)) < 0)
+		return;
+	if (!b->units)
+		loop_stop(l);
+}
+
+static void guests_cb(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	struct bulkctx *b = arg;
+	char buf[16];
+
+	b->bulk_turns++;
+	while (b->units) {
+		b->units--;
+		b->served++;
+		blog(b, 'g');
+		if (b->served == b->arrive_at &&
+		    write(b->x.wfd[0], "r", 1) != 1)
+			return;
+		if (b->is_yielding && loop_should_yield(l))
+			break;
+	}
+	if (!b->units && read(fd, buf, sizeof(buf)) < 0)
+		return;
+	if (b->stop_after && b->bulk_turns >= b->stop_after)
+		loop_stop(l);
+}
+
+static void bulk_setup(struct loop *l, struct bulkctx *b)
+{
+	CHECK(open_pipes(&b->x));
+	loop_set_turn_hook(l, bulk_hook, b);
+	CHECK_EQ_INT(loop_add(l, b->x.rfd[0], LOOP_IN, dom0_cb, b), 0);
+	CHECK_EQ_INT(
+	    loop_add(l, b->x.rfd[1], LOOP_IN | LOOP_BULK, guests_cb, b), 0);
+}
+
+static void bulk_teardown(struct loop *l, struct bulkctx *b)
+{
+	loop_del(l, b->x.rfd[0]);
+	loop_del(l, b->x.rfd[1]);
+	close_pipes(&b->x);
+	loop_free(l);
+}
+
+/* Both ready in one turn (the guests' first): dom0's request is served
+ * first and answered (the hook) before any guest's. */
+static void test_bulk_after_prompt(void)
+{
+	struct loop *l = loop_new();
+	struct bulkctx b = {
+	    .units = 3, .is_prompt_drained = true, .stop_after = 1};
+
+	CHECK(l != NULL);
+	bulk_setup(l, &b);
+	CHECK_EQ_INT(
+	    loop_add(l, b.x.rfd[0] + 100, LOOP_IN | 0x100, dom0_cb, &b),
+	    -EINVAL);
+	CHECK_EQ_INT(write(b.x.wfd[1], "k", 1), 1);
+	CHECK_EQ_INT(write(b.x.wfd[0], "r", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_STR(b.log, "Dhgggh");
+	bulk_teardown(l, &b);
+}
+
+/* 100 guest requests ready; dom0's comes while the 3rd is served: it is
+ * answered before a 4th is served, whatever the time budget. */
+static void test_bulk_yield(void)
+{
+	struct loop *l = loop_new();
+	struct bulkctx b = {.units = 100,
+	                    .arrive_at = 3,
+	                    .is_yielding = true,
+	                    .is_prompt_drained = true,
+	                    .stop_after = 2};
+	const char *d;
+
+	CHECK(l != NULL);
+	bulk_setup(l, &b);
+	CHECK_EQ_INT(write(b.x.wfd[1], "k", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(b.served, 100);
+	CHECK_EQ_UINT(b.served_at, 3);
+	d = strchr(b.log, 'D');
+	CHECK(d != NULL);
+	/* "ggg", the end of that turn, then dom0's answer, then the rest */
+	CHECK(!strncmp(b.log, "gggh", 4));
+	CHECK_EQ_INT((int)(d - b.log), 4);
+	CHECK_EQ_INT(d[1], 'h');
+	CHECK_EQ_INT(d[2], 'g');
+	bulk_teardown(l, &b);
+}
+
+/* A prompt fd that stays ready (a toolstack that never stops) does not
+ * starve the bulk fd: both run every turn. */
+static void test_bulk_not_starved(void)
+{
+	struct loop *l = loop_new();
+	struct bulkctx b = {.units = 5, .is_yielding = true, .stop_after = 5};
+
+	CHECK(l != NULL);
+	bulk_setup(l, &b);
+	CHECK_EQ_INT(write(b.x.wfd[0], "r", 1), 1);
+	CHECK_EQ_INT(write(b.x.wfd[1], "k", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(b.served, 5);
+	CHECK_EQ_STR(b.log, "DhghDhghDhghDhghDhgh");
+	bulk_teardown(l, &b);
+}
+
 static const struct check_test tests[] = {
-    CHECK_TEST(test_new_free),     CHECK_TEST(test_timer_order),
-    CHECK_TEST(test_timer_cancel), CHECK_TEST(test_timer_rearm_next_turn),
-    CHECK_TEST(test_timer_heap),   CHECK_TEST(test_fd_in),
-    CHECK_TEST(test_fd_out),       CHECK_TEST(test_fd_del_in_batch),
-    CHECK_TEST(test_turn_hook),    CHECK_TEST(test_alloc_failure),
-    CHECK_TEST(test_poll_adapt),   CHECK_TEST(test_poll),
+    CHECK_TEST(test_new_free),
+    CHECK_TEST(test_timer_order),
+    CHECK_TEST(test_timer_cancel),
+    CHECK_TEST(test_timer_rearm_next_turn),
+    CHECK_TEST(test_timer_heap),
+    CHECK_TEST(test_fd_in),
+    CHECK_TEST(test_fd_out),
+    CHECK_TEST(test_fd_del_in_batch),
+    CHECK_TEST(test_turn_hook),
+    CHECK_TEST(test_alloc_failure),
+    CHECK_TEST(test_poll_adapt),
+    CHECK_TEST(test_poll),
+    CHECK_TEST(test_bulk_after_prompt),
+    CHECK_TEST(test_bulk_yield),
+    CHECK_TEST(test_bulk_not_starved),
 };
 
 CHECK_MAIN(tests)
