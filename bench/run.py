@@ -14,7 +14,7 @@ simulator's are private (mkdtemp) and removed at the end, on failure and
 on SIGTERM too.
 
 Two phases, each with freshly started daemons: phase 1 runs workloads
-1-6 and 8; phase 2 runs workload 7 (store size), so that its memory figures
+1-6, 8 and 9 (the guests' rings); phase 2 runs workload 7 (store size), so that its memory figures
 start from a fresh process.  A last short phase measures xstored's
 adaptive polling: workloads 1 and 2 against xstored --poll-us 0, in the
 same slices, with the CPU each spends per request (--no-poll-ab: skip).
@@ -54,6 +54,8 @@ RUNDIR_NAMES = {"xstored": "xs", "cx": "cx", "ox": "ox", TWIN: "xs0", NOPOLL: "x
 # Workload 8's domains: Xen's daemons want a domain to exist before it owns
 # a node; the peers' stub hypervisor lists existing domains in DIR/domains.
 STORM_DOMIDS = range(1000, 5000)
+# Workload 9's guests (bench/xsbench/work_ring.c: RING_DOMID0, 200 guests).
+RING_DOMIDS = range(32000, 32200)
 
 
 class Dirs:
@@ -165,7 +167,7 @@ class Servers:
         if not self.peers:
             raise RuntimeError("no peers directory (set XSTORE_SHARED)")
         with open(os.path.join(d, "domains"), "w") as f:
-            f.write("\n".join(str(i) for i in STORM_DOMIDS) + "\n")
+            f.write("\n".join(str(i) for i in list(STORM_DOMIDS) + list(RING_DOMIDS)) + "\n")
         r = subprocess.run(
             [os.path.join(self.peers, "peer-xenstored"), name, "start", d],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
@@ -246,6 +248,7 @@ WORKLOAD_TITLES = {
     "6": "read latency of one client, N idle clients",
     "7": "store size: N leaf nodes",
     "8": "domain-creation storm: toolstack requests, 2 devices, INTRODUCE",
+    "9": "guests on their rings (N guests, polling); echo = ring echo",
 }
 
 
@@ -315,6 +318,10 @@ def table(results, names):
             if "eagain" in x and x.get("attempts"):
                 bits.append("EAGAIN %d of %d attempts (%.1f%%)"
                             % (x["eagain"], x["attempts"], 100.0 * x["eagain"] / x["attempts"]))
+            if x.get("events"):
+                bits.append("%.0f watch events" % x["events"])
+            if x.get("guest_ops"):
+                bits.append("guests %.0f ring ops beside" % x["guest_ops"])
             if "load_s" in x:
                 bits.append("loaded in %.2f s" % x["load_s"])
             if x.get("bytes_per_node") is not None:
@@ -322,6 +329,16 @@ def table(results, names):
                             % (x["bytes_per_node"], x["kv_per_node"], x["overhead_per_node"] or 0))
             if n == cols[0] and r["ratio"].get(TWIN) is not None:
                 bits.append("%.2f of an empty xstored in the same slices" % r["ratio"][TWIN])
+            if "kb_per_domain" in x:
+                bits.append("%.1f kB/domain (RSS %.0f MB)" % (x["kb_per_domain"],
+                                                              x.get("rss_kb", 0) / 1024))
+            if "first_us" in x:
+                bits.append("last of %d watchers; first after %.0f us; %d domains live"
+                            % (x["watchers"], x["first_us"], x.get("domains", 0)))
+            if "parts" in x:
+                bits.append("%d names in %d DIRECTORY_PARTs" % (x["children"], x["parts"]))
+            if "reply_bytes" in x:
+                bits.append("reply %d bytes" % x["reply_bytes"])
             if case == "storm" and r.get("runs"):
                 bits.append("runs " + ", ".join("%.0f" % v for v in r["runs"] if v)
                             + " /s (domains accumulate)")
@@ -502,6 +519,8 @@ def targets(results, subj="xstored"):
                            verdict(ok), idle[0], idle[-1], fmt(fa, "%.2f"), fmt(fb, "%.2f"),
                            a["p50_us"], b["p50_us"]))
 
+    out += storm_targets(by, subj, verdict)
+
     loads = sorted((k[2], get(by, *k, subj)) for k in by if k[0] == "7" and k[1] == "load")
     loads = [(n, r) for n, r in loads if r]
     if loads:
@@ -526,7 +545,99 @@ def targets(results, subj="xstored"):
             verdict(None if ob is None else ob <= 0.10), n,
             "-" if ob is None else "%.0f kB against %.0f kB (%+.0f%%)" % (
                 u["extra"]["rss_kb"], u["extra"]["rss_base_kb"], ob * 100)))
+    out += ring_targets(by, verdict, subj)
     return "\n".join(out)
+
+
+def ring_targets(by, verdict, subj="xstored"):
+    """Issue 15 item 1, the guests' path (workload 9): against the ring
+    echo (same transport, woken as cx is) and cx, in the same slices."""
+    if not any(k[0] == "9" for k in by):
+        return []
+    out = []
+    e1, p1 = frac(by, "9", "ring-read", 1, subj), frac(by, "9", "ring-read", 1, subj, "echo-poll")
+    out.append("%s one guest's ring request/reply >= 0.85 of the ring echo: %s"
+               " (of the polling ring echo: %s; ring-mix 1: %s)" % (
+                   verdict(None if e1 is None else e1 >= 0.85), fmt(e1, "%.2f"),
+                   fmt(p1, "%.2f"), fmt(frac(by, "9", "ring-mix", 1, subj), "%.2f")))
+    # The same with guests that sleep until notified (xstored and the
+    # echoes only: the peers deliver no events to guests).
+    ev, evp = frac(by, "9", "ring-ev", 1, subj), frac(by, "9", "ring-ev", 1, subj, "echo-poll")
+    if ev is not None or evp is not None:
+        out.append("info one guest sleeping until notified (ring-ev 1): %s of the ring echo,"
+                   " %s of the polling ring echo" % (fmt(ev, "%.2f"), fmt(evp, "%.2f")))
+    cx = frac(by, "9", "ring-mix", 200, subj, "cx")
+    out.append("%s 200 guests (read, write, watch, transact) >= 2x cx: %s"
+               " (ring-read 200: %s; ring-mix 16: %s)" % (
+                   verdict(None if cx is None else cx >= 2), fmt(cx, "%.2f"),
+                   fmt(frac(by, "9", "ring-read", 200, subj, "cx"), "%.2f"),
+                   fmt(frac(by, "9", "ring-mix", 16, subj, "cx"), "%.2f")))
+    a, b = get(by, "9", "dom0-read", 0, subj), get(by, "9", "dom0-read", 200, subj)
+    ok = None if not (a and b and a["p99_us"] and b["p99_us"]) else b["p99_us"] <= 1.2 * a["p99_us"]
+    out.append("%s dom0 socket read p99 within 20%% while 200 guests run flat out:"
+               " %s -> %s us (p50 %s -> %s us)" % (
+                   verdict(ok), fmt(a and a["p99_us"], "%.0f"), fmt(b and b["p99_us"], "%.0f"),
+                   fmt(a and a["p50_us"], "%.1f"), fmt(b and b["p50_us"], "%.1f")))
+    return out
+
+
+def storm_targets(by, subj, verdict):
+    """Issue 15, item 3: workload 8's scale phase (storm-scale) up to
+    10 000 live domains, then all destroyed.  Rates are per step (e.g.
+    the 1 000 domains made between 8 000 and 9 000), single runs on a
+    machine that drifts: CPU per domain (the daemon's own) is beside."""
+    out = []
+    steps = {}
+    for case in ("create", "destroy"):
+        rows = sorted((k[2], get(by, *k, subj)) for k in by if k[0] == "8" and k[1] == case)
+        steps[case] = [(n, r) for n, r in rows if r and r["ops_per_s"]]
+    cr, de = steps["create"], steps["destroy"]
+    if not cr:
+        return out
+    top = cr[-1][0]
+    note = cr[-1][1].get("note") or ""
+    out.append("%s storm reached 10000 live domains: %d%s" % (
+        verdict(top >= 10000) if top >= 1000 else "n/a ", top,
+        (" (" + note + ")") if note else " (--quick)" if top < 1000 else ""))
+    for case, rows in (("creation", cr), ("destruction", de)):
+        if not rows:
+            continue
+        # From ~100 live domains to the most: creation's first step
+        # ends at 100, destruction's last starts at 100.
+        small, big = rows[0], rows[-1]
+        f = big[1]["ops_per_s"] / small[1]["ops_per_s"]
+        slow = min(rows, key=lambda nr: nr[1]["ops_per_s"])
+        cpu0, cpu1 = small[1].get("cpu_us_per_op"), big[1].get("cpu_us_per_op")
+        out.append("%s storm %s rate flat (within 10%%) between %d and %d live domains: %.0f -> %.0f /s"
+                   " (%.2f; slowest step at %d: %.0f /s; daemon CPU %s -> %s us/domain)" % (
+                       verdict(f >= 0.9), case, small[0], big[0], small[1]["ops_per_s"],
+                       big[1]["ops_per_s"], f, slow[0], slow[1]["ops_per_s"],
+                       fmt(cpu0), fmt(cpu1)))
+    x = cr[-1][1]["extra"]
+    if "kb_per_domain" in x:
+        out.append("info storm memory per domain at %d domains: %.1f kB (RSS %.0f MB)" % (
+            top, x["kb_per_domain"], x["rss_kb"] / 1024))
+    for k in sorted(k for k in by if k[0] == "8" and k[1] == "release-fanout"):
+        r = get(by, *k, subj)
+        if r:
+            out.append("info @releaseDomain to %d watchers, RELEASE to the last one's event:"
+                       " p50 %.0f us, max %.0f us (first watcher %.0f us; %d domains live)" % (
+                           k[2], r["p50_us"], r["p99_us"], r["extra"].get("first_us", -1),
+                           r["extra"].get("domains", 0)))
+    for k in sorted(k for k in by if k[0] == "8" and k[1] in ("dir-domains", "dir-part")):
+        r = get(by, *k, subj)
+        if not r:
+            continue
+        if k[1] == "dir-domains":
+            out.append("info DIRECTORY /local/domain at %d domains: %s" % (
+                k[2], r["note"] or "p50 %.0f us, p99 %.0f us" % (r["p50_us"], r["p99_us"])))
+        else:
+            x = r["extra"]
+            out.append("info DIRECTORY_PART /local/domain, the whole list at %d domains:"
+                       " p50 %.0f us, p99 %.0f us (%s names, %s parts)%s" % (
+                           k[2], r["p50_us"], r["p99_us"], fmt(x.get("children")),
+                           fmt(x.get("parts")), (" " + r["note"]) if r["note"] else ""))
+    return out
 
 
 def write_csv(path, results, names):
@@ -550,7 +661,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="short runs, small sizes (< 1 min)")
     ap.add_argument("--servers", default="xstored,cx,ox", help="daemons to run (default: all)")
-    ap.add_argument("--workloads", default="1,2,3,4,5,6,7,8")
+    ap.add_argument("--workloads", default="1,2,3,4,5,6,7,8,9")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--bindir", default=None,
                     help="xstored and xsbench from there, not built (default: build/release)")
@@ -589,6 +700,14 @@ def run(a, dirs):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:  # 1 000 idle connections, inherited by every daemon
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if "8" in a.workloads.split(",") and hard < 32768:
+        # Workload 8: 10 000 domains (the simulator keeps two fds per
+        # domain open in xstored) and 1 000 @releaseDomain watchers.
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (32768, 32768))
+        except (ValueError, OSError):
+            log("bench: cannot raise the fd limit past %d: workload 8's"
+                " xstored holds at most %d domains" % (hard, (hard - 64) // 2))
     xsbench = os.path.join(bindir, "xsbench")
     extra = (["--quick"] if a.quick else []) + a.xsbench_args
     os.makedirs(a.out, exist_ok=True)

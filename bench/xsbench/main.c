@@ -13,6 +13,7 @@
  * threads) is summed over its slices of a run and divided by the run's
  * ops: the cost of the throughput it delivers, median over runs.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -101,6 +102,46 @@ long server_rss_kb(const struct server *s)
 			break;
 	fclose(f);
 	return kb;
+}
+
+long server_fd_limit(const struct server *s)
+{
+	char path[64], line[256];
+	pid_t pid = server_pid(s);
+	long lim = -1;
+	FILE *f;
+
+	if (pid < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/limits", (long)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Max open files %ld", &lim) == 1)
+			break;
+	fclose(f);
+	return lim;
+}
+
+long server_fds_open(const struct server *s)
+{
+	char path[64];
+	pid_t pid = server_pid(s);
+	struct dirent *e;
+	long n = 0;
+	DIR *dir;
+
+	if (pid < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
 }
 
 /*
@@ -444,6 +485,14 @@ static void usage(FILE *f)
 	    "  --load-budget S           max seconds to load a size, per "
 	    "server\n"
 	    "  --json FILE --csv FILE    machine-readable results\n"
+	    "  --storm-max N             workload 8's scale phase: create N "
+	    "domains\n"
+	    "                            (10000; quick 200), then destroy "
+	    "them\n"
+	    "  --storm-peer-max N        at most N on servers without --sim "
+	    "(2000)\n"
+	    "  --storm-watchers N        @releaseDomain watchers (1000; "
+	    "quick 50)\n"
 	    "  --keep                    leave /bench in the daemons at the "
 	    "end\n"
 	    "                            (bench/restart.py restarts them "
@@ -470,7 +519,10 @@ enum {
 	O_CASE,
 	O_SIM,
 	O_TWIN,
-	O_KEEP
+	O_KEEP,
+	O_STORM_MAX,
+	O_STORM_PEER_MAX,
+	O_STORM_WATCHERS
 };
 
 static const struct option long_opts[] = {
@@ -491,6 +543,9 @@ static const struct option long_opts[] = {
     {"json", required_argument, NULL, O_JSON},
     {"csv", required_argument, NULL, O_CSV},
     {"keep", no_argument, NULL, O_KEEP},
+    {"storm-max", required_argument, NULL, O_STORM_MAX},
+    {"storm-peer-max", required_argument, NULL, O_STORM_PEER_MAX},
+    {"storm-watchers", required_argument, NULL, O_STORM_WATCHERS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -507,6 +562,9 @@ static void set_mode_defaults(void)
 	memcpy(xb_opts.watches, watches, sizeof(watches));
 	xb_opts.nidle = xb_opts.is_quick ? 2 : 3;
 	memcpy(xb_opts.idle, idle, sizeof(idle));
+	xb_opts.storm_max = xb_opts.is_quick ? 200 : 10000;
+	xb_opts.storm_peer_max = xb_opts.is_quick ? 200 : 2000;
+	xb_opts.storm_watchers = xb_opts.is_quick ? 50 : 1000;
 	if (xb_opts.is_quick) {
 		xb_opts.secs = 0.15;
 		xb_opts.slice = 0.05;
@@ -571,6 +629,15 @@ static void parse_args(int argc, char **argv, bool *is_echo, const char **json,
 			break;
 		case O_BUDGET:
 			xb_opts.load_budget = atof(optarg);
+			break;
+		case O_STORM_MAX:
+			xb_opts.storm_max = atol(optarg);
+			break;
+		case O_STORM_PEER_MAX:
+			xb_opts.storm_peer_max = atol(optarg);
+			break;
+		case O_STORM_WATCHERS:
+			xb_opts.storm_watchers = atoi(optarg);
 			break;
 		case O_JSON:
 			*json = optarg;
@@ -649,6 +716,8 @@ int main(int argc, char **argv)
 		work_idle(servers, nservers);
 	if (workload_wanted("8"))
 		work_storm(servers, nservers);
+	if (workload_wanted("9"))
+		work_ring(servers, nservers);
 	if (workload_wanted("7"))
 		work_size(servers, nservers);
 

@@ -7,19 +7,31 @@
  * mknod does), the post-build keys in a second, and two devices (a vbd
  * and a vif: frontend and backend directories with their permissions,
  * plus libxl's own copy) in one transaction each, then the hotplug
- * scripts' writes.  About 100 nodes per domain with the devices; the
- * exact count of requests is in the row's note.  An op is one domain;
+ * scripts' writes, with the backend drivers' four watches set before
+ * them.  About 100 nodes per domain with the devices; the exact count of
+ * requests is in the row's note.  An op is one domain;
  * its latency is the whole sequence.  Requests are sequential, as
  * libxenstore's are.  Last comes INTRODUCE, so the daemon maps the
  * guest's store ring and makes it a connection: for a server given with
  * --sim, the domain is first built in the simulator (sim_dom_create, as
  * xsim does; that part, the hypervisor's, is not counted in the time);
  * Xen's daemons run on the peers' stub hypervisor, where the domids the
- * driver lists exist.  Domains are released and removed at teardown.
+ * driver lists exist.  Domains are destroyed at teardown in libxl's
+ * order: watches dropped and paths removed, then RELEASE (the death).
+ *
+ * Then the scale phase (storm-scale, issue 15): up to
+ * xb_opts.storm_max live domains in steps, DIRECTORY and
+ * DIRECTORY_PART of /local/domain at the top, @releaseDomain to
+ * xb_opts.storm_watchers watchers, and the destruction of all, down the
+ * same steps; one result row per step (bench/README.md).
  */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/xsbench/xsbench.h"
 #include "plat/sim_dom.h"
@@ -27,7 +39,7 @@
 #define FIRST_DOMID 1000
 
 /* op: S start, E end (commit), W write, P set perms, R rm (may fail),
- * I introduce.
+ * X watch (arg: the token), I introduce.
  * In path and arg, $D is the domid, $U the VM's uuid, $B the backend
  * path prefix /local/domain/0/backend. */
 struct tmpl {
@@ -171,6 +183,12 @@ static const struct tmpl storm[] = {
     {'W', "/libxl/$D/device/vif/0/frontend", DOM "/device/vif/0"},
     {'W', "/libxl/$D/device/vif/0/backend", VIF},
     {'E', "T", NULL},
+    /* the backend drivers' watches (blkback, netback: dom0's kernel),
+     * one connection for all domains, token the domid */
+    {'X', DOM "/device/vbd/51712/state", "$D"},
+    {'X', VBD "/physical-device", "$D"},
+    {'X', DOM "/device/vif/0/state", "$D"},
+    {'X', VIF "/hotplug-status", "$D"},
     /* hotplug scripts */
     {'W', VBD "/physical-device", "fe:0"},
     {'W', VBD "/hotplug-status", "connected"},
@@ -220,6 +238,19 @@ struct dom {
 	uint32_t tx;
 };
 
+/* Send what is queued; the reply's errno (0: fine).  The watches'
+ * events come on the same connection: they are skipped. */
+static int reply_of(struct xconn *c)
+{
+	struct xmsg m;
+
+	xc_flush(c);
+	do
+		xc_recv(c, &m);
+	while (m.h.type == XS_WATCH_EVENT);
+	return xc_reply_err(&m);
+}
+
 static int introduce(struct xconn *c, const struct dom *d)
 {
 	char buf[64];
@@ -266,6 +297,10 @@ static int storm_req(struct xconn *c, const struct tmpl *t, struct dom *d)
 		return introduce(c, d);
 	case 'W':
 		return xc_rpc(c, XS_WRITE, *tx, path, arg, NULL);
+	case 'X':
+		xc_queue(c, XS_WATCH, 0, path, strlen(path) + 1, arg,
+		         strlen(arg) + 1);
+		break;
 	default: /* 'P': "n0 r5" -> "n0\0r5\0" */
 		len = strlen(arg);
 		for (i = 0; i < len; i++)
@@ -273,10 +308,9 @@ static int storm_req(struct xconn *c, const struct tmpl *t, struct dom *d)
 				arg[i] = '\0';
 		xc_queue(c, XS_SET_PERMS, *tx, path, strlen(path) + 1, arg,
 		         len + 1);
-		xc_flush(c);
-		xc_recv(c, &m);
-		return xc_reply_err(&m);
+		break;
 	}
+	return reply_of(c);
 }
 
 static void storm_setup(struct server *s, const struct bcase *k,
@@ -311,33 +345,43 @@ static double sim_create(struct server *s, struct cstate *st, struct dom *d)
 	return now() - t0;
 }
 
+/* Create domain `domid`: the simulator's part first (its time in *sim),
+ * then the toolstack's requests.  0, or -1 with st->why said. */
+static int create_one(struct server *s, struct cstate *st, unsigned int domid,
+                      double *sim)
+{
+	struct dom d = {domid, domid, 1, 0};
+	size_t i;
+	int err;
+
+	*sim = s->simdir ? sim_create(s, st, &d) : 0;
+	if (*sim < 0)
+		return -1;
+	for (i = 0; i < NSTORM; i++) {
+		err = storm_req(&s->main, &storm[i], &d);
+		if (!err)
+			continue;
+		/* Xen's daemons refuse an owner domain that does not
+		 * exist (the driver lists the domids for them): leave the
+		 * server out, say why. */
+		snprintf(st->why, sizeof(st->why),
+		         "domain %u, request %zu (%c %s): %s", domid, i,
+		         storm[i].op, storm[i].path, strerror(err));
+		st->is_skip = true;
+		return -1;
+	}
+	return 0;
+}
+
 static void storm_step(struct server *s, const struct bcase *k,
                        struct cstate *st, double secs, struct meas *m)
 {
 	double t0 = now(), t = t0, t1, sim = 0, sim1;
-	struct dom d;
-	size_t i;
-	int err;
 
 	(void)k;
 	do {
-		d = (struct dom){(unsigned int)st->i, st->i, 1, 0};
-		sim1 = s->simdir ? sim_create(s, st, &d) : 0;
-		if (sim1 < 0)
+		if (create_one(s, st, (unsigned int)st->i, &sim1))
 			return;
-		for (i = 0; i < NSTORM; i++) {
-			err = storm_req(&s->main, &storm[i], &d);
-			if (!err)
-				continue;
-			/* Xen's daemons refuse an owner domain that does
-			 * not exist (the driver lists the domids for
-			 * them): leave the server out, say why. */
-			snprintf(st->why, sizeof(st->why),
-			         "domain %ld, request %zu (%c %s): %s", st->i,
-			         i, storm[i].op, storm[i].path, strerror(err));
-			st->is_skip = true;
-			return;
-		}
 		st->i++;
 		t1 = now();
 		samples_add(&m->lat, t1 - t - sim1);
@@ -349,41 +393,554 @@ static void storm_step(struct server *s, const struct bcase *k,
 }
 
 /*
- * Destroy every domain made, as a toolstack does: RELEASE, then remove
- * its nodes; the mean time per domain (the simulator's part left out)
- * goes into the row's note.
+ * Destroy domain `domid` in libxl's order (libxl__destroy_domid): the
+ * devices go first (the backend drivers drop their watches, the backend
+ * directories are removed), then the VM's, the domain's and libxl's own
+ * paths, and only then is the domain destroyed in the hypervisor; the
+ * daemon hears of the death last (RELEASE stands for the VIRQ_DOM_EXC
+ * that Xen's daemons act on).  Returns the simulator's part of the time.
+ */
+static void destroy_paths(struct server *s, unsigned int domid);
+
+static double destroy_one(struct server *s, unsigned int domid)
+{
+	char tok[16];
+	double t1, sim = 0;
+
+	destroy_paths(s, domid);
+	snprintf(tok, sizeof(tok), "%u", domid);
+	xc_rpc(&s->main, XS_RELEASE, 0, tok, NULL, NULL);
+	if (s->simdir) {
+		t1 = now();
+		sim_dom_remove(s->simdir, domid);
+		sim = now() - t1;
+	}
+	return sim;
+}
+
+/* What the toolstack removes before the domain dies. */
+static void destroy_paths(struct server *s, unsigned int domid)
+{
+	static const char *const roots[] = {"$B/vbd/$D", "$B/vif/$D", "/vm/$U",
+	                                    DOM, "/libxl/$D"};
+	char path[256], tok[16];
+	size_t r;
+
+	snprintf(tok, sizeof(tok), "%u", domid);
+	for (r = 0; r < NSTORM; r++) {
+		if (storm[r].op != 'X')
+			continue;
+		expand(storm[r].path, domid, path, sizeof(path));
+		xc_queue(&s->main, XS_UNWATCH, 0, path, strlen(path) + 1, tok,
+		         strlen(tok) + 1);
+		reply_of(&s->main);
+	}
+	for (r = 0; r < sizeof(roots) / sizeof(roots[0]); r++) {
+		expand(roots[r], domid, path, sizeof(path));
+		xc_rpc(&s->main, XS_RM, 0, path, NULL, NULL);
+	}
+}
+
+/*
+ * Destroy every domain made; the mean time per domain (the simulator's
+ * part left out) goes into the row's note.
  */
 static void storm_teardown(struct server *s, const struct bcase *k,
                            struct cstate *st)
 {
-	static const char *const roots[] = {DOM, "/vm/$U", "/libxl/$D",
-	                                    "$B/vbd/$D", "$B/vif/$D"};
-	double t0 = now(), sim = 0, t1;
-	char path[256];
-	size_t r, len;
+	double t0 = now(), sim = 0;
+	size_t len;
 	long d;
 
 	(void)k;
 	if (s->is_echo || st->i <= FIRST_DOMID)
 		return;
-	for (d = FIRST_DOMID; d < st->i; d++) {
-		snprintf(path, sizeof(path), "%ld", d);
-		xc_rpc(&s->main, XS_RELEASE, 0, path, NULL, NULL);
-		for (r = 0; r < sizeof(roots) / sizeof(roots[0]); r++) {
-			expand(roots[r], (unsigned int)d, path, sizeof(path));
-			xc_rpc(&s->main, XS_RM, 0, path, NULL, NULL);
-		}
-		if (s->simdir) {
-			t1 = now();
-			sim_dom_remove(s->simdir, (unsigned int)d);
-			sim += now() - t1;
-		}
-	}
+	for (d = FIRST_DOMID; d < st->i; d++)
+		sim += destroy_one(s, (unsigned int)d);
 	len = strlen(st->why);
 	snprintf(st->why + len, sizeof(st->why) - len,
 	         "; destroy %.2f ms/domain (%ld domains)",
 	         (now() - t0 - sim) * 1e3 / (double)(st->i - FIRST_DOMID),
 	         st->i - FIRST_DOMID);
+}
+
+/* ---- the scale phase (issue 15, item 3): up to xb_opts.storm_max ---- */
+
+struct scale {
+	long made;      /* live domains: FIRST_DOMID .. FIRST_DOMID+made-1 */
+	long cap;       /* the most this server is given */
+	double secs;    /* creation time so far, the simulator's left out */
+	long rss_base;  /* kB before the first domain */
+	long rss_top;   /* kB at the most domains */
+	bool is_out;    /* stopped (budget, or an error) */
+	bool is_fanned; /* @releaseDomain's fan-out measured */
+	char why[160];
+};
+
+static struct scale sc[XB_MAX_SERVERS];
+
+/* Same-phase ratios of the rows of one step, as load_step does. */
+static void cross_ratios(struct result **rows, int nsrv)
+{
+	int i, j;
+
+	for (i = 0; i < nsrv; i++)
+		for (j = 0; j < nsrv && rows[i]; j++)
+			if (rows[j] && rows[j]->ops_med > 0)
+				rows[i]->ratio[j] =
+				    rows[i]->ops_med / rows[j]->ops_med;
+}
+
+static struct result *row(const char *name, long param, const char *unit,
+                          struct server *s, double ops, struct samples *lat)
+{
+	struct bcase k = {
+	    .workload = "8", .name = name, .param = param, .unit = unit};
+	struct result *r = results_add(&k, s);
+
+	r->nruns = 1;
+	r->ops[0] = r->ops_med = ops;
+	if (lat && lat->n) {
+		r->p50 = samples_pct(lat, 50);
+		r->p99 = samples_pct(lat, 99);
+	}
+	return r;
+}
+
+/* Create domains on server i until it has `target` (or its cap). */
+static void scale_create(struct server *srv, int nsrv, long target)
+{
+	struct result *rows[XB_MAX_SERVERS] = {0};
+	struct samples lat = {0};
+	struct cstate st;
+	double t0, t, t1, sim, simsum, cpu0, budget = 5 * xb_opts.load_budget;
+	long from, want, rss;
+	int i;
+
+	fprintf(stderr, "[8] create %ld\n", target);
+	for (i = 0; i < nsrv; i++) {
+		struct scale *z = &sc[i];
+		struct server *s = &srv[i];
+		struct result *r;
+
+		if (s->is_echo || z->is_out || z->made >= z->cap)
+			continue;
+		want = target < z->cap ? target : z->cap;
+		from = z->made;
+		samples_clear(&lat);
+		memset(&st, 0, sizeof(st));
+		cpu0 = server_cpu(s);
+		simsum = 0;
+		t0 = t = now();
+		while (z->made < want) {
+			if (create_one(s, &st,
+			               (unsigned int)(FIRST_DOMID + z->made),
+			               &sim)) {
+				z->is_out = true;
+				snprintf(z->why, sizeof(z->why), "%s", st.why);
+				break;
+			}
+			z->made++;
+			t1 = now();
+			samples_add(&lat, t1 - t - sim);
+			simsum += sim;
+			t = t1;
+			if (z->secs + (t - t0 - simsum) > budget) {
+				z->is_out = true;
+				snprintf(z->why, sizeof(z->why),
+				         "stopped at %ld domains after %.0f s "
+				         "(budget)",
+				         z->made, budget);
+				break;
+			}
+		}
+		z->secs += t - t0 - simsum;
+		if (z->made == from)
+			continue;
+		rss = server_rss_kb(s);
+		r = rows[i] =
+		    row("create", z->made, "domain", s,
+		        (double)(z->made - from) / (t - t0 - simsum), &lat);
+		if (!isnan(cpu0))
+			r->cpu_us = (server_cpu(s) - cpu0) * 1e6 /
+			            (double)(z->made - from);
+		result_extra(r, "domains", (double)z->made);
+		if (rss >= 0 && z->rss_base >= 0) {
+			z->rss_top = rss;
+			result_extra(r, "rss_kb", (double)rss);
+			result_extra(r, "kb_per_domain",
+			             (double)(rss - z->rss_base) /
+			                 (double)z->made);
+		}
+		if (z->is_out || (z->made == z->cap && z->why[0]))
+			snprintf(r->note, sizeof(r->note), "%s", z->why);
+		else if (z->made == z->cap && z->cap < xb_opts.storm_max)
+			snprintf(r->note, sizeof(r->note),
+			         "capped at %ld domains (--storm-peer-max)",
+			         z->cap);
+		fprintf(stderr,
+		        "  %-8s %ld domains, %.0f/s in this step, RSS "
+		        "%ld kB%s\n",
+		        s->name, z->made, r->ops_med, rss,
+		        z->is_out ? " (stopped)" : "");
+	}
+	cross_ratios(rows, nsrv);
+	samples_free(&lat);
+}
+
+/* Destroy domains on every server until it has `target` left. */
+static void scale_destroy(struct server *srv, int nsrv, long target)
+{
+	struct result *rows[XB_MAX_SERVERS] = {0};
+	struct samples lat = {0};
+	double t0, t, t1, sim, simsum, cpu0;
+	long from;
+	int i;
+
+	fprintf(stderr, "[8] destroy down to %ld\n", target);
+	for (i = 0; i < nsrv; i++) {
+		struct scale *z = &sc[i];
+		struct server *s = &srv[i];
+		struct result *r;
+
+		if (s->is_echo || z->made <= target)
+			continue;
+		from = z->made;
+		samples_clear(&lat);
+		cpu0 = server_cpu(s);
+		simsum = 0;
+		t0 = t = now();
+		while (z->made > target) {
+			z->made--;
+			sim = destroy_one(
+			    s, (unsigned int)(FIRST_DOMID + z->made));
+			t1 = now();
+			samples_add(&lat, t1 - t - sim);
+			simsum += sim;
+			t = t1;
+		}
+		r = rows[i] =
+		    row("destroy", from, "domain", s,
+		        (double)(from - z->made) / (t - t0 - simsum), &lat);
+		if (!isnan(cpu0))
+			r->cpu_us = (server_cpu(s) - cpu0) * 1e6 /
+			            (double)(from - z->made);
+		result_extra(r, "domains", (double)from);
+		if (!target) {
+			long rss = server_rss_kb(s);
+
+			if (rss >= 0)
+				result_extra(r, "rss_kb_after", (double)rss);
+		}
+		fprintf(stderr, "  %-8s %ld -> %ld domains, %.0f/s\n", s->name,
+		        from, z->made, r->ops_med);
+	}
+	cross_ratios(rows, nsrv);
+	samples_free(&lat);
+}
+
+/* DIRECTORY of /local/domain (one reply: E2BIG past 4096 bytes), and the
+ * whole list by DIRECTORY_PART, as libxenstore's xs_directory does when
+ * DIRECTORY says E2BIG. */
+static void scale_dir(struct server *srv, int nsrv)
+{
+	int reps = xb_opts.is_quick ? 5 : 21, i, k;
+	struct result *rows[XB_MAX_SERVERS] = {0}, *r;
+	struct samples lat = {0};
+	char off[24], gen0[24];
+	double t0, secs;
+	struct xmsg m;
+	long parts, names;
+	int err;
+
+	fprintf(stderr, "[8] dir /local/domain\n");
+	for (i = 0; i < nsrv; i++) {
+		struct server *s = &srv[i];
+
+		if (s->is_echo || !sc[i].made)
+			continue;
+		samples_clear(&lat);
+		secs = 0;
+		err = 0;
+		for (k = 0; k < reps; k++) {
+			t0 = now();
+			err = xc_rpc(&s->main, XS_DIRECTORY, 0, "/local/domain",
+			             NULL, &m);
+			samples_add(&lat, now() - t0);
+			secs += now() - t0;
+		}
+		r = row("dir-domains", sc[i].made, "dir", s, reps / secs, &lat);
+		if (err)
+			snprintf(r->note, sizeof(r->note), "DIRECTORY: %s",
+			         strerror(err));
+		else
+			result_extra(r, "reply_bytes", (double)m.h.len);
+	}
+	cross_ratios(rows, nsrv);
+	memset(rows, 0, sizeof(rows));
+	for (i = 0; i < nsrv; i++) {
+		struct server *s = &srv[i];
+
+		if (s->is_echo || !sc[i].made)
+			continue;
+		samples_clear(&lat);
+		secs = 0;
+		err = 0;
+		parts = names = 0;
+		for (k = 0; k < reps && !err; k++) {
+			size_t at = 0, glen, n;
+
+			t0 = now();
+			parts = names = 0;
+			gen0[0] = '\0';
+			for (;;) {
+				snprintf(off, sizeof(off), "%zu", at);
+				xc_queue(&s->main, XS_DIRECTORY_PART, 0,
+				         "/local/domain", 14, off,
+				         strlen(off) + 1);
+				xc_flush(&s->main);
+				do
+					xc_recv(&s->main, &m);
+				while (m.h.type == XS_WATCH_EVENT);
+				err = xc_reply_err(&m);
+				if (err)
+					break;
+				parts++;
+				glen = strnlen(m.body, m.h.len);
+				if (glen + 1 > m.h.len)
+					die("%s: DIRECTORY_PART: no generation",
+					    s->name);
+				if (gen0[0] && (glen >= sizeof(gen0) ||
+				                strncmp(gen0, m.body, glen)))
+					die("%s: /local/domain changed during "
+					    "the listing",
+					    s->name);
+				snprintf(gen0, sizeof(gen0), "%.*s", (int)glen,
+				         m.body);
+				n = m.h.len - glen - 1; /* names, nul each */
+				for (size_t b = 0; b < n; b++)
+					names += m.body[glen + 1 + b] == '\0';
+				/* The last part ends with an empty name. */
+				if (n == 0 ||
+				    (n >= 2 && !m.body[m.h.len - 2]) ||
+				    (n == 1 && !m.body[m.h.len - 1])) {
+					names--;
+					break;
+				}
+				at += n;
+			}
+			samples_add(&lat, now() - t0);
+			secs += now() - t0;
+		}
+		r = rows[i] = row("dir-part", sc[i].made, "listing", s,
+		                  err ? 0 : reps / secs, &lat);
+		if (err) {
+			snprintf(r->note, sizeof(r->note), "DIRECTORY_PART: %s",
+			         strerror(err));
+		} else {
+			result_extra(r, "parts", (double)parts);
+			result_extra(r, "children", (double)names);
+		}
+		fprintf(stderr,
+		        "  %-8s DIRECTORY_PART: %ld names in %ld parts"
+		        "%s%s\n",
+		        s->name, names, parts, err ? ": " : "",
+		        err ? strerror(err) : "");
+	}
+	cross_ratios(rows, nsrv);
+	samples_free(&lat);
+}
+
+/* A watcher: one connection with a watch on @releaseDomain. */
+struct watcher {
+	int fd;
+	size_t have;
+	char buf[256];
+};
+
+/* Read what `w` has; the WATCH_EVENTs of @releaseDomain in it. */
+static int watcher_read(struct watcher *w, struct server *s)
+{
+	struct xs_wire_hdr h;
+	ssize_t n;
+	int evs = 0;
+
+	do
+		n = read(w->fd, w->buf + w->have, sizeof(w->buf) - w->have);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		die("%s: a watcher's connection: %s", s->name,
+		    n ? strerror(errno) : "closed");
+	w->have += (size_t)n;
+	while (w->have >= sizeof(h)) {
+		memcpy(&h, w->buf, sizeof(h));
+		if (h.len > sizeof(w->buf) - sizeof(h))
+			die("%s: a watcher got a long message", s->name);
+		if (w->have < sizeof(h) + h.len)
+			break;
+		evs += h.type == XS_WATCH_EVENT;
+		memmove(w->buf, w->buf + sizeof(h) + h.len,
+		        w->have - sizeof(h) - h.len);
+		w->have -= sizeof(h) + h.len;
+	}
+	return evs;
+}
+
+/*
+ * @releaseDomain to N watchers: N connections (each a toolstack or an
+ * xl process) watch it; the last live domains are destroyed one by one
+ * (paths first, as destroy_one), and each RELEASE is timed from its
+ * write to the event's arrival on the last watcher.
+ */
+static void scale_fanout(struct server *srv, int nsrv)
+{
+	int nw = xb_opts.storm_watchers, reps = xb_opts.is_quick ? 3 : 7;
+	struct result *rows[XB_MAX_SERVERS] = {0}, *r;
+	struct samples lat = {0}, first = {0};
+	struct pollfd *pf = calloc((size_t)nw, sizeof(*pf));
+	struct watcher *w = calloc((size_t)nw, sizeof(*w));
+	unsigned int domid;
+	double t0, tf, secs;
+	char msg[64], tok[16];
+	int i, k, j, got, ev;
+
+	if (!pf || !w)
+		die("out of memory");
+	for (i = 0; i < nsrv; i++) {
+		struct server *s = &srv[i];
+		struct xs_wire_hdr h = {XS_WATCH, 1, 0, 0};
+
+		long lim = server_fd_limit(s), used = server_fds_open(s);
+
+		/* The watchers' connections need fds in the daemon: after a
+		 * destroy step that freed enough (see storm_scale). */
+		if (s->is_echo || sc[i].is_fanned || sc[i].made <= reps ||
+		    (lim > 0 && used >= 0 && lim - used < nw + 64))
+			continue;
+		sc[i].is_fanned = true;
+		fprintf(stderr, "[8] @releaseDomain to %d watchers, %s\n", nw,
+		        s->name);
+		for (j = 0; j < nw; j++) {
+			int n =
+			    snprintf(msg + sizeof(h), sizeof(msg) - sizeof(h),
+			             "@releaseDomain%cw%d", '\0', j);
+
+			w[j].fd = xc_connect(s->path);
+			w[j].have = 0;
+			if (w[j].fd < 0)
+				die("%s: watcher %d: %s", s->name, j,
+				    strerror(-w[j].fd));
+			h.len = (uint32_t)n + 1;
+			memcpy(msg, &h, sizeof(h));
+			if (write(w[j].fd, msg, sizeof(h) + h.len) < 0)
+				die("%s: watcher %d: %s", s->name, j,
+				    strerror(errno));
+			pf[j].fd = w[j].fd;
+			pf[j].events = POLLIN;
+		}
+		/* Each gets its reply and the watch's first event. */
+		for (j = 0; j < nw; j++)
+			for (got = 0; got < 1;)
+				got += watcher_read(&w[j], s);
+		xc_drain(&s->main, 0);
+		samples_clear(&lat);
+		samples_clear(&first);
+		secs = 0;
+		for (k = 0; k < reps; k++) {
+			domid = (unsigned int)(FIRST_DOMID + --sc[i].made);
+			destroy_paths(s, domid);
+			snprintf(tok, sizeof(tok), "%u", domid);
+			xc_queue_str(&s->main, XS_RELEASE, 0, tok, NULL);
+			t0 = now();
+			tf = 0;
+			xc_flush(&s->main);
+			for (got = 0; got < nw;) {
+				if (poll(pf, (nfds_t)nw, 10000) <= 0)
+					die("%s: @releaseDomain reached %d of "
+					    "%d watchers",
+					    s->name, got, nw);
+				for (j = 0; j < nw; j++) {
+					if (!pf[j].revents)
+						continue;
+					ev = watcher_read(&w[j], s);
+					if (ev && !tf)
+						tf = now();
+					got += ev;
+				}
+			}
+			samples_add(&lat, now() - t0);
+			samples_add(&first, tf - t0);
+			secs += now() - t0;
+			if (reply_of(&s->main))
+				die("%s: RELEASE %u failed", s->name, domid);
+			if (s->simdir)
+				sim_dom_remove(s->simdir, domid);
+		}
+		r = rows[i] =
+		    row("release-fanout", nw, "release", s, reps / secs, &lat);
+		result_extra(r, "watchers", (double)nw);
+		result_extra(r, "first_us", samples_pct(&first, 50));
+		result_extra(r, "domains", (double)sc[i].made);
+		fprintf(stderr,
+		        "  %-8s last of %d watchers p50 %.0f us (first "
+		        "%.0f us)\n",
+		        s->name, nw, r->p50, samples_pct(&first, 50));
+		for (j = 0; j < nw; j++)
+			close(w[j].fd);
+	}
+	cross_ratios(rows, nsrv);
+	samples_free(&lat);
+	samples_free(&first);
+	free(pf);
+	free(w);
+}
+
+static void storm_scale(struct server *srv, int nsrv)
+{
+	long max = xb_opts.storm_max, step = max / 10, c;
+	int i;
+
+	if (max < 10)
+		return;
+	memset(sc, 0, sizeof(sc));
+	for (i = 0; i < nsrv; i++) {
+		long lim = server_fd_limit(&srv[i]);
+		long used = server_fds_open(&srv[i]);
+
+		sc[i].rss_base = server_rss_kb(&srv[i]);
+		sc[i].cap = srv[i].simdir ? max
+		            : xb_opts.storm_peer_max < max
+		                ? xb_opts.storm_peer_max
+		                : max;
+		/* The simulator keeps two fds per domain open in the daemon
+		 * (its event channel and its grant file; on Xen, two device
+		 * fds in all): the daemon's fd limit caps the domains. */
+		if (used < 0)
+			used = 0;
+		if (srv[i].simdir && lim > 0 &&
+		    (lim - used - 64) / 2 < sc[i].cap) {
+			sc[i].cap = (lim - used - 64) / 2;
+			snprintf(
+			    sc[i].why, sizeof(sc[i].why),
+			    "capped at %ld domains by the daemon's fd limit "
+			    "(%ld; the simulator holds 2 fds per domain)",
+			    sc[i].cap, lim);
+		}
+	}
+	scale_create(srv, nsrv, max / 100 ? max / 100 : 1);
+	for (c = step; c <= max; c += step)
+		scale_create(srv, nsrv, c);
+	scale_dir(srv, nsrv);
+	/* Down the same steps: the rate with c live domains, c falling.
+	 * The fan-out after the first step, with fds free for the
+	 * watchers' connections. */
+	for (c = max - step; c >= step; c -= step) {
+		scale_destroy(srv, nsrv, c);
+		if (xb_opts.storm_watchers > 0)
+			scale_fanout(srv, nsrv);
+	}
+	scale_destroy(srv, nsrv, max / 100 ? max / 100 : 1);
+	scale_destroy(srv, nsrv, 0);
 }
 
 void work_storm(struct server *srv, int nsrv)
@@ -399,4 +956,6 @@ void work_storm(struct server *srv, int nsrv)
 	};
 
 	run_case(srv, nsrv, &k);
+	if (case_wanted("storm-scale"))
+		storm_scale(srv, nsrv);
 }

@@ -131,6 +131,10 @@ struct server {
 pid_t echo_start(const char *path, bool is_polling);
 /* server_rss_kb - VmRSS of the server's process in kB, or -1. */
 long server_rss_kb(const struct server *s);
+/* server_fd_limit - the server's soft RLIMIT_NOFILE, or -1. */
+long server_fd_limit(const struct server *s);
+/* server_fds_open - the fds the server's process has open now, or -1. */
+long server_fds_open(const struct server *s);
 /* server_cpu - user+system CPU seconds used so far by the server's
  * process, all its threads together; NAN if unknown.  Only differences
  * mean anything. */
@@ -196,7 +200,10 @@ struct opts {
 	int nwatches;
 	long idle[8]; /* workload 6 idle connection counts */
 	int nidle;
-	bool is_keep; /* --keep: leave what was loaded in the servers */
+	bool is_keep;        /* --keep: leave what was loaded in the servers */
+	long storm_max;      /* workload 8's scale phase: live domains */
+	long storm_peer_max; /* the same for servers without --sim */
+	int storm_watchers;  /* @releaseDomain watchers (0: none) */
 };
 extern struct opts xb_opts;
 
@@ -246,6 +253,7 @@ void work_watch(struct server *srv, int nsrv); /* 5 */
 void work_idle(struct server *srv, int nsrv);  /* 6 */
 void work_size(struct server *srv, int nsrv);  /* 7 */
 void work_storm(struct server *srv, int nsrv); /* 8 */
+void work_ring(struct server *srv, int nsrv);  /* 9 (work_ring.c) */
 bool workload_wanted(const char *w);
 
 #endif
