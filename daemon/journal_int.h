@@ -35,6 +35,7 @@ struct compact_job {
 	int dirfd;
 	bool sync;
 	uint64_t epoch;
+	uint64_t old_epoch; /* the last snapshot's: older files go after */
 	journal_dump_fn *dump;
 	journal_release_fn *release;
 	void *arg;
