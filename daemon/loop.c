@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -544,9 +545,18 @@ static int loop_wait(struct loop *l, struct epoll_event *evs)
 
 		if (timeout > 0 && (uint64_t)timeout * 1000000u < l->poll_ns)
 			end = t0 + (uint64_t)timeout * 1000000u;
-		do
+		/* Between polls, let whatever else is runnable on this CPU
+		 * go first: the client just woken by our reply often is,
+		 * and spinning would keep it off the CPU for the whole
+		 * window (dom0's toolstack beside the daemon; perf sched
+		 * under make load).  With nothing else there, sched_yield
+		 * returns at once. */
+		for (;;) {
 			n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, 0);
-		while (n == 0 && now_ns() < end);
+			if (n != 0 || now_ns() >= end)
+				break;
+			sched_yield();
+		}
 		if (n != 0) {
 			if (n > 0)
 				l->stats.poll_hits++;
