@@ -200,27 +200,52 @@ int session_save_txn(struct daemon *d, const struct sess *s,
 	return err ? err : store_txn_save(d->store, t->txn, fn, arg);
 }
 
-int session_restore_txn(struct daemon *d, struct sess *s, const void *buf,
-                        size_t len)
+/* The 16-byte head of a saved transaction (session_save_txn). */
+static int txn_head(const void *buf, size_t len, uint32_t *id,
+                    uint32_t *death_seq, uint64_t *pinned)
 {
 	const unsigned char *h = buf;
-	uint32_t id = 0, death_seq = 0;
-	uint64_t pinned = 0;
-	struct sess_txn *t;
-	int err;
 
 	if (len < 16)
 		return -EINVAL;
+	*id = *death_seq = 0;
+	*pinned = 0;
 	for (int i = 0; i < 4; i++) {
-		id |= (uint32_t)h[i] << (8 * i);
-		death_seq |= (uint32_t)h[4 + i] << (8 * i);
+		*id |= (uint32_t)h[i] << (8 * i);
+		*death_seq |= (uint32_t)h[4 + i] << (8 * i);
 	}
 	for (int i = 0; i < 8; i++)
-		pinned |= (uint64_t)h[8 + i] << (8 * i);
+		*pinned |= (uint64_t)h[8 + i] << (8 * i);
+	return 0;
+}
+
+int session_check_txn(struct store *st, const void *buf, size_t len,
+                      struct txn **out)
+{
+	uint32_t id, death_seq;
+	uint64_t pinned;
+	int err = txn_head(buf, len, &id, &death_seq, &pinned);
+
+	return err ? err
+	           : store_txn_load(st, (const unsigned char *)buf + 16,
+	                            len - 16, out);
+}
+
+int session_restore_txn(struct daemon *d, struct sess *s, const void *buf,
+                        size_t len)
+{
+	uint32_t id, death_seq;
+	uint64_t pinned;
+	struct sess_txn *t;
+	int err = txn_head(buf, len, &id, &death_seq, &pinned);
+
+	if (err)
+		return err;
 	t = session_find_txn(s, id);
 	if (!t || t->txn)
 		return -ENOENT;
-	err = store_txn_load(d->store, h + 16, len - 16, &t->txn);
+	err = store_txn_load(d->store, (const unsigned char *)buf + 16,
+	                     len - 16, &t->txn);
 	if (err)
 		return err;
 	t->death_seq = death_seq;

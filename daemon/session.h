@@ -18,6 +18,7 @@
 
 struct conn;
 struct daemon;
+struct store;
 struct store_caller;
 struct txn;
 struct watch;
@@ -109,6 +110,14 @@ int session_save_txn(struct daemon *d, const struct sess *s,
                      const struct sess_txn *t,
                      int (*fn)(void *arg, const void *buf, size_t len),
                      void *arg);
+
+/*
+ * session_check_txn - load the transaction of a TXN record body (as
+ * session_save_txn wrote it) into store `st`, for a check only: *out is
+ * the caller's, to end.  Errors as store_txn_load, -EINVAL if short.
+ */
+int session_check_txn(struct store *st, const void *buf, size_t len,
+                      struct txn **out);
 
 /*
  * session_restore_txn - in the new process: the transaction of image

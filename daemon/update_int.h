@@ -74,4 +74,15 @@ int ustream_load(struct daemon *d, const void *buf, size_t len,
                  unsigned int format, const char *error, char *why,
                  size_t size);
 
+/*
+ * ustream_verify - decode everything ustream_load would (the tree, the
+ * transactions' images into it, the domains' and sessions' records)
+ * without touching anything outside, and free it: what the new binary
+ * runs in a child first, so that a binary that crashes on the stream
+ * crashes there and the old one comes back.  0, or -errno (why[size])
+ * where ustream_load would fail.
+ */
+int ustream_verify(const void *buf, size_t len, unsigned int format, char *why,
+                   size_t size);
+
 #endif

@@ -581,14 +581,12 @@ static void load_rest(struct daemon *d, struct rd r, const char *error)
 	loop_timer_add(d->loop, 0, wake_cb, NULL);
 }
 
-int ustream_load(struct daemon *d, const void *buf, size_t len,
-                 unsigned int format, const char *error, char *why, size_t size)
+/* The header, the format and the records' framing: *r at the first
+ * record, *store the tree's.  0 or -errno (into why[size]). */
+static int check_stream(const void *buf, size_t len, unsigned int format,
+                        struct rd *r, struct rec *store, char *why, size_t size)
 {
 	struct ustream_head h;
-	struct rd r = {buf, len, 0, false};
-	struct rec x, store = {0};
-	struct store *st;
-	uint64_t t0, t1, t2;
 	int err = ustream_head(buf, len, &h);
 
 	if (err) {
@@ -603,11 +601,79 @@ int ustream_load(struct daemon *d, const void *buf, size_t len,
 		         h.version, format);
 		return -EPROTONOSUPPORT;
 	}
-	r.off = h.records_off;
-	if (check_records(r, &store)) {
+	*r = (struct rd){buf, len, h.records_off, false};
+	if (check_records(*r, store)) {
 		snprintf(why, size, "the stream is truncated or malformed");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int ustream_verify(const void *buf, size_t len, unsigned int format, char *why,
+                   size_t size)
+{
+	struct rd r;
+	struct rec x, store = {0};
+	struct store *st;
+	struct txn **txns = NULL;
+	size_t ntxns = 0;
+	int err = check_stream(buf, len, format, &r, &store, why, size);
+
+	if (err)
+		return err;
+	err = store_load(store.body, store.len, &st);
+	if (err) {
+		snprintf(why, size, "its tree does not load: %s",
+		         strerror(-err));
+		return err;
+	}
+	/* What the load decodes, decoded; nothing outside is touched.
+	 * A record the load would drop (logged) is not an error here. */
+	while (next_rec(&r, &x) && x.kind != LU_END) {
+		struct saved_dom s;
+		struct domain_saved ds;
+		struct quota_set q = {{0}};
+		unsigned int domid;
+		struct txn *t, **v;
+
+		if (x.kind == LU_DOMAIN) {
+			prec_dec_domain(x.body, x.len, &q, &ds);
+		} else if ((x.kind == LU_SOCKET && x.len >= 16 &&
+		            !prec_dec_session(x.body + 16, x.len - 16, &domid,
+		                              &s)) ||
+		           (x.kind == LU_GUEST &&
+		            !prec_dec_session(x.body, x.len, &domid, &s))) {
+			prec_saved_session_clear(&s);
+		} else if (x.kind == LU_TXN &&
+		           !session_check_txn(st, x.body, x.len, &t)) {
+			/* Kept open, as the load keeps them. */
+			v = xrealloc_array(txns, ntxns + 1, sizeof(*v));
+			if (!v) {
+				store_txn_end(st, t, false);
+				continue;
+			}
+			txns = v;
+			txns[ntxns++] = t;
+		}
+	}
+	while (ntxns)
+		store_txn_end(st, txns[--ntxns], false);
+	xfree(txns);
+	store_free(st);
+	return 0;
+}
+
+int ustream_load(struct daemon *d, const void *buf, size_t len,
+                 unsigned int format, const char *error, char *why, size_t size)
+{
+	struct rd r;
+	struct rec x, store = {0};
+	struct store *st;
+	uint64_t t0, t1, t2;
+	int err = check_stream(buf, len, format, &r, &store, why, size);
+
+	if (err)
+		return err;
 	t0 = loop_now_us();
 	err = store_load(store.body, store.len, &st);
 	t1 = loop_now_us();

@@ -23,6 +23,9 @@ once, and the half-sent message is answered once completed.
   broken_binary     a binary that passes the probe but cannot load the
                     state: the old binary comes back and answers the -s
                     with the reason
+  crash_on_load     a binary that passes the probe but crashes loading the
+                    state (XSTORED_TEST_LOAD_CRASH): its check in a child
+                    dies, the old binary comes back, nothing is lost
   exec_fails        the exec fails (XSTORED_TEST_EXEC_FAIL): the -s gets
                     the error and the daemon serves on, connections kept
   txn_across        transactions open across an update (socket and guest)
@@ -429,6 +432,29 @@ def t_broken_binary(ctx):
         env.cleanup()
 
 
+def t_crash_on_load(ctx):
+    env = new_env()
+    try:
+        crash = os.path.join(ctx.tmp, "xstored-crash")
+        with open(crash, "w") as f:
+            f.write('#!/bin/sh\nXSTORED_TEST_LOAD_CRASH=1 exec "%s" "$@"\n' % env.xstored)
+        os.chmod(crash, 0o755)
+        c = env.conn()
+        c.write("/k/before", "1")
+        c.watch("/k", "t")
+        c.event()
+        rc, out = live_update(env, crash, check=False)
+        if rc == 0 or "crashed loading the state" not in out:
+            raise AssertionError("exit %d: %s" % (rc, out))
+        env.dom0.write("/k/after", "2")
+        eq(c.event().fields()[0], b"/k/after", "the watch fires after the fall-back")
+        eq((c.read("/k/before"), c.read("/k/after")), (b"1", b"2"), "the store")
+        live_update(env, env.xstored)  # and a good one still works
+        eq(c.read("/k/before"), b"1", "after a good update")
+    finally:
+        env.cleanup()
+
+
 def t_exec_fails(ctx):
     env = new_env(env_vars={"XSTORED_TEST_EXEC_FAIL": "1"})
     try:
@@ -608,7 +634,8 @@ def main():
     only = sys.argv[1:]
     try:
         for name, fn in (("load_updates", t_load_updates), ("refused", t_refused),
-                         ("broken_binary", t_broken_binary), ("exec_fails", t_exec_fails),
+                         ("broken_binary", t_broken_binary),
+                         ("crash_on_load", t_crash_on_load), ("exec_fails", t_exec_fails),
                          ("txn_across", t_txn_across), ("journal", t_journal),
                          ("no_persist", t_no_persist),
                          ("sanitizers", t_sanitizers)):
