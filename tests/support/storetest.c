@@ -76,6 +76,15 @@ static void wire_perms_str(const char *w, size_t len, char *out, size_t outsz)
 	out[o] = '\0';
 }
 
+uint64_t st_rand(uint64_t *x)
+{
+	/* xorshift64*: good enough for choosing steps. */
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 2685821657736338717ull;
+}
+
 int st_buf_write(void *arg, const void *data, size_t len)
 {
 	struct st_buf *b = arg;

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
 #include "tests/support/check.h"
@@ -69,6 +70,10 @@ struct st_buf {
 	size_t len, cap;
 };
 int st_buf_write(void *arg, const void *data, size_t len);
+
+/* st_rand - the next number of a seeded xorshift64* sequence (`state`
+ * nonzero): random histories that a printed seed repeats. */
+uint64_t st_rand(uint64_t *state);
 
 /* st_nperms_str - permissions as "n0,r5" into `out`; "-" for NULL. */
 void st_nperms_str(const struct nperms *p, char *out, size_t outsz);

@@ -100,18 +100,9 @@ static unsigned int nr_conflicts;
 			printf(__VA_ARGS__);                                   \
 	} while (0)
 
-static uint64_t next_rand(uint64_t *x)
-{
-	/* xorshift64*: good enough for choosing steps. */
-	*x ^= *x >> 12;
-	*x ^= *x << 25;
-	*x ^= *x >> 27;
-	return *x * 2685821657736338717ull;
-}
-
 static unsigned int pick(struct history *h, unsigned int n)
 {
-	return (unsigned int)(next_rand(&h->rnd) % n);
+	return (unsigned int)(st_rand(&h->rnd) % n);
 }
 
 static void logf_(struct history *h, const char *fmt, ...)

@@ -67,17 +67,9 @@ struct run {
 	unsigned int commits, conflicts;
 };
 
-static uint64_t next_rand(uint64_t *x)
-{
-	*x ^= *x >> 12;
-	*x ^= *x << 25;
-	*x ^= *x >> 27;
-	return *x * 2685821657736338717ull;
-}
-
 static unsigned int pick(struct run *r, unsigned int n)
 {
-	return (unsigned int)(next_rand(&r->rnd) % n);
+	return (unsigned int)(st_rand(&r->rnd) % n);
 }
 
 static void logf_(struct run *r, const char *fmt, ...)
@@ -225,8 +217,8 @@ static bool run_history(uint64_t seed, bool moves, char **log,
 {
 	static struct run r;
 	uint64_t mr = seed * 31 + 7;
-	unsigned int move_at[2] = {(unsigned int)(next_rand(&mr) % STEPS),
-	                           (unsigned int)(next_rand(&mr) % STEPS)};
+	unsigned int move_at[2] = {(unsigned int)(st_rand(&mr) % STEPS),
+	                           (unsigned int)(st_rand(&mr) % STEPS)};
 	bool ok = true;
 	char *tree;
 
