@@ -47,6 +47,8 @@ static void flush_unlink(struct conn *c);
 static void flush_queue(struct conn *c);
 static void save_queue(struct conn *c);
 static void save_unlink(struct conn *c);
+static void hot_mark(struct conn *c);
+static void hot_forget(struct conn *c);
 
 static void kill_at(struct conn *c, int level, const char *why)
 {
@@ -259,6 +261,7 @@ void conn_free(struct conn *c)
 			*pp = c->dead_next;
 	}
 
+	hot_forget(c);
 	d->conn_handlers->on_gone(d, c);
 	report_dropped(c);
 	if (c->expire_timer)
@@ -405,16 +408,16 @@ static void process_input(struct conn *c)
 	}
 }
 
-void conn_handle_input(struct conn *c)
+long conn_handle_input(struct conn *c)
 {
 	long n;
 
 	if (c->is_dead || c->is_read_paused)
-		return;
+		return 0;
 	/* Messages left buffered when reading was paused go first. */
 	process_input(c);
 	if (c->is_dead || c->is_read_paused)
-		return;
+		return 0;
 	n = c->ops->read(c, c->in_buf + c->in_used,
 	                 CONN_IN_BUF_SIZE - c->in_used);
 	if (n < 0) {
@@ -422,13 +425,92 @@ void conn_handle_input(struct conn *c)
 			kill_at(c, LOG_DEBUG, "closed by peer");
 		else
 			kill_at(c, LOG_WARNING, strerror((int)-n));
-		return;
+		return 0;
 	}
 	if (n == 0)
-		return;
+		return 0;
 	c->in_used += (size_t)n;
 	save_queue(c);
+	hot_mark(c);
 	process_input(c);
+	return n;
+}
+
+/* ---- the poll window ---- */
+
+/* c read requests: the poll window looks at it first from now on. */
+static void hot_mark(struct conn *c)
+{
+	struct daemon *d = c->d;
+	struct conn **slot;
+
+	if (!c->ops->poll)
+		d->hot_sock_misses = 0; /* it sent: it pays again */
+	if (c->is_hot)
+		return;
+	if (!c->ops->poll) {
+		slot = &d->hot_sock;
+	} else {
+		slot = &d->hot_rings[d->hot_next];
+		d->hot_next = (d->hot_next + 1) % CONN_HOT_RINGS;
+	}
+	if (*slot)
+		(*slot)->is_hot = false;
+	*slot = c;
+	c->is_hot = true;
+}
+
+static void hot_forget(struct conn *c)
+{
+	struct daemon *d = c->d;
+
+	if (!c->is_hot)
+		return;
+	c->is_hot = false;
+	if (d->hot_sock == c)
+		d->hot_sock = NULL;
+	for (unsigned int i = 0; i < CONN_HOT_RINGS; i++)
+		if (d->hot_rings[i] == c)
+			d->hot_rings[i] = NULL;
+}
+
+static bool hot_serve(struct conn *c)
+{
+	if (!c || c->is_dead || c->is_read_paused || c->is_held)
+		return false;
+	return c->ops->poll ? c->ops->poll(c) : conn_handle_input(c) > 0;
+}
+
+static bool hot_serve_sock(struct daemon *d)
+{
+	struct conn *c = d->hot_sock;
+
+	if (!c)
+		return false;
+	if (hot_serve(c)) {
+		d->hot_sock_misses = 0;
+		return true;
+	}
+	if (++d->hot_sock_misses >= CONN_HOT_SOCK_MISSES) {
+		hot_forget(c);
+		d->hot_sock_misses = 0;
+	}
+	return false;
+}
+
+bool conn_poll_hot(struct loop *l, void *arg)
+{
+	struct daemon *d = arg;
+	bool served = hot_serve_sock(d);
+
+	(void)l;
+	/* Not ahead of guests whose events wait already: the fast path is
+	 * for a few busy guests, not a way to jump the queue. */
+	if (d->evtchn_backlog)
+		return served;
+	for (unsigned int i = 0; i < CONN_HOT_RINGS; i++)
+		served |= hot_serve(d->hot_rings[i]);
+	return served;
 }
 
 /* ---- output ---- */

@@ -22,6 +22,7 @@
 
 struct daemon;
 struct conn;
+struct loop;
 struct outmsg;
 
 /*
@@ -54,6 +55,11 @@ struct transport_ops {
 	/* Optional: the end-of-turn flush wrote what it could of `c`'s
 	 * output (a ring tells the guest once, not once per message). */
 	void (*flushed)(struct conn *c);
+	/* Optional: serve input that came with no wakeup yet (the loop's
+	 * poll window, conn_poll_hot), if finding it needs no system call
+	 * (a ring reads its producer index).  True if it read something.
+	 * NULL: the transport is read once (conn_handle_input). */
+	bool (*poll)(struct conn *c);
 };
 
 enum conn_kind {
@@ -75,6 +81,7 @@ struct conn {
 	bool is_privileged;  /* dom0 / sockets */
 	bool is_readonly;    /* came in through socket_ro */
 	bool is_dead;        /* killed; freed at the safe point */
+	bool is_hot;         /* in d->hot_sock or d->hot_rings */
 	bool is_read_paused; /* back-pressure: output over its bound */
 	/* While dead: the next in d->dead_head's list. */
 	struct conn *dead_next;
@@ -176,9 +183,29 @@ struct conn *conn_new(struct daemon *d, enum conn_kind kind,
  * error or end of stream kills it too.  Stops early when the output
  * queue is over its bound (back-pressure) or the connection dies.  Call
  * it when the transport has input; a no-op on a dead or paused
- * connection.
+ * connection.  Returns the bytes read (0: none).
  */
-void conn_handle_input(struct conn *c);
+long conn_handle_input(struct conn *c);
+
+/*
+ * conn_poll_hot - the loop's poll hook (loop_set_poll_hook, with the
+ * daemon as `arg`): serve the connections that read requests last, if
+ * they have more, without waiting for their fd's event: the last socket
+ * (one read) and up to CONN_HOT_RINGS guests' rings (a look at their
+ * index in shared memory).  A client sending request after request is
+ * then served with one system call fewer each time (no epoll_wait), and
+ * a guest's request is seen before its notify arrives.  True if it read
+ * any request bytes.  Loop thread only.
+ */
+bool conn_poll_hot(struct loop *l, void *arg);
+
+/*
+ * The socket is read at each look (a system call), so it stays hot only
+ * while that pays: a client that has sent nothing for this many looks
+ * is left to epoll until it sends again.  About two poll windows of
+ * looks: a client sending request after request comes back within one.
+ */
+#define CONN_HOT_SOCK_MISSES 64u
 
 /*
  * conn_handle_output - the transport says it can take more: the queue is

@@ -68,6 +68,7 @@ int daemon_init(struct daemon *d, const struct daemon_config *cfg)
 		return -ENOMEM;
 	}
 	loop_set_poll(d->loop, cfg->poll_us);
+	loop_set_poll_hook(d->loop, conn_poll_hot, d);
 	events_init(d);
 	err = domain_table_init(d);
 	if (err) {

@@ -43,6 +43,9 @@
  * for none): with the 200 us budget alone it could wait for a whole
  * batch and its reply for another (load_hostile.py).  A yield takes no
  * port it does not serve: the others stay pending, for the next turn.
+ * A batch that left ports pending, or served more than CONN_HOT_RINGS,
+ * sets d->evtchn_backlog: the poll window's look at the last busy rings
+ * (conn_poll_hot) must not serve them ahead of the others.
  */
 #define KICKS_PER_TURN 64
 #define KICK_BUDGET_US 200u
@@ -53,9 +56,12 @@ static void on_evtchn(struct loop *l, int fd, unsigned int events, void *arg)
 	uint64_t start = loop_now_us();
 	unsigned int port;
 
+	d->evtchn_backlog = true;
 	for (int i = 0; i < KICKS_PER_TURN; i++) {
-		if (plat_evtchn_pending(d->plat, &port))
+		if (plat_evtchn_pending(d->plat, &port)) {
+			d->evtchn_backlog = i > CONN_HOT_RINGS;
 			break;
+		}
 		domain_kick(d, port);
 		if (loop_now_us() - start >= KICK_BUDGET_US ||
 		    loop_should_yield(l))

@@ -84,6 +84,11 @@ struct loop {
 	uint64_t poll_ns, poll_max_ns;
 	bool was_busy;
 	struct loop_poll_stats stats;
+	/* loop_set_poll_hook's; `hook_turns`: turns it ended since the
+	 * fds were last polled. */
+	loop_poll_cb *poll_cb;
+	void *poll_arg;
+	unsigned int hook_turns;
 };
 
 static uint64_t now_ns(void)
@@ -482,8 +487,16 @@ static void run_fd_events(struct loop *l, const struct epoll_event *evs, int n)
 
 	if (!bulk)
 		return;
-	if (ran && l->turn_cb)
+	if (ran && l->turn_cb) {
 		l->turn_cb(l, l->turn_arg);
+		/* The replies just sent woke their clients.  On a CPU they
+		 * share with us (dom0's toolstack beside the daemon) they
+		 * would wait for the whole bulk batch, or for the
+		 * scheduler's tick, before reading them and sending their
+		 * next request: let them go first.  Returns at once when
+		 * nothing else is runnable here. */
+		sched_yield();
+	}
 	run_class(l, evs, n, true, &ran);
 }
 
@@ -523,6 +536,30 @@ uint64_t loop_poll_adapt(uint64_t window_ns, uint64_t max_ns, uint64_t idle_ns,
 	return window_ns > max_ns ? max_ns : window_ns;
 }
 
+void loop_set_poll_hook(struct loop *l, loop_poll_cb *cb, void *arg)
+{
+	l->poll_cb = cb;
+	l->poll_arg = arg;
+	l->hook_turns = 0;
+}
+
+/*
+ * One step of the poll window: the hook (if any, and not owed the fds),
+ * then the fds if the hook found nothing.  >0: fd events; 0 with
+ * *hooked: the hook served work; 0: nothing yet; <0: epoll failed.
+ */
+static int poll_step(struct loop *l, struct epoll_event *evs, bool *hooked)
+{
+	if (l->poll_cb && l->hook_turns < LOOP_POLL_HOOK_TURNS &&
+	    l->poll_cb(l, l->poll_arg)) {
+		l->hook_turns++;
+		*hooked = true;
+		return 0;
+	}
+	l->hook_turns = 0;
+	return epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, 0);
+}
+
 /*
  * Wait for events.  Sleeping in epoll_wait and being woken costs more
  * than a whole request in a VM (the woken CPU has to leave its idle
@@ -530,13 +567,15 @@ uint64_t loop_poll_adapt(uint64_t window_ns, uint64_t max_ns, uint64_t idle_ns,
  * first polls without sleeping for the current window, as KVM's halt
  * polling does; loop_poll_adapt sizes the window from how long the
  * loop really stayed idle.  Polling never outlasts the earliest timer.
+ * *hooked: the poll hook ended the wait (0 events, work done).
  */
-static int loop_wait(struct loop *l, struct epoll_event *evs)
+static int loop_wait(struct loop *l, struct epoll_event *evs, bool *hooked)
 {
 	int timeout = wait_timeout(l);
 	uint64_t t0;
 	int n;
 
+	*hooked = false;
 	if (!l->poll_max_ns)
 		return epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
 	t0 = now_ns();
@@ -552,12 +591,14 @@ static int loop_wait(struct loop *l, struct epoll_event *evs)
 		 * under make load).  With nothing else there, sched_yield
 		 * returns at once. */
 		for (;;) {
-			n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, 0);
-			if (n != 0 || now_ns() >= end)
+			n = poll_step(l, evs, hooked);
+			if (n != 0 || *hooked || now_ns() >= end)
 				break;
 			sched_yield();
 		}
-		if (n != 0) {
+		if (*hooked)
+			l->stats.hook_hits++;
+		if (n != 0 || *hooked) {
 			if (n > 0)
 				l->stats.poll_hits++;
 			return n;
@@ -565,6 +606,7 @@ static int loop_wait(struct loop *l, struct epoll_event *evs)
 		l->stats.poll_misses++;
 		timeout = wait_timeout(l);
 	}
+	l->hook_turns = 0;
 	n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
 	if (n >= 0) {
 		l->stats.sleeps++;
@@ -580,7 +622,8 @@ int loop_run(struct loop *l)
 	int ret = 0;
 
 	while (!l->is_stopping) {
-		int n = loop_wait(l, evs);
+		bool hooked;
+		int n = loop_wait(l, evs, &hooked);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -588,7 +631,7 @@ int loop_run(struct loop *l)
 			ret = -errno;
 			break;
 		}
-		l->was_busy = n > 0;
+		l->was_busy = n > 0 || hooked;
 		run_fd_events(l, evs, n);
 		run_timers(l);
 		if (l->turn_cb)

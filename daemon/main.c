@@ -216,8 +216,10 @@ static void log_poll_stats(const struct loop *l)
 	struct loop_poll_stats st;
 
 	loop_poll_stats(l, &st);
-	log_debug("polling: %llu sleeps saved, %llu polls in vain, %llu sleeps",
-	          (unsigned long long)st.poll_hits,
+	log_debug("polling: %llu sleeps saved (%llu by the poll hook), %llu "
+	          "polls in vain, %llu sleeps",
+	          (unsigned long long)(st.poll_hits + st.hook_hits),
+	          (unsigned long long)st.hook_hits,
 	          (unsigned long long)st.poll_misses,
 	          (unsigned long long)st.sleeps);
 }

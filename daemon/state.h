@@ -28,6 +28,9 @@ struct store;
 struct update;
 struct watch_index;
 
+/* How many guests' rings the poll window looks at (conn.c). */
+#define CONN_HOT_RINGS 8
+
 /* Why a request was refused, for the counters (CONTROL domstats). */
 enum dom_refusal {
 	DOM_REFUSED_QUOTA, /* a quota (nodes, memory, watches, ...) */
@@ -131,6 +134,14 @@ struct daemon {
 	 * (conn->dead_next): the reap visits only them, not every
 	 * connection (10 000 guests' rings). */
 	struct conn *dead_head;
+	/* The connections that read requests most recently, which the
+	 * loop's poll window looks at directly (conn_poll_hot): the last
+	 * socket, and up to CONN_HOT_RINGS guests' rings (round robin). */
+	struct conn *hot_sock;
+	struct conn *hot_rings[CONN_HOT_RINGS];
+	unsigned int hot_next;
+	unsigned int hot_sock_misses; /* looks at hot_sock in vain since
+	                                 it last sent */
 	uint64_t next_conn_id;
 	unsigned int nr_conns;
 	unsigned int nr_dead; /* killed since the last reap */
@@ -186,6 +197,12 @@ struct daemon {
 	 * every record freed so far (daemon-wide totals never go down). */
 	struct dom_stats stats_dom0;
 	struct dom_stats stats_gone;
+	/* The last batch of guests' events stopped with ports still
+	 * pending (its bound or a dom0 request), or served more than
+	 * CONN_HOT_RINGS of them: the poll window then serves no ring
+	 * ahead of the batches (conn.c), which do many guests at less
+	 * cost each. */
+	bool evtchn_backlog;
 	struct domain **by_port; /* by our event-channel port */
 	unsigned int by_port_cap;
 	unsigned int nr_domains;

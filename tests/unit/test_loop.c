@@ -658,22 +658,109 @@ static void test_bulk_not_starved(void)
 	bulk_teardown(l, &b);
 }
 
+/*
+ * The poll hook (loop_set_poll_hook): work it finds ends the wait like
+ * an fd event (the turn hook runs after it), and it cannot starve the
+ * fds: with work for it forever, an fd that is ready is served after
+ * LOOP_POLL_HOOK_TURNS turns of it.  'F' fd callback, 'k' a hook hit,
+ * 'h' the turn hook.
+ */
+struct hookctx {
+	int rfd, wfd;
+	unsigned int fd_runs;
+	bool has_work;
+	char log[64];
+	size_t len;
+};
+
+static void hook_log(struct hookctx *h, char ch)
+{
+	if (h->len + 1 < sizeof(h->log))
+		h->log[h->len++] = ch;
+}
+
+static void hook_fd_cb(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	struct hookctx *h = arg;
+	char b;
+
+	(void)events;
+	if (read(fd, &b, 1) != 1)
+		return;
+	hook_log(h, 'F');
+	h->has_work = true; /* from now on the hook always finds some */
+	if (++h->fd_runs == 2)
+		loop_stop(l);
+	else if (write(h->wfd, "x", 1) != 1) /* ready again at once */
+		loop_stop(l);
+}
+
+static bool hook_poll_cb(struct loop *l, void *arg)
+{
+	struct hookctx *h = arg;
+
+	(void)l;
+	if (!h->has_work)
+		return false;
+	hook_log(h, 'k');
+	return true;
+}
+
+static void hook_turn_cb(struct loop *l, void *arg)
+{
+	(void)l;
+	hook_log(arg, 'h');
+}
+
+static void test_poll_hook(void)
+{
+	struct loop *l = loop_new();
+	struct loop_poll_stats st;
+	struct hookctx h = {0};
+	char want[64];
+	size_t n = 0;
+	int p[2];
+
+	CHECK(l != NULL);
+	CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+	h.rfd = p[0];
+	h.wfd = p[1];
+	loop_set_poll(l, 1000000);
+	loop_set_poll_hook(l, hook_poll_cb, &h);
+	loop_set_turn_hook(l, hook_turn_cb, &h);
+	CHECK_EQ_INT(loop_add(l, p[0], LOOP_IN, hook_fd_cb, &h), 0);
+	CHECK_EQ_INT(write(p[1], "x", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+	want[n++] = 'F';
+	want[n++] = 'h';
+	for (unsigned int i = 0; i < LOOP_POLL_HOOK_TURNS; i++) {
+		want[n++] = 'k';
+		want[n++] = 'h';
+	}
+	want[n++] = 'F';
+	want[n++] = 'h';
+	want[n] = '\0';
+	h.log[h.len] = '\0';
+	CHECK_EQ_STR(h.log, want);
+	loop_poll_stats(l, &st);
+	CHECK_EQ_UINT(st.hook_hits, LOOP_POLL_HOOK_TURNS);
+	CHECK_EQ_UINT(st.sleeps, 1);
+	loop_set_poll_hook(l, NULL, NULL);
+	loop_del(l, p[0]);
+	close(p[0]);
+	close(p[1]);
+	loop_free(l);
+}
+
 static const struct check_test tests[] = {
-    CHECK_TEST(test_new_free),
-    CHECK_TEST(test_timer_order),
-    CHECK_TEST(test_timer_cancel),
-    CHECK_TEST(test_timer_rearm_next_turn),
-    CHECK_TEST(test_timer_heap),
-    CHECK_TEST(test_fd_in),
-    CHECK_TEST(test_fd_out),
-    CHECK_TEST(test_fd_del_in_batch),
-    CHECK_TEST(test_turn_hook),
-    CHECK_TEST(test_alloc_failure),
-    CHECK_TEST(test_poll_adapt),
-    CHECK_TEST(test_poll),
-    CHECK_TEST(test_bulk_after_prompt),
-    CHECK_TEST(test_bulk_yield),
-    CHECK_TEST(test_bulk_not_starved),
+    CHECK_TEST(test_new_free),     CHECK_TEST(test_timer_order),
+    CHECK_TEST(test_timer_cancel), CHECK_TEST(test_timer_rearm_next_turn),
+    CHECK_TEST(test_timer_heap),   CHECK_TEST(test_fd_in),
+    CHECK_TEST(test_fd_out),       CHECK_TEST(test_fd_del_in_batch),
+    CHECK_TEST(test_turn_hook),    CHECK_TEST(test_alloc_failure),
+    CHECK_TEST(test_poll_adapt),   CHECK_TEST(test_poll),
+    CHECK_TEST(test_poll_hook),    CHECK_TEST(test_bulk_after_prompt),
+    CHECK_TEST(test_bulk_yield),   CHECK_TEST(test_bulk_not_starved),
 };
 
 CHECK_MAIN(tests)
