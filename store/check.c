@@ -42,7 +42,7 @@ static int check_node(const struct store *s, const struct node *n,
 		return fail(why, whysz, "value of '%s' lost its nul",
 		            node_name(n));
 	for (uint32_t i = 0; i < node_nkids(n); i++) {
-		const struct node *k = n->kids[i];
+		const struct node *k = node_kid(n, i);
 
 		if (k->name_len == 0)
 			return fail(why, whysz, "empty child name under '%s'",
@@ -139,7 +139,7 @@ int store_check(const struct store *s, char *why, size_t whysz)
 			cap = ncap;
 		}
 		for (uint32_t i = 0; !err && i < node_nkids(n); i++)
-			stack[sp++] = n->kids[i];
+			stack[sp++] = node_kid(n, i);
 	}
 	if (!err)
 		err = check_accounts(s, tally, why, whysz);

@@ -233,7 +233,7 @@ int store_frozen_dump(struct store_frozen *f, store_write_fn *fn, void *arg)
 			sp--;
 			continue;
 		}
-		n = n->kids[pos[sp]++];
+		n = node_kid(n, pos[sp]++);
 		err = out_node(&o, n);
 		if (!err && node_nkids(n)) {
 			/* Depth is bounded by the path rules. */
@@ -532,8 +532,8 @@ bool store_equal(const struct store *a, const struct store *b)
 			sp--;
 			continue;
 		}
-		x = x->kids[pos[sp]];
-		y = y->kids[pos[sp]++];
+		x = node_kid(x, pos[sp]);
+		y = node_kid(y, pos[sp]++);
 		if (!node_same(x, y))
 			return false;
 		if (node_nkids(x)) {

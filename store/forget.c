@@ -99,7 +99,7 @@ static int survey(struct store *s, unsigned int domid, struct pathlist *rm,
 			sp--;
 			continue;
 		}
-		k = n->kids[pos[sp]++];
+		k = node_kid(n, pos[sp]++);
 		s->forget_walked++;
 		if (len + 1 + k->name_len > XS_ABS_PATH_MAX)
 			continue;

@@ -317,7 +317,7 @@ int apply_write(struct store *s, struct view *v, const struct change *ch,
 		long bytes = 0;
 
 		for (struct node *n = chain; n;
-		     n = node_nkids(n) ? n->kids[0] : NULL)
+		     n = node_nkids(n) ? node_kid(n, 0) : NULL)
 			bytes += (long)node_mem(n);
 		acct_add(s, v, perms->e[0].domid, (long)missing, bytes);
 	}
@@ -347,8 +347,9 @@ static void rm_subtree_effects(struct store *s, const struct view *v,
 		struct node *n = stack[sp];
 
 		if (pos[sp] < node_nkids(n) && sp + 1 < RM_STACK_CAP &&
-		    len + 1 + n->kids[pos[sp]]->name_len <= XS_ABS_PATH_MAX) {
-			struct node *k = n->kids[pos[sp]++];
+		    len + 1 + node_kid(n, pos[sp])->name_len <=
+		        XS_ABS_PATH_MAX) {
+			struct node *k = node_kid(n, pos[sp]++);
 
 			if (len > 1)
 				buf[len++] = '/';
@@ -384,10 +385,13 @@ int apply_del(struct store *s, struct view *v, const struct change *ch,
 	if (w->depth == 0)
 		return -EINVAL;
 	err = tree_unshare(env, v->rootp, w, w->depth - 1);
+	if (!err)
+		err = node_reserve_remove(env, w->nodes[w->depth - 1],
+		                          w->pos[w->depth]);
 	if (err)
 		return err;
 	parent = w->nodes[w->depth - 1];
-	victim = parent->kids[w->pos[w->depth]];
+	victim = node_kid(parent, w->pos[w->depth]);
 	rm_subtree_effects(s, v, victim, ch->path);
 	victim = node_remove_kid(env, parent, w->pos[w->depth]);
 	parent->gen = next_gen(s);

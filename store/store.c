@@ -504,14 +504,14 @@ int store_directory_part(struct store *s, struct txn *t,
 	 * piece is that name's tail), as in Xen.
 	 */
 	for (; i < node_nkids(n); i++) {
-		size_t sz = n->kids[i]->name_len + 1u;
+		size_t sz = node_kid(n, i)->name_len + 1u;
 
 		if (at + sz > offset)
 			break;
 		at += sz;
 	}
 	for (; i < node_nkids(n); i++) {
-		const struct node *k = n->kids[i];
+		const struct node *k = node_kid(n, i);
 		size_t skip = offset > at ? offset - at : 0;
 		size_t sz = k->name_len + 1u - skip;
 

@@ -108,7 +108,13 @@ struct txn_op {
 /* A path the transaction touched; `snap` is borrowed from `base`. */
 struct touched {
 	char *path;
-	const struct node *snap; /* the snapshot's node there, or NULL */
+	union {
+		const struct node
+		    *snap; /* the snapshot's node there, or NULL */
+		/* Its generation (0: absent), once a commit has let go of
+		 * `base` (txn_let_go). */
+		uint64_t snap_gen;
+	};
 	uint32_t hash;
 	unsigned int seen; /* TXN_SEEN_* */
 	bool is_removed;   /* the transaction removed it (txn_removed) */
@@ -119,6 +125,10 @@ struct txn {
 	const struct tree_env *env;    /* the store's, to look into `base` */
 	struct node *base;             /* snapshot at start (reference) */
 	struct node *root; /* the transaction's own version (reference) */
+	/* Committing: `base` and `root` were let go before the replay, and
+	 * whether the main tree was still `base` then. */
+	bool is_let_go;
+	bool was_base_current;
 	struct store_caller caller;
 	struct quota_set quota; /* copy: caller.quota points here */
 	bool has_quota;

@@ -11,8 +11,22 @@
  * A node is one allocation (header, name, value); its children (their
  * count and capacity, the array, the index) are a second.  Freeing is iterative
  * through next_dead.
+ *
+ * Large directories (more than KIDS_FLAT_MAX slots: /local/domain, /vm,
+ * the backends, one child per domain) would make copy-on-write cost a
+ * reference taken and dropped on every child per copy, a cache miss
+ * each.  Their children live instead in chunks of KIDS_CHUNK slots, each
+ * chunk holding a reference on its children and counted by the tables
+ * that point to it; the table (struct kids_big: count, capacity, chunk
+ * pointers) is counted by the nodes that share it, and the index by the
+ * tables.  A copy of the node shares the table; a change copies what it
+ * changes (the table, the one chunk, the index for an insertion or
+ * removal) when shared.  So refs == 1 on a child means exclusive only
+ * once its parent's table and chunk are: tree_unshare makes them so, top
+ * down, before it looks at the child.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "common/xalloc.h"
@@ -125,9 +139,67 @@ static size_t kids_alloc_size(uint32_t cap)
 	return sz;
 }
 
+/* A large directory's table: n->kids points at chunk[]. */
+struct kids_big {
+	uint32_t refs; /* nodes sharing it */
+	uint32_t pad;
+	struct kids_index *idx;
+	struct kids_hdr h; /* just before chunk[], as node_kids_hdr() expects */
+	struct kids_chunk *chunk[]; /* h.cap / KIDS_CHUNK, NULL if unused */
+};
+
+/* Its index: 2 * cap positions (+1), 0 for an empty slot. */
+struct kids_index {
+	uint32_t refs; /* tables sharing it */
+	uint32_t slot[];
+};
+
+_Static_assert(offsetof(struct kids_big, chunk) ==
+                   offsetof(struct kids_big, h) + sizeof(struct kids_hdr),
+               "node_kids_hdr() finds the count before the chunk table");
+
+static inline bool is_big(const struct node *n)
+{
+	return n->kids && node_kids_hdr(n)->cap > KIDS_FLAT_MAX;
+}
+
+static inline struct kids_big *big_of(const struct node *n)
+{
+	return (struct kids_big *)(void *)((char *)n->kids -
+	                                   offsetof(struct kids_big, chunk));
+}
+
+static inline struct kids_chunk **chunks_of(const struct node *n)
+{
+	return (struct kids_chunk **)(void *)n->kids;
+}
+
+static size_t big_size(uint32_t cap)
+{
+	return sizeof(struct kids_big) +
+	       (cap / KIDS_CHUNK) * sizeof(struct kids_chunk *);
+}
+
+static size_t index_size(uint32_t cap)
+{
+	return sizeof(struct kids_index) + 2 * (size_t)cap * sizeof(uint32_t);
+}
+
 static inline uint32_t *kid_index(const struct node *n)
 {
+	if (is_big(n))
+		return big_of(n)->idx->slot;
 	return (uint32_t *)(n->kids + node_kids_hdr(n)->cap);
+}
+
+/* Point slot `i` of `n` (exclusively owned there) at `k`; no reference
+ * changes hands. */
+static inline void set_kid(struct node *n, uint32_t i, struct node *k)
+{
+	if (!is_big(n))
+		n->kids[i] = k;
+	else
+		chunks_of(n)[i / KIDS_CHUNK]->slot[i % KIDS_CHUNK] = k;
 }
 
 struct node *node_new(struct tree_env *env, const char *name, size_t name_len,
@@ -163,7 +235,52 @@ void node_ref(struct node *n)
 	n->refs++;
 }
 
-/* Release what `n` itself owns; its children were handled by the caller. */
+/* Drop a reference on child `k`, queueing it on *dead if it was the
+ * last. */
+static inline void kid_drop(struct node *k, struct node **dead)
+{
+	if (--k->refs == 0) {
+		k->next_dead = *dead;
+		*dead = k;
+	}
+}
+
+static void index_drop(struct tree_env *env, struct kids_index *x, uint32_t cap)
+{
+	if (--x->refs == 0) {
+		env->nr_bytes -= index_size(cap);
+		xfree(x);
+	}
+}
+
+static void chunk_drop(struct tree_env *env, struct kids_chunk *c,
+                       struct node **dead)
+{
+	if (!c || --c->refs > 0)
+		return;
+	for (uint32_t i = 0; i < KIDS_CHUNK && c->slot[i]; i++)
+		kid_drop(c->slot[i], dead);
+	env->nr_bytes -= sizeof(*c);
+	xfree(c);
+}
+
+/* Drop `n`'s reference on its large table; n->kids is NULL after. */
+static void big_drop(struct tree_env *env, struct node *n, struct node **dead)
+{
+	struct kids_big *b = big_of(n);
+
+	n->kids = NULL;
+	if (--b->refs > 0)
+		return;
+	for (uint32_t i = 0; i < b->h.cap / KIDS_CHUNK; i++)
+		chunk_drop(env, b->chunk[i], dead);
+	index_drop(env, b->idx, b->h.cap);
+	env->nr_bytes -= big_size(b->h.cap);
+	xfree(b);
+}
+
+/* Release what `n` itself owns; its children were handled by the caller
+ * (a large table: dropped by then). */
 static void node_release(struct tree_env *env, struct node *n)
 {
 	env->nr_nodes--;
@@ -189,14 +306,11 @@ void node_unref(struct tree_env *env, struct node *n)
 		struct node *d = dead;
 
 		dead = d->next_dead;
-		for (uint32_t i = 0; i < node_nkids(d); i++) {
-			struct node *k = d->kids[i];
-
-			if (--k->refs == 0) {
-				k->next_dead = dead;
-				dead = k;
-			}
-		}
+		if (is_big(d))
+			big_drop(env, d, &dead);
+		else
+			for (uint32_t i = 0; i < node_nkids(d); i++)
+				kid_drop(d->kids[i], &dead);
 		node_release(env, d);
 	}
 }
@@ -228,7 +342,7 @@ static void index_insert(struct tree_env *env, struct node *n, uint32_t pos)
 {
 	uint32_t *idx = kid_index(n);
 	uint32_t mask = 2 * node_kids_hdr(n)->cap - 1;
-	uint32_t h = node_name_hash(env, n->kids[pos]) & mask;
+	uint32_t h = node_name_hash(env, node_kid(n, pos)) & mask;
 
 	while (idx[h])
 		h = (h + 1) & mask;
@@ -258,7 +372,7 @@ static void index_remove(struct tree_env *env, struct node *n, uint32_t pos)
 {
 	uint32_t *idx = kid_index(n);
 	uint32_t mask = 2 * node_kids_hdr(n)->cap - 1;
-	uint32_t h = node_name_hash(env, n->kids[pos]) & mask, j, k;
+	uint32_t h = node_name_hash(env, node_kid(n, pos)) & mask, j, k;
 
 	while (idx[h] != pos + 1)
 		h = (h + 1) & mask;
@@ -266,7 +380,7 @@ static void index_remove(struct tree_env *env, struct node *n, uint32_t pos)
 		j = (j + 1) & mask;
 		if (!idx[j])
 			break;
-		k = node_name_hash(env, n->kids[idx[j] - 1]) & mask;
+		k = node_name_hash(env, node_kid(n, idx[j] - 1)) & mask;
 		/* Movable into the hole unless its home is in (h, j]. */
 		if (j > h ? (k <= h || k > j) : (k <= h && k > j)) {
 			idx[h] = idx[j];
@@ -298,7 +412,7 @@ long node_find_kid(const struct tree_env *env, const struct node *n,
 	uint32_t h = kid_hash(env, name, len) & mask;
 
 	for (; idx[h]; h = (h + 1) & mask) {
-		const struct node *k = n->kids[idx[h] - 1];
+		const struct node *k = node_kid(n, idx[h] - 1);
 
 		if (k->name_len == len && !memcmp(k->data, name, len))
 			return idx[h] - 1;
@@ -306,16 +420,215 @@ long node_find_kid(const struct tree_env *env, const struct node *n,
 	return -1;
 }
 
+/* ---- large directories ---- */
+
+static struct kids_chunk *chunk_new(struct tree_env *env)
+{
+	struct kids_chunk *c = xmalloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	c->refs = 1;
+	env->nr_bytes += sizeof(*c);
+	return c;
+}
+
+static struct kids_index *index_new(struct tree_env *env, uint32_t cap)
+{
+	struct kids_index *x = xmalloc(index_size(cap));
+
+	if (!x)
+		return NULL;
+	x->refs = 1;
+	memset(x->slot, 0, 2 * (size_t)cap * sizeof(uint32_t));
+	env->nr_bytes += index_size(cap);
+	return x;
+}
+
+/* A table of `cap` slots, no chunks, no index yet. */
+static struct kids_big *big_new(struct tree_env *env, uint32_t cap)
+{
+	struct kids_big *b = xmalloc(big_size(cap));
+
+	if (!b)
+		return NULL;
+	memset(b, 0, big_size(cap));
+	b->refs = 1;
+	b->h.cap = cap;
+	env->nr_bytes += big_size(cap);
+	return b;
+}
+
+/* Make the table of large `n` (unshared) its own: a shared one is
+ * copied, sharing its chunks and index.  0 or -ENOMEM. */
+static int big_own(struct tree_env *env, struct node *n)
+{
+	struct kids_big *b = big_of(n), *c;
+
+	if (b->refs == 1)
+		return 0;
+	c = big_new(env, b->h.cap);
+	if (!c)
+		return -ENOMEM;
+	c->h.n = b->h.n;
+	c->idx = b->idx;
+	c->idx->refs++;
+	for (uint32_t i = 0; i < b->h.cap / KIDS_CHUNK; i++) {
+		c->chunk[i] = b->chunk[i];
+		if (c->chunk[i])
+			c->chunk[i]->refs++;
+	}
+	b->refs--;
+	n->kids = (struct node **)(void *)c->chunk;
+	return 0;
+}
+
+/* Make chunk `ci` of own table of `n` its own.  0 or -ENOMEM. */
+static int chunk_own(struct tree_env *env, struct node *n, uint32_t ci)
+{
+	struct kids_chunk **slot = &chunks_of(n)[ci], *c;
+
+	if (!*slot)
+		return 0;
+	if ((*slot)->refs == 1)
+		return 0;
+	c = chunk_new(env);
+	if (!c)
+		return -ENOMEM;
+	memcpy(c->slot, (*slot)->slot, sizeof(c->slot));
+	for (uint32_t i = 0; i < KIDS_CHUNK && c->slot[i]; i++) {
+		c->slot[i]->refs++;
+		env->kids_copied++;
+	}
+	(*slot)->refs--;
+	*slot = c;
+	return 0;
+}
+
+/* Make the index of own table of `n` its own.  0 or -ENOMEM. */
+static int index_own(struct tree_env *env, struct node *n)
+{
+	struct kids_big *b = big_of(n);
+	struct kids_index *x;
+
+	if (b->idx->refs == 1)
+		return 0;
+	x = xmalloc(index_size(b->h.cap));
+	if (!x)
+		return -ENOMEM;
+	memcpy(x, b->idx, index_size(b->h.cap));
+	x->refs = 1;
+	env->nr_bytes += index_size(b->h.cap);
+	b->idx->refs--;
+	b->idx = x;
+	return 0;
+}
+
+/*
+ * Give unshared `n` a table of `cap` (> its slots, > KIDS_FLAT_MAX)
+ * slots with its children, moved from its flat block or its own table,
+ * and a new index.  0 or -ENOMEM (unchanged).
+ */
+static int big_grow(struct tree_env *env, struct node *n, uint32_t cap)
+{
+	uint32_t nk = node_nkids(n), nch = (nk + KIDS_CHUNK - 1) / KIDS_CHUNK;
+	struct kids_big *b = big_new(env, cap);
+	uint32_t i;
+
+	if (!b)
+		return -ENOMEM;
+	b->h.n = nk;
+	b->idx = index_new(env, cap);
+	if (!b->idx)
+		goto fail;
+	if (is_big(n)) {
+		struct kids_big *old = big_of(n);
+
+		/* Own (big_own before): the chunks change hands. */
+		memcpy(b->chunk, old->chunk,
+		       old->h.cap / KIDS_CHUNK * sizeof(b->chunk[0]));
+		index_drop(env, old->idx, old->h.cap);
+		env->nr_bytes -= big_size(old->h.cap);
+		xfree(old);
+	} else {
+		for (i = 0; i < nch; i++) {
+			b->chunk[i] = chunk_new(env);
+			if (!b->chunk[i])
+				goto fail;
+		}
+		for (i = 0; i < nk; i++)
+			b->chunk[i / KIDS_CHUNK]->slot[i % KIDS_CHUNK] =
+			    n->kids[i];
+		if (n->kids) {
+			env->nr_bytes -= kids_alloc_size(node_kids_cap(n));
+			xfree(node_kids_hdr(n));
+		}
+	}
+	n->kids = (struct node **)(void *)b->chunk;
+	index_rebuild(env, n);
+	return 0;
+fail:
+	/* Nothing moved yet: the chunks are empty. */
+	for (i = 0; i < cap / KIDS_CHUNK; i++)
+		chunk_drop(env, b->chunk[i], NULL);
+	if (b->idx)
+		index_drop(env, b->idx, cap);
+	env->nr_bytes -= big_size(cap);
+	xfree(b);
+	return -ENOMEM;
+}
+
+/* Make slot `pos` of unshared `n` writable: a large directory's table
+ * and the chunk holding it become its own.  0 or -ENOMEM. */
+static int own_slot(struct tree_env *env, struct node *n, uint32_t pos)
+{
+	int err;
+
+	if (!is_big(n))
+		return 0;
+	err = big_own(env, n);
+	return err ? err : chunk_own(env, n, pos / KIDS_CHUNK);
+}
+
+static int reserve_big(struct tree_env *env, struct node *n)
+{
+	uint32_t nk = node_nkids(n), ci = nk / KIDS_CHUNK;
+	int err = big_own(env, n);
+
+	if (err)
+		return err;
+	if (nk == node_kids_cap(n)) {
+		if (nk >= (UINT32_MAX >> 4))
+			return -ENOMEM;
+		err = big_grow(env, n, 2 * nk);
+	} else {
+		err = index_own(env, n);
+	}
+	if (err)
+		return err;
+	if (!chunks_of(n)[ci]) {
+		chunks_of(n)[ci] = chunk_new(env);
+		return chunks_of(n)[ci] ? 0 : -ENOMEM;
+	}
+	return chunk_own(env, n, ci);
+}
+
 int node_reserve_kid(struct tree_env *env, struct node *n)
 {
 	uint32_t nk = node_nkids(n), old = node_kids_cap(n), cap;
 	struct kids_hdr *h;
 
+	if (old > KIDS_FLAT_MAX)
+		return reserve_big(env, n);
 	if (nk < old)
 		return 0;
-	if (old >= (UINT32_MAX >> 4))
-		return -ENOMEM;
 	cap = old ? 2 * old : 4;
+	if (cap > KIDS_FLAT_MAX) {
+		int err = big_grow(env, n, cap);
+
+		return err ? err : reserve_big(env, n);
+	}
 	h = xmalloc(kids_alloc_size(cap));
 	if (!h)
 		return -ENOMEM;
@@ -336,24 +649,59 @@ void node_add_kid(struct tree_env *env, struct node *n, struct node *kid)
 {
 	uint32_t pos = node_kids_hdr(n)->n++;
 
-	n->kids[pos] = kid;
+	set_kid(n, pos, kid);
 	if (node_kids_hdr(n)->cap > INDEX_MIN)
 		index_insert(env, n, pos);
 }
 
+int node_reserve_remove(struct tree_env *env, struct node *n, uint32_t pos)
+{
+	uint32_t last = (node_nkids(n) - 1) / KIDS_CHUNK;
+	int err;
+
+	if (!is_big(n))
+		return 0;
+	err = big_own(env, n);
+	if (!err)
+		err = index_own(env, n);
+	for (uint32_t ci = pos / KIDS_CHUNK; !err && ci <= last; ci++)
+		err = chunk_own(env, n, ci);
+	return err;
+}
+
 struct node *node_remove_kid(struct tree_env *env, struct node *n, uint32_t pos)
 {
-	struct node *kid = n->kids[pos];
+	struct node *kid = node_kid(n, pos);
+	uint32_t nk = node_nkids(n);
 
 	if (node_kids_cap(n) > INDEX_MIN)
 		index_remove(env, n, pos);
-	memmove(n->kids + pos, n->kids + pos + 1,
-	        (node_kids_hdr(n)->n - pos - 1) * sizeof(n->kids[0]));
+	if (!is_big(n)) {
+		memmove(n->kids + pos, n->kids + pos + 1,
+		        (nk - pos - 1) * sizeof(n->kids[0]));
+	} else {
+		struct kids_chunk **ch = chunks_of(n);
+
+		/* Shift chunk by chunk: each takes the next one's first. */
+		for (uint32_t ci = pos / KIDS_CHUNK, at = pos % KIDS_CHUNK;
+		     ci <= (nk - 1) / KIDS_CHUNK; ci++, at = 0) {
+			struct node **sl = ch[ci]->slot;
+
+			memmove(sl + at, sl + at + 1,
+			        (KIDS_CHUNK - at - 1) * sizeof(sl[0]));
+			sl[KIDS_CHUNK - 1] =
+			    ci + 1 < node_kids_cap(n) / KIDS_CHUNK && ch[ci + 1]
+			        ? ch[ci + 1]->slot[0]
+			        : NULL;
+		}
+		set_kid(n, nk - 1, NULL);
+	}
 	node_kids_hdr(n)->n--;
 	return kid;
 }
 
-/* A copy of `n` with one reference, sharing its children. */
+/* A copy of `n` with one reference, sharing its children (a large
+ * directory: its very table). */
 static struct node *node_clone(struct tree_env *env, const struct node *n)
 {
 	struct node *c = node_new(env, node_name(n), n->name_len, node_value(n),
@@ -364,7 +712,10 @@ static struct node *node_clone(struct tree_env *env, const struct node *n)
 	c->gen = n->gen;
 	c->has_name_hash = n->has_name_hash;
 	c->name_hash = n->name_hash;
-	if (n->kids) {
+	if (is_big(n)) {
+		big_of(n)->refs++;
+		c->kids = n->kids;
+	} else if (n->kids) {
 		size_t sz = kids_alloc_size(node_kids_hdr(n)->cap);
 		struct kids_hdr *h = xmalloc(sz);
 
@@ -375,6 +726,7 @@ static struct node *node_clone(struct tree_env *env, const struct node *n)
 		memcpy(h, node_kids_hdr(n), sz);
 		c->kids = (struct node **)(void *)(h + 1);
 		env->nr_bytes += sz;
+		env->kids_copied += h->n;
 		for (uint32_t i = 0; i < h->n; i++)
 			c->kids[i]->refs++;
 	}
@@ -386,7 +738,7 @@ size_t node_size(const struct node *n)
 	size_t sz = NODE_HDR_SIZE + n->perms->n * PERM_REC_SIZE + n->value_len;
 
 	for (uint32_t i = 0, nk = node_nkids(n); i < nk; i++)
-		sz += n->kids[i]->name_len + 1u;
+		sz += node_kid(n, i)->name_len + 1u;
 	return sz;
 }
 
@@ -470,7 +822,7 @@ int tree_walk(const struct tree_env *env, struct node *root, const char *path,
 		if (pos < 0)
 			break;
 		w->pos[i] = (uint32_t)pos;
-		w->nodes[i] = w->nodes[i - 1]->kids[pos];
+		w->nodes[i] = node_kid(w->nodes[i - 1], (uint32_t)pos);
 		w->found = i;
 	}
 	return 0;
@@ -492,7 +844,7 @@ struct node *tree_lookup(const struct tree_env *env, struct node *root,
 				*nearest = n;
 			return NULL;
 		}
-		n = n->kids[pos];
+		n = node_kid(n, (uint32_t)pos);
 		p += len;
 		if (*p == '/')
 			p++;
@@ -510,7 +862,7 @@ static void relink(struct node **rootp, struct walk *w, unsigned int i,
 	if (i == 0)
 		*rootp = n;
 	else
-		w->nodes[i - 1]->kids[w->pos[i]] = n;
+		set_kid(w->nodes[i - 1], w->pos[i], n);
 	w->nodes[i] = n;
 }
 
@@ -521,6 +873,14 @@ int tree_unshare(struct tree_env *env, struct node **rootp, struct walk *w,
 		struct node *n = w->nodes[i];
 		struct node *c;
 
+		/* The parent is its own now; its slot for `n` must be too
+		 * before n->refs says whether another version sees `n`. */
+		if (i > 0) {
+			int err = own_slot(env, w->nodes[i - 1], w->pos[i]);
+
+			if (err)
+				return err;
+		}
 		if (n->refs == 1)
 			continue;
 		c = node_clone(env, n);

@@ -5,10 +5,11 @@
  * A version of the whole store is a pointer to a root node.  Versions
  * share every node they have in common, so a transaction's snapshot costs
  * one reference, not a copy.  A node with one reference belongs to exactly
- * one version and may be changed in place; a shared node is copied first
- * (tree_unshare), which is how the main tree stays fast when no snapshot
- * is open.  Nothing here recurses: the depth of a path is chosen by
- * guests.
+ * one version and may be changed in place (once the chunk that holds it
+ * in a large directory is the version's own too: tree_unshare sees to
+ * both); a shared node is copied first (tree_unshare), which is how the
+ * main tree stays fast when no snapshot is open.  Nothing here
+ * recurses: the depth of a path is chosen by guests.
  */
 #ifndef XSTORE_TREE_H
 #define XSTORE_TREE_H
@@ -35,11 +36,14 @@ struct node {
 		struct node *next_dead; /* while being freed */
 	};
 	struct nperms *perms;
-	/* Children in insertion order, or NULL for none: the slots of a
-	 * block that starts with their count and capacity (struct kids_hdr,
-	 * just before kids[0]: node_nkids) and ends with the index.  Owned.
-	 * A leaf, most nodes, carries no count: 40 bytes of header, not 48,
-	 * which with the allocator's 16-byte steps is 16 bytes per leaf. */
+	/* Children in insertion order, or NULL for none; read them with
+	 * node_kid().  Up to KIDS_FLAT_MAX slots: the slots of a block that
+	 * starts with their count and capacity (struct kids_hdr, just
+	 * before kids[0]: node_nkids) and ends with the index, owned by the
+	 * node.  Beyond: the chunk table of a large directory (tree.c),
+	 * shared between versions.  A leaf, most nodes, carries no count:
+	 * 40 bytes of header, not 48, which with the allocator's 16-byte
+	 * steps is 16 bytes per leaf. */
 	struct node **kids;
 	uint16_t name_len;
 	/* The child-index hash of the name (the store's key), cached by
@@ -63,6 +67,7 @@ struct tree_env {
 	uint32_t *naming;
 	bool is_naming_lost;
 	uint64_t kids_hashed; /* children the index rehashed (tests) */
+	uint64_t kids_copied; /* child references copies took (tests) */
 };
 
 /* The count and capacity of a children block, just before its slots. */
@@ -86,6 +91,40 @@ static inline uint32_t node_nkids(const struct node *n)
 static inline uint32_t node_kids_cap(const struct node *n)
 {
 	return n->kids ? node_kids_hdr(n)->cap : 0;
+}
+
+/*
+ * A directory of more than KIDS_FLAT_MAX slots keeps its children in
+ * chunks of KIDS_CHUNK, reference-counted, behind a table that is itself
+ * shared by the versions of the directory (tree.c): copying such a
+ * directory (copy-on-write) shares the table, and changing one child
+ * copies the table and one chunk, not a reference to every child.
+ */
+#define KIDS_FLAT_MAX 64u
+#define KIDS_CHUNK    64u
+
+struct kids_chunk {
+	uint32_t refs;
+	struct node *slot[KIDS_CHUNK]; /* NULL past the last child */
+};
+
+/* node_kid - child `i` (< node_nkids) of `n`. */
+static inline struct node *node_kid(const struct node *n, uint32_t i)
+{
+	struct kids_chunk *const *ch;
+
+	if (node_kids_hdr(n)->cap <= KIDS_FLAT_MAX)
+		return n->kids[i];
+	ch = (struct kids_chunk *const *)(const void *)n->kids;
+	return ch[i / KIDS_CHUNK]->slot[i % KIDS_CHUNK];
+}
+
+/* node_same_kids_block - do `a` and `b` share one list of children (so
+ * hold the same children in the same order)? */
+static inline bool node_same_kids_block(const struct node *a,
+                                        const struct node *b)
+{
+	return a->kids && a->kids == b->kids;
 }
 
 static inline const char *node_name(const struct node *n)
@@ -222,8 +261,17 @@ int node_reserve_kid(struct tree_env *env, struct node *n);
 void node_add_kid(struct tree_env *env, struct node *n, struct node *kid);
 
 /*
- * node_remove_kid - detach child at `pos` of unshared `n` and return it
- * (the caller owns the reference).  Keeps the order of the rest.
+ * node_reserve_remove - make ready the removal of child `pos` of
+ * unshared `n` (so that node_remove_kid cannot fail): the parts of a
+ * large directory that other versions share are copied.  0 or -ENOMEM
+ * (nothing a reader can see changed).
+ */
+int node_reserve_remove(struct tree_env *env, struct node *n, uint32_t pos);
+
+/*
+ * node_remove_kid - detach child at `pos` of unshared `n`, made ready by
+ * node_reserve_remove, and return it (the caller owns the reference).
+ * Keeps the order of the rest.
  */
 struct node *node_remove_kid(struct tree_env *env, struct node *n,
                              uint32_t pos);

@@ -217,14 +217,14 @@ static void save_tree(const struct tree_env *env, struct img *b,
 			sp--;
 			continue;
 		}
-		k = f->x->kids[f->pos++];
+		k = node_kid(f->x, f->pos++);
 		/* Mostly at the same position: no lookup then. */
 		if (f->r && f->pos <= node_nkids(f->r) &&
-		    f->r->kids[f->pos - 1] == k)
+		    node_kid(f->r, f->pos - 1) == k)
 			pos = f->pos - 1;
 		else
 			pos = same_kid(env, f->r, k);
-		if (pos >= 0 && f->r->kids[pos] == k) {
+		if (pos >= 0 && node_kid(f->r, (uint32_t)pos) == k) {
 			/* Shared: one more of a run of the reference's. */
 			if (run.len && run.from + run.len == (uint32_t)pos) {
 				run.len++;
@@ -243,7 +243,8 @@ static void save_tree(const struct tree_env *env, struct img *b,
 				return;
 			}
 			st[++sp] = (struct save_frame){
-			    k, pos >= 0 ? f->r->kids[pos] : NULL, 0, 0, b->len};
+			    k, pos >= 0 ? node_kid(f->r, (uint32_t)pos) : NULL,
+			    0, 0, b->len};
 		}
 		img_node(b, k);
 	}
@@ -401,7 +402,7 @@ static int load_entry(struct store *s, struct rd *in, const struct node *parent,
 		pos =
 		    r ? node_find_kid(&s->env, r, (const char *)name, name_len)
 		      : -1;
-		*ref = pos < 0 ? NULL : r->kids[pos];
+		*ref = pos < 0 ? NULL : node_kid(r, (uint32_t)pos);
 	}
 	if (h[0] == ENT_SAME) {
 		if (!*ref)
@@ -464,7 +465,7 @@ static int load_run(struct store *s, struct rd *in, struct node *parent,
 	if (n == 0 || from > node_nkids(r) || n > node_nkids(r) - from)
 		return -EINVAL;
 	for (uint32_t i = from; i < from + n; i++) {
-		struct node *k = r->kids[i];
+		struct node *k = node_kid(r, i);
 		int err;
 
 		if (node_find_kid(&s->env, parent, node_name(k), k->name_len) >=

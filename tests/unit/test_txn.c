@@ -16,6 +16,7 @@
 
 #include "common/xalloc.h"
 #include "store/store.h"
+#include "store/store_int.h"
 #include "tests/support/check.h"
 #include "tests/support/storetest.h"
 
@@ -1227,6 +1228,50 @@ static void test_many_open_txns(void)
 	store_free(s);
 }
 
+/*
+ * A commit of one operation changes the main tree in place: the
+ * snapshot and the transaction's own version are let go before the
+ * replay, so the directory it writes under (one child per domain in
+ * /local/domain) is not copied with all its child references.  A
+ * second transaction open meanwhile still pins its own snapshot, which
+ * the commit must not disturb.
+ */
+static void test_commit_copies_no_directory(void)
+{
+	struct store *s = base_store(NULL);
+	struct txn *t = NULL, *other = NULL;
+	char path[32];
+	uint64_t before;
+
+	CHECK(s != NULL);
+	for (int i = 0; i < 100; i++) {
+		snprintf(path, sizeof(path), "/big/k%d", i);
+		CHECK_EQ_INT(wr(s, NULL, path, "v"), 0);
+	}
+	CHECK_EQ_INT(store_txn_start(s, &st_dom0, &t), 0);
+	CHECK_EQ_INT(wr(s, t, "/big/k7/x", "1"), 0);
+	before = s->env.kids_copied;
+	CHECK_EQ_INT(store_txn_end(s, t, true), 0);
+	CHECK_EQ_UINT(s->env.kids_copied - before, 0);
+	STORE_OK(s);
+	CHECK_EQ_INT(st_read(s, NULL, NULL, "/big/k7/x", buf, sizeof(buf)), 0);
+	CHECK_EQ_STR(buf, "1");
+
+	/* Another snapshot open: it keeps what it saw. */
+	CHECK_EQ_INT(store_txn_start(s, &st_dom0, &other), 0);
+	CHECK_EQ_INT(store_txn_start(s, &st_dom0, &t), 0);
+	CHECK_EQ_INT(wr(s, t, "/big/k8/x", "2"), 0);
+	CHECK_EQ_INT(store_txn_end(s, t, true), 0);
+	STORE_OK(s);
+	CHECK_EQ_INT(st_read(s, other, NULL, "/big/k8/x", buf, sizeof(buf)),
+	             -ENOENT);
+	CHECK_EQ_INT(st_read(s, NULL, NULL, "/big/k8/x", buf, sizeof(buf)), 0);
+	CHECK_EQ_STR(buf, "2");
+	CHECK_EQ_INT(store_txn_end(s, other, false), 0);
+	STORE_OK(s);
+	store_free(s);
+}
+
 static const struct check_test tests[] = {
     CHECK_TEST(test_snapshot_isolation),
     CHECK_TEST(test_own_changes_in_txn),
@@ -1245,6 +1290,7 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_txn_nodes_quota),
     CHECK_TEST(test_txn_nodes_quota_owned),
     CHECK_TEST(test_many_open_txns),
+    CHECK_TEST(test_commit_copies_no_directory),
 };
 
 CHECK_MAIN(tests)
