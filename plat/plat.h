@@ -238,7 +238,11 @@ int plat_evtchn_notify(struct plat *p, unsigned int port);
  * plat_evtchn_fd - one pollable fd, readable when any of our ports has
  * an event pending; plat_evtchn_pending then returns one such port
  * (-EAGAIN when none), clearing its pending state (xen: and unmasking
- * the port).  Never blocks.
+ * the port).  Never blocks.  Whoever asks for the fd must call
+ * plat_evtchn_pending whenever it is readable: the sim's dom0 then
+ * learns through it of changes of its channels (the fd may wake with no
+ * port pending), and until it has, a notify on a channel the remote
+ * just closed or rebound may be lost (never misdelivered).
  */
 int plat_evtchn_fd(struct plat *p);
 int plat_evtchn_pending(struct plat *p, unsigned int *port);

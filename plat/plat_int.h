@@ -58,6 +58,24 @@ struct plat {
 int sim_open(const char *dir, unsigned int self, unsigned int flags,
              struct plat **out);
 
+/* What the sim counts, for tests (sim_get_counters). */
+struct sim_counters {
+	/* Looks at a .peer file by path before a notify (a hit of the
+	 * cache costs none). */
+	uint64_t peer_checks;
+	unsigned int peer_fds; /* remote FIFOs held open now */
+};
+
+/* sim_get_counters - the counters of sim plat `p` (tests). */
+void sim_get_counters(struct plat *p, struct sim_counters *out);
+
+/*
+ * sim_set_peer_fds_max - hold at most `max` (0: 1) remote FIFOs open in
+ * sim plat `p`, closing the least recently notified beyond it (tests;
+ * the default is derived from RLIMIT_NOFILE, see sim.c).
+ */
+void sim_set_peer_fds_max(struct plat *p, unsigned int max);
+
 /* xen.c: the real hypervisor (-ENOTSUP in builds without it). */
 int xen_open(unsigned int self, struct plat **out);
 

@@ -13,9 +13,44 @@
  * remote port back to the unbound state for us, as Xen does, then
  * removes our files, the FIFO last (so a FIFO without side files never
  * means "bound").  A notify writes one byte into the remote's FIFO; a
- * full pipe already holds an event.  The remote FIFO stays open between
- * notifies while our .peer file is the same file (device, inode, ctime),
- * so the hot path is one fstatat and one write.
+ * full pipe already holds an event.
+ *
+ * The notify's hot path is that one write(2), to the remote FIFO kept
+ * open since the last notify.  The cache is right while our <P>.peer is
+ * the file it was opened from: a plat that serves plat_evtchn_fd (the
+ * daemon: dom0 only, since inotify instances are few per user and every
+ * guest process would take one) watches its own evtchn directory with
+ * inotify, the watch's fd in the same epoll set as the ports, and a
+ * change of any name <P>... marks port P's cache stale; the next notify
+ * on P checks <P>.peer by path (device, inode, size, ctime) and reopens
+ * the remote FIFO if the binding changed.  Without the watch (guests,
+ * plats whose fd nobody polls, inotify refused) every notify checks by
+ * path.  plat_evtchn_pending reads the watch before it returns any port
+ * of the epoll batch it took, so a remote that changed our directory and
+ * then notified us finds its change seen when we answer it (unless its
+ * change and its notify both fell between our epoll_wait and our read
+ * of its FIFO, microseconds).
+ *
+ * The window: between a change of <P>.peer and our reading of its
+ * inotify event, a notify on P still writes to the FIFO of the remote
+ * port P was bound to.  That FIFO is the remote's old port itself, never
+ * another channel's: a FIFO is made (mkfifo) for one binding, a port
+ * that goes back to unbound is reserved for the same remote domain, and
+ * a new binding makes a new FIFO, so our fd names a file that is either
+ * still that remote port (being unbound: the byte is a notify racing its
+ * close, as on Xen, where EVTCHNOP_send that reaches the port before
+ * EVTCHNOP_close is delivered and one after is dropped) or unlinked (the
+ * byte is lost, as a send to a closed port is).  A notify on a port
+ * being rebound may be lost; it never reaches a third domain's new
+ * channel.  A remote that rebinds our unbound port and then waits for a
+ * notify sent in that window waits for the next one (Xen would have
+ * delivered it); the daemon never meets this (guests do not bind its
+ * ports: it binds theirs).
+ *
+ * The open remote FIFOs are bounded (sim_set_peer_fds_max, by default
+ * 1/16 of RLIMIT_NOFILE, at most 1024): at 10 000 guests the daemon holds
+ * its own 10 000 FIFOs, and the least recently notified remote is closed
+ * when one more is needed, to be reopened by path on its next notify.
  *
  * Ownership: a plat unbinds on close the ports it allocated or bound (or
  * adopted from a dead process with plat_evtchn_rebind: nothing closes
@@ -23,19 +58,22 @@
  * port (start-info; not with PLAT_OPEN_NO_STORE_PORT) but leaves it bound on
  * close, since the domain builder made it, not the process.  A mapping made
  * through grants holds each grant file open and read-locked until unmapped
- * (simfs.c), which is how a granter in another process sees that its grant is
- * still mapped. The sim trusts nothing read from a file (simfs.c) but is no
- * isolation boundary between processes of one user.
+ * (simfs.c; open through a PROT_NONE mapping of it, not an fd), which is how a
+ * granter in another process sees that its grant is still mapped. The sim
+ * trusts nothing read from a file (simfs.c) but is no isolation boundary
+ * between processes of one user.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,17 +92,35 @@ struct file_id {
 };
 
 struct sim_port {
-	int fd;                 /* our FIFO, in the epoll set; -1: not ours */
-	int peer_fd;            /* the remote end's FIFO once notified; -1 */
-	bool is_owned;          /* unbound by plat_close */
+	int fd;        /* our FIFO, in the epoll set; -1: not ours */
+	int peer_fd;   /* the remote end's FIFO once notified; -1 */
+	bool is_owned; /* unbound by plat_close */
+	/* peer_fd is right without a look at .peer: no change of our
+	 * directory naming this port came since it was checked (only with
+	 * the inotify watch) */
+	bool is_fresh;
 	struct file_id peer_id; /* our .peer file when peer_fd was opened */
+	/* Ports with a peer_fd, most recently notified first; 0 ends. */
+	unsigned int lru_prev, lru_next;
 };
+
+/* epoll data of the inotify watch: port 0 is never a port. */
+#define WATCH_TAG 0u
+/* Ready fds one plat_evtchn_pending's epoll_wait takes, served by the
+ * following calls. */
+#define READY_MAX 32
+/* The most remote FIFOs held open by default (see the file comment). */
+#define PEER_FDS_MAX 1024u
+#define PEER_FDS_MIN 4u
 
 /* One plat_map_* call's mapping. */
 struct sim_map {
 	void *addr;
 	unsigned int n; /* pages */
-	int *locks;     /* n held grant files (through grants), else NULL */
+	/* n held grant files (through grants), else NULL: each mapped
+	 * PROT_NONE, which keeps its open file, hence its lock, without an
+	 * fd (at 10 000 guests the fds would not fit in RLIMIT_NOFILE) */
+	void **holds;
 };
 
 struct sim {
@@ -79,6 +135,15 @@ struct sim {
 	size_t nmaps, maps_cap;
 	uint32_t grant_next; /* where the search for a free ref starts */
 	uint64_t gfn_next;   /* likewise for frames */
+	/* inotify on evtchn_dir, in epfd (WATCH_TAG); -1: notify checks
+	 * .peer by path every time */
+	int watch_fd;
+	bool is_watch_tried;
+	struct epoll_event ready[READY_MAX]; /* the last epoll_wait's */
+	unsigned int nready, ready_next;
+	unsigned int lru_head, lru_tail; /* ports with a peer_fd */
+	unsigned int npeer_fds, peer_fds_max;
+	struct sim_counters counters;
 };
 
 static const struct plat_ops sim_ops;
@@ -122,14 +187,74 @@ static int port_add(struct sim *s, unsigned int port, int fd, bool is_owned)
 	return 0;
 }
 
+/* Close port `port`'s cached remote FIFO, if any. */
+static void peer_drop(struct sim *s, unsigned int port)
+{
+	struct sim_port *sp = &s->ports[port];
+
+	if (sp->peer_fd < 0)
+		return;
+	close(sp->peer_fd);
+	sp->peer_fd = -1;
+	sp->is_fresh = false;
+	if (sp->lru_prev)
+		s->ports[sp->lru_prev].lru_next = sp->lru_next;
+	else
+		s->lru_head = sp->lru_next;
+	if (sp->lru_next)
+		s->ports[sp->lru_next].lru_prev = sp->lru_prev;
+	else
+		s->lru_tail = sp->lru_prev;
+	sp->lru_prev = sp->lru_next = 0;
+	s->npeer_fds--;
+	s->counters.peer_fds = s->npeer_fds;
+}
+
+/* Make port `port` (with a peer_fd) the most recently notified. */
+static void lru_touch(struct sim *s, unsigned int port)
+{
+	struct sim_port *sp = &s->ports[port];
+
+	if (s->lru_head == port)
+		return;
+	s->ports[sp->lru_prev].lru_next = sp->lru_next; /* not the head */
+	if (sp->lru_next)
+		s->ports[sp->lru_next].lru_prev = sp->lru_prev;
+	else
+		s->lru_tail = sp->lru_prev;
+	sp->lru_prev = 0;
+	sp->lru_next = s->lru_head;
+	s->ports[s->lru_head].lru_prev = port;
+	s->lru_head = port;
+}
+
+/* Keep `fd` as port `port`'s remote FIFO, closing the least recently
+ * notified one if the plat holds as many as it may. */
+static void peer_keep(struct sim *s, unsigned int port, int fd)
+{
+	struct sim_port *sp = &s->ports[port];
+
+	while (s->npeer_fds >= s->peer_fds_max && s->lru_tail)
+		peer_drop(s, s->lru_tail);
+	sp->peer_fd = fd;
+	sp->lru_prev = 0;
+	sp->lru_next = s->lru_head;
+	if (s->lru_head)
+		s->ports[s->lru_head].lru_prev = port;
+	else
+		s->lru_tail = port;
+	s->lru_head = port;
+	s->npeer_fds++;
+	s->counters.peer_fds = s->npeer_fds;
+}
+
 static void port_forget(struct sim *s, unsigned int port)
 {
 	struct sim_port *sp = &s->ports[port];
 
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, sp->fd, NULL);
 	close(sp->fd);
-	if (sp->peer_fd >= 0)
-		close(sp->peer_fd);
+	peer_drop(s, port);
 	*sp = (struct sim_port){.fd = -1, .peer_fd = -1};
 }
 
@@ -491,72 +616,232 @@ static bool is_same_file(const struct file_id *a, const struct file_id *b)
 	       a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
-static int sim_evtchn_notify(struct plat *p, unsigned int port)
+/*
+ * Check port `port`'s .peer by path and (re)open the remote FIFO it
+ * names if the file is not the one peer_fd was opened from.
+ */
+static int peer_check(struct sim *s, unsigned int port)
 {
-	struct sim *s = to_sim(p);
-	struct sim_port *sp = port_find(s, port);
+	struct sim_port *sp = &s->ports[port];
 	char name[SIM_PATH_MAX];
 	unsigned int domid, rport;
 	struct file_id id;
 	struct stat st;
-	int rdir, err;
+	int rdir, fd, err;
 
-	if (!sp)
-		return -EINVAL;
+	s->counters.peer_checks++;
 	port_name(name, port, ".peer");
 	if (fstatat(s->evtchn_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		err = errno == ENOENT ? -ENOTCONN : -errno;
-		goto drop;
+		peer_drop(s, port);
+		return err;
 	}
 	id = file_id_of(&st);
-	if (sp->peer_fd >= 0 && is_same_file(&id, &sp->peer_id))
-		return simfs_fifo_poke(sp->peer_fd);
-	if (sp->peer_fd >= 0)
-		close(sp->peer_fd);
-	sp->peer_fd = -1;
+	if (sp->peer_fd >= 0 && is_same_file(&id, &sp->peer_id)) {
+		sp->is_fresh = s->watch_fd >= 0;
+		return 0;
+	}
+	peer_drop(s, port);
 	err = peer_read(s, port, &domid, &rport);
 	if (err)
 		return err == -ENOENT ? -ENOTCONN : err;
 	err = evtchn_dir_open(s, domid, &rdir);
 	if (!err) {
 		port_name(name, rport, "");
-		err = simfs_fifo_open(rdir, name, &sp->peer_fd);
+		err = simfs_fifo_open(rdir, name, &fd);
 		close(rdir);
 	}
 	if (err)
 		return err == -ENOENT || err == -ENOTDIR ? -ENOTCONN : err;
+	peer_keep(s, port, fd);
 	sp->peer_id = id;
+	sp->is_fresh = s->watch_fd >= 0;
+	return 0;
+}
+
+static int sim_evtchn_notify(struct plat *p, unsigned int port)
+{
+	struct sim *s = to_sim(p);
+	struct sim_port *sp = port_find(s, port);
+	int err;
+
+	if (!sp)
+		return -EINVAL;
+	if (sp->peer_fd < 0 || !sp->is_fresh) {
+		err = peer_check(s, port);
+		if (err)
+			return err;
+	}
+	lru_touch(s, port);
 	return simfs_fifo_poke(sp->peer_fd);
-drop:
-	if (sp->peer_fd >= 0)
-		close(sp->peer_fd);
-	sp->peer_fd = -1;
-	return err;
+}
+
+/* Every cached remote FIFO needs a look at its .peer again. */
+static void peers_stale(struct sim *s)
+{
+	for (unsigned int i = s->lru_head; i; i = s->ports[i].lru_next)
+		s->ports[i].is_fresh = false;
+}
+
+/* Stop watching: back to a look at .peer per notify. */
+static void watch_stop(struct sim *s)
+{
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->watch_fd, NULL);
+	close(s->watch_fd);
+	s->watch_fd = -1;
+	peers_stale(s);
+}
+
+/*
+ * Creating, removing or replacing <P>, <P>.peer (or <P>.unbound) in our
+ * evtchn directory: link and rename of the atomic writes, unlink, and
+ * in-place writes by hand.  Temporary files wake us too (names that are
+ * not a port number are ignored).
+ */
+#define WATCH_MASK                                                             \
+	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |                 \
+	 IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+/* Made when the evtchn fd is first asked for: its user polls it. */
+static void watch_start(struct sim *s)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WATCH_TAG};
+	char proc[64];
+	int fd;
+
+	s->is_watch_tried = true;
+	if (s->base.self != 0)
+		return;
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return; /* EMFILE: the per-user instances are used up */
+	/* Through our O_NOFOLLOW descriptor: no path is looked up again. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->evtchn_dir);
+	if (inotify_add_watch(fd, proc, WATCH_MASK) < 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close(fd);
+		return;
+	}
+	s->watch_fd = fd;
+	/* Changes before the watch existed were never seen. */
+	peers_stale(s);
+}
+
+/* Port `port`'s cache, if any, needs a look at its .peer. */
+static void port_stale(struct sim *s, const char *name)
+{
+	unsigned int port = 0;
+
+	for (; *name >= '0' && *name <= '9' && port <= SIM_PORT_MAX; name++)
+		port = port * 10 + (unsigned int)(*name - '0');
+	if (port > 0 && port < s->nports)
+		s->ports[port].is_fresh = false;
+}
+
+/* Read the inotify events pending on the watch. */
+static void watch_read(struct sim *s)
+{
+	char buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	for (;;) {
+		ssize_t n = read(s->watch_fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		for (char *q = buf; q < buf + n;) {
+			const struct inotify_event *e = (const void *)q;
+
+			if (e->mask & (IN_IGNORED | IN_DELETE_SELF |
+			               IN_MOVE_SELF | IN_UNMOUNT)) {
+				watch_stop(s); /* the directory went */
+				return;
+			}
+			if (e->mask & IN_Q_OVERFLOW)
+				peers_stale(s);
+			else if (e->len)
+				port_stale(s, e->name);
+			q += sizeof(*e) + e->len;
+		}
+		if ((size_t)n <
+		    sizeof(buf) - sizeof(struct inotify_event) - NAME_MAX - 1)
+			return; /* that was all */
+	}
 }
 
 static int sim_evtchn_fd(struct plat *p)
 {
-	return to_sim(p)->epfd;
+	struct sim *s = to_sim(p);
+
+	if (!s->is_watch_tried)
+		watch_start(s);
+	return s->epfd;
 }
 
+/*
+ * One epoll_wait serves up to READY_MAX calls: its ready ports are
+ * returned one per call, each FIFO read when its port is returned (so
+ * the epoll fd stays readable for the ports not yet returned).  The
+ * watch is read before any port of a batch: a batch shorter than
+ * READY_MAX lists every ready fd, the watch's included if ready; a full
+ * one may have left it out, so it is read anyway.
+ */
 static int sim_evtchn_pending(struct plat *p, unsigned int *port)
 {
 	struct sim *s = to_sim(p);
-	struct epoll_event ev;
-	struct sim_port *sp;
-	int n;
+	bool has_waited = false;
 
-	n = epoll_wait(s->epfd, &ev, 1, 0);
-	if (n < 0)
-		return errno == EINTR ? -EAGAIN : -errno;
-	if (n == 0)
-		return -EAGAIN;
-	sp = port_find(s, ev.data.u32);
-	if (!sp)
-		return -EAGAIN; /* cannot happen: forgotten ports leave epoll */
-	simfs_fifo_drain(sp->fd);
-	*port = ev.data.u32;
-	return 0;
+	for (;;) {
+		struct sim_port *sp;
+		unsigned int lp;
+		int n;
+
+		if (s->ready_next == s->nready) {
+			bool has_news = false;
+
+			/* One epoll_wait per call at most: ports that fired
+			 * after it come with the next call. */
+			if (has_waited)
+				return -EAGAIN;
+			has_waited = true;
+			s->nready = s->ready_next = 0;
+			n = epoll_wait(s->epfd, s->ready, READY_MAX, 0);
+			if (n < 0)
+				return errno == EINTR ? -EAGAIN : -errno;
+			if (n == 0)
+				return -EAGAIN;
+			s->nready = (unsigned int)n;
+			for (int i = 0; i < n; i++)
+				has_news |= s->ready[i].data.u32 == WATCH_TAG;
+			if (s->watch_fd >= 0 && (has_news || n == READY_MAX))
+				watch_read(s);
+		}
+		lp = s->ready[s->ready_next++].data.u32;
+		sp = lp == WATCH_TAG ? NULL : port_find(s, lp);
+		/* Gone since the epoll_wait, or drained meanwhile. */
+		if (sp && simfs_fifo_take(sp->fd)) {
+			*port = lp;
+			return 0;
+		}
+	}
+}
+
+/* ---- test hooks (plat_int.h) ---- */
+
+void sim_get_counters(struct plat *p, struct sim_counters *out)
+{
+	*out = to_sim(p)->counters;
+}
+
+void sim_set_peer_fds_max(struct plat *p, unsigned int max)
+{
+	struct sim *s = to_sim(p);
+
+	s->peer_fds_max = max ? max : 1;
+	while (s->npeer_fds > s->peer_fds_max)
+		peer_drop(s, s->lru_tail);
 }
 
 /* ---- domains ---- */
@@ -702,11 +987,11 @@ static int sim_start_info(struct plat *p, unsigned int domid,
 static void map_release(struct sim_map *m)
 {
 	munmap(m->addr, (size_t)m->n * PLAT_PAGE_SIZE);
-	for (unsigned int i = 0; m->locks && i < m->n; i++) {
-		if (m->locks[i] >= 0)
-			close(m->locks[i]);
+	for (unsigned int i = 0; m->holds && i < m->n; i++) {
+		if (m->holds[i])
+			munmap(m->holds[i], PLAT_PAGE_SIZE);
 	}
-	free(m->locks);
+	free(m->holds);
 	*m = (struct sim_map){0};
 }
 
@@ -805,6 +1090,18 @@ static int grant_hold(struct sim *s, int dir, uint32_t ref, bool is_writable,
 	return err;
 }
 
+/* Keep grant file `lock`'s open file (and lock) alive in a mapping. */
+static int hold_map(int lock, void **hold)
+{
+	void *h = mmap(NULL, PLAT_PAGE_SIZE, PROT_NONE, MAP_SHARED, lock, 0);
+
+	if (h == MAP_FAILED)
+		return -errno;
+	madvise(h, PLAT_PAGE_SIZE, MADV_DONTFORK); /* a child holds none */
+	*hold = h;
+	return 0;
+}
+
 static int sim_map_grants(struct plat *p, unsigned int domid,
                           const uint32_t *refs, unsigned int n,
                           bool is_writable, void **addr)
@@ -813,18 +1110,20 @@ static int sim_map_grants(struct plat *p, unsigned int domid,
 	struct sim_map m = {.n = n};
 	char rel[SIM_PATH_MAX];
 	uint64_t *gfns;
+	int *locks;
 	int dir, err = 0;
 
 	if (domid > SIM_DOMID_MAX)
 		return -EINVAL;
 	gfns = calloc(n, sizeof(*gfns));
-	m.locks = malloc(n * sizeof(*m.locks));
-	if (!gfns || !m.locks) {
+	locks = malloc(n * sizeof(*locks));
+	m.holds = calloc(n, sizeof(*m.holds));
+	if (!gfns || !locks || !m.holds) {
 		err = -ENOMEM;
 		goto out;
 	}
 	for (unsigned int i = 0; i < n; i++)
-		m.locks[i] = -1;
+		locks[i] = -1;
 	simfs_path(rel, "dom%u/grant", domid);
 	err = simfs_dir_open(s->root, rel, &dir);
 	if (err) {
@@ -833,18 +1132,25 @@ static int sim_map_grants(struct plat *p, unsigned int domid,
 	}
 	for (unsigned int i = 0; i < n && !err; i++)
 		err = grant_hold(s, dir, refs[i], is_writable, &gfns[i],
-		                 &m.locks[i]);
+		                 &locks[i]);
 	close(dir);
+	for (unsigned int i = 0; i < n && !err; i++)
+		err = hold_map(locks[i], &m.holds[i]);
 	if (!err) {
 		err = map_add(s, domid, gfns, is_writable, &m, addr);
-		m.locks = NULL; /* map_add owns them now */
+		m.holds = NULL; /* map_add owns them now */
 	}
 out:
-	for (unsigned int i = 0; m.locks && i < n; i++) {
-		if (m.locks[i] >= 0)
-			close(m.locks[i]);
+	for (unsigned int i = 0; m.holds && i < n; i++) {
+		if (m.holds[i])
+			munmap(m.holds[i], PLAT_PAGE_SIZE);
 	}
-	free(m.locks);
+	for (unsigned int i = 0; locks && i < n; i++) {
+		if (locks[i] >= 0)
+			close(locks[i]);
+	}
+	free(locks);
+	free(m.holds);
 	free(gfns);
 	return err;
 }
@@ -1037,6 +1343,8 @@ static void sim_close(struct plat *p)
 		sim_unmap(p, s->maps[0].addr);
 	free(s->maps);
 	free(s->ports);
+	if (s->watch_fd >= 0)
+		close(s->watch_fd);
 	if (s->exc_fd >= 0)
 		close(s->exc_fd);
 	if (s->epfd >= 0)
@@ -1087,6 +1395,23 @@ static int open_self_dirs(struct sim *s)
 	return 0;
 }
 
+/*
+ * Room for the rest of the process: the daemon holds one FIFO of its own
+ * per guest and a connection per client besides the remote FIFOs.
+ */
+static unsigned int peer_fds_default(void)
+{
+	struct rlimit rl;
+	rlim_t n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return PEER_FDS_MAX;
+	n = rl.rlim_cur / 16;
+	return n < PEER_FDS_MIN   ? PEER_FDS_MIN
+	       : n > PEER_FDS_MAX ? PEER_FDS_MAX
+	                          : (unsigned int)n;
+}
+
 int sim_open(const char *dir, unsigned int self, unsigned int flags,
              struct plat **out)
 {
@@ -1102,7 +1427,8 @@ int sim_open(const char *dir, unsigned int self, unsigned int flags,
 	s->base.ops = &sim_ops;
 	s->base.self = self;
 	s->evtchn_dir = s->page_dir = s->grant_dir = -1;
-	s->epfd = s->exc_fd = -1;
+	s->epfd = s->exc_fd = s->watch_fd = -1;
+	s->peer_fds_max = peer_fds_default();
 	s->grant_next = SIM_GRANT_FIRST;
 	s->gfn_next = SIM_GFN_FIRST;
 	s->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

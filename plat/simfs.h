@@ -79,6 +79,13 @@ int simfs_fifo_poke(int fd);
 void simfs_fifo_drain(int fd);
 
 /*
+ * simfs_fifo_take - read what is pending on a non-blocking FIFO fd with
+ * as few reads as it takes (one unless the buffer came back full, no
+ * read to see EAGAIN); true if there was anything.
+ */
+bool simfs_fifo_take(int fd);
+
+/*
  * simfs_page_map - map frame file `name` in `dir` (a regular file of
  * exactly PLAT_PAGE_SIZE bytes) MAP_SHARED, writable if `is_writable`,
  * anywhere if `at` is NULL, else over the caller's reservation at `at`

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "plat/plat.h"
+#include "plat/plat_int.h"
 #include "plat/sim_dom.h"
 #include "plat/simfs.h"
 #include "tests/support/check.h"
@@ -269,9 +270,20 @@ static void test_evtchn_store_port(void)
 	CHECK_EQ_INT(plat_evtchn_notify(d0, 77), -EINVAL);
 	CHECK_EQ_INT(plat_evtchn_unbind(d0, 77), -EINVAL);
 
-	/* The guest closes its end: dom0's notify fails. */
+	/* A burst of notifies is one event, taken in one call. */
+	for (int i = 0; i < 2000; i++)
+		CHECK_EQ_INT(plat_evtchn_notify(g, 1), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), 0);
+	CHECK_EQ_UINT(port, d0port);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), -EAGAIN);
+
+	/* The guest closes its end: dom0's notify fails, once dom0's plat
+	 * has read the news from its fd (as the daemon's loop does). */
 	CHECK_EQ_INT(plat_evtchn_unbind(g, 1), 0);
 	CHECK(!exists("dom5/evtchn/1") && !exists("dom0/evtchn/1.peer"));
+	CHECK(is_readable(plat_evtchn_fd(d0)));
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), -EAGAIN);
+	CHECK(!is_readable(plat_evtchn_fd(d0)));
 	CHECK_EQ_INT(plat_evtchn_notify(d0, d0port), -ENOTCONN);
 	/* ... and dom0's end went back to unbound for the guest. */
 	CHECK(exists("dom0/evtchn/1.unbound"));
@@ -1007,6 +1019,199 @@ static void test_evtchn_rebind_orphan(void)
 	teardown();
 }
 
+/* How many fds this process has open. */
+static int fd_count(void)
+{
+	char path[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n += access(path, F_OK) == 0;
+	}
+	return n;
+}
+
+static uint64_t peer_checks(struct plat *p)
+{
+	struct sim_counters c;
+
+	sim_get_counters(p, &c);
+	return c.peer_checks;
+}
+
+/* Is there an event on FIFO `rel` (opened by path: the file now there)? */
+static bool fifo_has_event(const char *rel)
+{
+	char path[512];
+	bool has;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	fd = open(path, O_RDWR | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	has = simfs_fifo_take(fd);
+	close(fd);
+	return has;
+}
+
+/*
+ * Dom0's plat, whose fd is served as the daemon serves it, keeps the
+ * remote FIFO open and looks at its .peer by path only after a change of
+ * its evtchn directory: every change of the binding is seen by the next
+ * notify after the plat read its fd.
+ */
+static void test_evtchn_peer_cache(void)
+{
+	struct plat *d0, *g, *g6;
+	unsigned int d0port, d6port, gp, port;
+	char rel[64], path[512], tmp[512];
+	uint64_t before;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(sim_dom_create(dir, 6, "six", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+	CHECK_EQ_INT(plat_open(spec, 6, &g6), 0);
+	CHECK(plat_evtchn_fd(d0) >= 0);
+	bind_store(d0, &d0port);
+	CHECK_EQ_INT(plat_evtchn_bind(d0, 6, 1, &d6port), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), -EAGAIN);
+
+	/* The hot path: one look at .peer for the first notify, then none. */
+	before = peer_checks(d0);
+	for (int i = 0; i < 100; i++) {
+		CHECK_EQ_INT(plat_evtchn_notify(d0, d0port), 0);
+		CHECK_EQ_INT(plat_evtchn_pending(d0, &port), -EAGAIN);
+	}
+	CHECK(peer_checks(d0) - before <= 1);
+	CHECK_EQ_INT(plat_evtchn_pending(g, &port), 0);
+	CHECK_EQ_UINT(port, 1);
+
+	/* The guest unbinds its store port and binds dom0's port (unbound
+	 * for it again) from a new port: notifies follow. */
+	CHECK_EQ_INT(plat_evtchn_unbind(g, 1), 0);
+	CHECK_EQ_INT(plat_evtchn_bind(g, 0, d0port, &gp), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), -EAGAIN);
+	CHECK_EQ_INT(plat_evtchn_notify(d0, d0port), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(g, &port), 0);
+	CHECK_EQ_UINT(port, gp);
+
+	/* Its plat closes (unbinding what it bound): dom0's notify fails. */
+	plat_close(g);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), -EAGAIN);
+	CHECK_EQ_INT(plat_evtchn_notify(d0, d0port), -ENOTCONN);
+
+	/* Guest 6's FIFO made anew (and dom0's .peer rewritten, by hand,
+	 * naming it again): the notify reaches the new FIFO. */
+	CHECK_EQ_INT(plat_evtchn_notify(d0, d6port), 0);
+	CHECK_EQ_INT(plat_evtchn_pending(g6, &port), 0);
+	snprintf(path, sizeof(path), "%s/dom6/evtchn/1", dir);
+	CHECK(unlink(path) == 0 && mkfifo(path, 0600) == 0);
+	snprintf(rel, sizeof(rel), "dom0/evtchn/%u.peer", d6port);
+	CHECK(plant(rel, "6 1\n"));
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), -EAGAIN);
+	CHECK_EQ_INT(plat_evtchn_notify(d0, d6port), 0);
+	CHECK(fifo_has_event("dom6/evtchn/1"));
+	/* The same after a rename over it (the sim's own atomic write). */
+	snprintf(path, sizeof(path), "%s/dom6/evtchn/1", dir);
+	CHECK(unlink(path) == 0 && mkfifo(path, 0600) == 0);
+	snprintf(tmp, sizeof(tmp), "%s/dom0/evtchn/x.tmp.1", dir);
+	snprintf(path, sizeof(path), "%s/dom0/evtchn/%u.peer", dir, d6port);
+	CHECK(plant("dom0/evtchn/x.tmp.1", "6 1\n"));
+	CHECK(rename(tmp, path) == 0);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), -EAGAIN);
+	CHECK_EQ_INT(plat_evtchn_notify(d0, d6port), 0);
+	CHECK(fifo_has_event("dom6/evtchn/1"));
+
+	/* Without the watch (a guest's plat), every notify looks. */
+	before = peer_checks(g6);
+	CHECK_EQ_INT(plat_evtchn_notify(g6, 1), 0);
+	CHECK_EQ_INT(plat_evtchn_notify(g6, 1), 0);
+	CHECK_EQ_UINT(peer_checks(g6) - before, 2);
+	CHECK_EQ_INT(plat_evtchn_pending(d0, &port), 0);
+	CHECK_EQ_UINT(port, d6port);
+	plat_close(d0);
+	plat_close(g6);
+	teardown();
+}
+
+/*
+ * With the remote FIFOs held open capped, notifies to more ports than
+ * the cap all arrive, and the plat holds at most the cap open.
+ */
+static void test_evtchn_peer_fds_max(void)
+{
+	enum { N = 24, CAP = 4 };
+	struct plat *d0, *g[N];
+	unsigned int d0port[N], port;
+	struct sim_counters c;
+	int fds;
+
+	CHECK(setup());
+	for (unsigned int i = 0; i < N; i++)
+		CHECK_EQ_INT(sim_dom_create(dir, 10 + i, "g", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	sim_set_peer_fds_max(d0, CAP);
+	CHECK(plat_evtchn_fd(d0) >= 0);
+	for (unsigned int i = 0; i < N; i++) {
+		CHECK_EQ_INT(plat_open(spec, 10 + i, &g[i]), 0);
+		CHECK_EQ_INT(plat_evtchn_bind(d0, 10 + i, 1, &d0port[i]), 0);
+	}
+	fds = fd_count();
+	for (int round = 0; round < 3; round++) {
+		for (unsigned int i = 0; i < N; i++) {
+			CHECK_EQ_INT(plat_evtchn_notify(d0, d0port[i]), 0);
+			/* A recent one again: it stays open. */
+			CHECK_EQ_INT(plat_evtchn_notify(d0, d0port[i / 2]), 0);
+		}
+		for (unsigned int i = 0; i < N; i++) {
+			CHECK_EQ_INT(plat_evtchn_pending(g[i], &port), 0);
+			CHECK_EQ_UINT(port, 1);
+			CHECK_EQ_INT(plat_evtchn_pending(g[i], &port), -EAGAIN);
+		}
+		sim_get_counters(d0, &c);
+		CHECK(c.peer_fds <= CAP);
+		CHECK(fd_count() <= fds + CAP);
+	}
+	plat_close(d0);
+	for (unsigned int i = 0; i < N; i++)
+		plat_close(g[i]);
+	teardown();
+}
+
+/*
+ * A mapping through a grant holds the grant file (the granter sees it
+ * mapped) without holding an fd: the daemon maps one per guest, and
+ * 10 000 guests' fds would not fit beside their event channels.
+ */
+static void test_map_grant_no_fd(void)
+{
+	struct plat *d0, *g;
+	uint32_t ref = 0;
+	uint64_t gfn;
+	void *a;
+	int fds;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
+	CHECK_EQ_INT(plat_alloc_page(g, &gfn), 0);
+	CHECK_EQ_INT(plat_grant(g, gfn, 0, true, &ref), 0);
+	fds = fd_count();
+	CHECK_EQ_INT(plat_map_grant(d0, 5, ref, true, &a), 0);
+	CHECK_EQ_INT(fd_count(), fds);
+	CHECK_EQ_INT(plat_ungrant(g, ref), -EBUSY);
+	plat_unmap(d0, a);
+	CHECK_EQ_INT(plat_ungrant(g, ref), 0);
+	plat_close(g);
+	plat_close(d0);
+	teardown();
+}
+
 static const struct check_test tests[] = {
     CHECK_TEST(test_open),
     CHECK_TEST(test_builder),
@@ -1023,6 +1228,9 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_map_pages),
     CHECK_TEST(test_evtchn_rebind),
     CHECK_TEST(test_evtchn_rebind_orphan),
+    CHECK_TEST(test_evtchn_peer_cache),
+    CHECK_TEST(test_evtchn_peer_fds_max),
+    CHECK_TEST(test_map_grant_no_fd),
 };
 
 CHECK_MAIN(tests)
