@@ -37,6 +37,9 @@
 #include "plat/sim_dom.h"
 
 #define FIRST_DOMID 1000
+/* The most guests' FIFOs the simulator keeps open in the daemon
+ * (PEER_FDS_MAX in plat/sim.c). */
+#define SIM_PEER_FDS 1024
 
 /* op: S start, E end (commit), W write, P set perms, R rm (may fail),
  * X watch (arg: the token), I introduce.
@@ -912,19 +915,21 @@ static void storm_scale(struct server *srv, int nsrv)
 		            : xb_opts.storm_peer_max < max
 		                ? xb_opts.storm_peer_max
 		                : max;
-		/* The simulator keeps two fds per domain open in the daemon
-		 * (its event channel and its grant file; on Xen, two device
-		 * fds in all): the daemon's fd limit caps the domains. */
+		/* The simulator keeps one fd per domain open in the daemon
+		 * (its event channel; on Xen, none: one device fd in all),
+		 * plus at most SIM_PEER_FDS guests' FIFOs it notifies: the
+		 * daemon's fd limit caps the domains. */
 		if (used < 0)
 			used = 0;
 		if (srv[i].simdir && lim > 0 &&
-		    (lim - used - 64) / 2 < sc[i].cap) {
-			sc[i].cap = (lim - used - 64) / 2;
+		    lim - used - 64 - SIM_PEER_FDS < sc[i].cap) {
+			sc[i].cap = lim - used - 64 - SIM_PEER_FDS;
 			snprintf(
 			    sc[i].why, sizeof(sc[i].why),
 			    "capped at %ld domains by the daemon's fd limit "
-			    "(%ld; the simulator holds 2 fds per domain)",
-			    sc[i].cap, lim);
+			    "(%ld; the simulator holds 1 fd per domain and "
+			    "up to %d guests' FIFOs)",
+			    sc[i].cap, lim, SIM_PEER_FDS);
 		}
 	}
 	scale_create(srv, nsrv, max / 100 ? max / 100 : 1);
