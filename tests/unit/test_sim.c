@@ -36,6 +36,17 @@ static bool setup(void)
 	return mkdir(dir, 0755) == 0;
 }
 
+/* A fresh sim with domains 5 and 6, and plats for dom0, 5 and 6. */
+static void open_three(struct plat **d0, struct plat **g, struct plat **g6)
+{
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(sim_dom_create(dir, 6, "six", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, d0), 0);
+	CHECK_EQ_INT(plat_open(spec, 5, g), 0);
+	CHECK_EQ_INT(plat_open(spec, 6, g6), 0);
+}
+
 static void teardown(void)
 {
 	int fd = open(base, O_RDONLY | O_DIRECTORY);
@@ -231,12 +242,7 @@ static void test_evtchn_store_port(void)
 	struct plat *d0, *g, *g6;
 	unsigned int d0port = 0, port, p2;
 
-	CHECK(setup());
-	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
-	CHECK_EQ_INT(sim_dom_create(dir, 6, "six", NULL), 0);
-	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
-	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
-	CHECK_EQ_INT(plat_open(spec, 6, &g6), 0);
+	open_three(&d0, &g, &g6);
 
 	/* Before binding: the guest's notify has no peer. */
 	CHECK_EQ_INT(plat_evtchn_notify(g, 1), -ENOTCONN);
@@ -1069,12 +1075,7 @@ static void test_evtchn_peer_cache(void)
 	char rel[64], path[512], tmp[512];
 	uint64_t before;
 
-	CHECK(setup());
-	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
-	CHECK_EQ_INT(sim_dom_create(dir, 6, "six", NULL), 0);
-	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
-	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
-	CHECK_EQ_INT(plat_open(spec, 6, &g6), 0);
+	open_three(&d0, &g, &g6);
 	CHECK(plat_evtchn_fd(d0) >= 0);
 	bind_store(d0, &d0port);
 	CHECK_EQ_INT(plat_evtchn_bind(d0, 6, 1, &d6port), 0);
