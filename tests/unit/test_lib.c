@@ -965,6 +965,10 @@ static void test_watch_overflow(void)
 	e.gate = &gate;
 	pthread_mutex_lock(&gate);
 	CHECK_EQ_INT(xstore_watch_add(h, "data/t/wf", -1, record, &e, &w), 0);
+	/* The watch's first event is in the callback, stalled at the gate,
+	 * before the flood: were it still queued, the overflow would take
+	 * its place too, and one event would be all there is to see. */
+	CHECK_EQ_INT(wait_entered(&e, 1), 1);
 	for (int i = 0; i < 100; i++)
 		CHECK_EQ_INT(xstore_printf(o, 0, nth("data/t/wf", i), "%d", i),
 		             0);
