@@ -115,3 +115,10 @@ void events_init(struct daemon *d)
 {
 	store_set_event_cb(d->store, on_store_event, d);
 }
+
+void events_adopt_store(struct daemon *d, struct store *st)
+{
+	store_free(d->store);
+	d->store = st;
+	events_init(d);
+}

@@ -9,11 +9,21 @@
 
 struct conn;
 struct daemon;
+struct store;
 struct watch;
 
 /* events_init - route the store's change events to the watch index and
  * on to connections (daemon_init calls it). */
 void events_init(struct daemon *d);
+
+/*
+ * events_adopt_store - make `st` the daemon's store in place of the one
+ * it has, which is freed: a restored tree (the journal's snapshot, a live
+ * update's).  Takes ownership of st; its events are routed as
+ * events_init does.  The one place besides daemon_init and daemon_fini
+ * where d->store changes hands.
+ */
+void events_adopt_store(struct daemon *d, struct store *st);
 
 /*
  * events_fire_special - fire special watch event `name`

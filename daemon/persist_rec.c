@@ -455,9 +455,7 @@ int prec_on_snapshot(void *arg, const void *buf, size_t len)
 		        strerror(-err));
 		return err;
 	}
-	store_free(p->d->store);
-	p->d->store = st;
-	events_init(p->d); /* the new store's events */
+	events_adopt_store(p->d, st);
 	return 0;
 }
 

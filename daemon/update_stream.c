@@ -682,9 +682,7 @@ int ustream_load(struct daemon *d, const void *buf, size_t len,
 		         strerror(-err));
 		return err;
 	}
-	store_free(d->store);
-	d->store = st;
-	events_init(d);
+	events_adopt_store(d, st);
 	for (struct rd q = r; next_rec(&q, &x) && x.kind != LU_END;) {
 		struct rd b = {x.body, x.len, 0, false};
 
