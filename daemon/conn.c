@@ -408,7 +408,29 @@ static void process_input(struct conn *c)
 	}
 }
 
+static long handle_input(struct conn *c);
+
 long conn_handle_input(struct conn *c)
+{
+	uint64_t t0;
+	long n;
+
+	if (c->kind != CONN_SOCKET)
+		return handle_input(c);
+	/* A look that found nothing (the poll window's) is not dom0's. */
+	t0 = loop_now_us();
+	n = handle_input(c);
+	if (n > 0)
+		c->d->sock_busy_us += loop_now_us() - t0;
+	return n;
+}
+
+uint64_t conn_sock_busy_us(const struct daemon *d)
+{
+	return d->sock_busy_us;
+}
+
+static long handle_input(struct conn *c)
 {
 	long n;
 
@@ -501,13 +523,17 @@ static bool hot_serve_sock(struct daemon *d)
 bool conn_poll_hot(struct loop *l, void *arg)
 {
 	struct daemon *d = arg;
-	bool served = hot_serve_sock(d);
+	bool served;
 
 	(void)l;
 	/* Not ahead of guests whose events wait already: the fast path is
-	 * for a few busy guests, not a way to jump the queue. */
+	 * for a few busy guests, not a way to jump the queue; and a socket
+	 * served here again and again would take the guests' turns (the
+	 * loop polls its fds only every few hook turns): epoll then gives
+	 * both, and a turn serves dom0 first and the guests their share. */
 	if (d->evtchn_backlog)
-		return served;
+		return false;
+	served = hot_serve_sock(d);
 	for (unsigned int i = 0; i < CONN_HOT_RINGS; i++)
 		served |= hot_serve(d->hot_rings[i]);
 	return served;

@@ -188,14 +188,25 @@ struct conn *conn_new(struct daemon *d, enum conn_kind kind,
 long conn_handle_input(struct conn *c);
 
 /*
+ * conn_sock_busy_us - the microseconds spent so far reading and serving
+ * the requests of socket connections (dom0's toolstack), in all: what
+ * the guests' fair share is measured against (domain.c).  Only
+ * differences mean anything.
+ */
+uint64_t conn_sock_busy_us(const struct daemon *d);
+
+/*
  * conn_poll_hot - the loop's poll hook (loop_set_poll_hook, with the
  * daemon as `arg`): serve the connections that read requests last, if
  * they have more, without waiting for their fd's event: the last socket
  * (one read) and up to CONN_HOT_RINGS guests' rings (a look at their
  * index in shared memory).  A client sending request after request is
  * then served with one system call fewer each time (no epoll_wait), and
- * a guest's request is seen before its notify arrives.  True if it read
- * any request bytes.  Loop thread only.
+ * a guest's request is seen before its notify arrives.  Nothing is
+ * looked at while the guests' event batches have a backlog
+ * (d->evtchn_backlog): then the batches serve the rings in turn, and
+ * epoll the sockets beside them, each side its share (domain.c).  True
+ * if it read any request bytes.  Loop thread only.
  */
 bool conn_poll_hot(struct loop *l, void *arg);
 

@@ -89,6 +89,8 @@ struct loop {
 	loop_poll_cb *poll_cb;
 	void *poll_arg;
 	unsigned int hook_turns;
+	/* loop_should_yield said yes during this turn's bulk callbacks. */
+	bool is_prompt_waiting;
 };
 
 static uint64_t now_ns(void)
@@ -480,6 +482,11 @@ static int run_class(struct loop *l, const struct epoll_event *evs, int n,
  * the replies) runs in between when both had events: a prompt request
  * answered this turn never waits for a batch of bulk work to be
  * answered (with the journal on, that costs a second, smaller commit).
+ * A bulk callback that stops for a prompt fd (loop_should_yield) has it
+ * served right after, before the turn hook writes the batch's journal
+ * records and replies (a guests' batch ends in tens of notifies): its
+ * reply goes out in that same hook, first (the flush takes the latest
+ * queued first).
  */
 static void run_fd_events(struct loop *l, const struct epoll_event *evs, int n)
 {
@@ -497,14 +504,25 @@ static void run_fd_events(struct loop *l, const struct epoll_event *evs, int n)
 		 * nothing else is runnable here. */
 		sched_yield();
 	}
+	l->is_prompt_waiting = false;
 	run_class(l, evs, n, true, &ran);
+	if (l->is_prompt_waiting) {
+		struct epoll_event pevs[LOOP_MAX_EVENTS];
+		int pn = epoll_wait(l->prompt_epfd, pevs, LOOP_MAX_EVENTS, 0);
+
+		if (pn > 0)
+			run_class(l, pevs, pn, false, &ran);
+	}
 }
 
 bool loop_should_yield(struct loop *l)
 {
 	struct epoll_event ev;
 
-	return epoll_wait(l->prompt_epfd, &ev, 1, 0) > 0;
+	if (epoll_wait(l->prompt_epfd, &ev, 1, 0) <= 0)
+		return false;
+	l->is_prompt_waiting = true;
+	return true;
 }
 
 void loop_set_poll(struct loop *l, unsigned int max_us)

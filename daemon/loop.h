@@ -55,7 +55,9 @@ void loop_del(struct loop *l, int fd);
  * loop_should_yield - true when a prompt fd has events waiting now: a
  * bulk callback should return (leaving the rest of its work ready, to be
  * found again next turn) so that the prompt one is served and answered
- * first.  One epoll_wait with no timeout on the prompt fds; from any
+ * first: the loop serves the prompt fds right after that callback, in
+ * the same turn, and the turn hook then sends their replies with the
+ * batch's.  One epoll_wait with no timeout on the prompt fds; from any
  * callback, on the loop's thread.
  */
 bool loop_should_yield(struct loop *l);
