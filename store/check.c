@@ -38,6 +38,17 @@ static int check_node(const struct store *s, const struct node *n,
 	if (node_nkids(n) > node_kids_cap(n))
 		return fail(why, whysz, "node '%s' has %u children in %u slots",
 		            node_name(n), node_nkids(n), node_kids_cap(n));
+	{
+		/* A lookup trusts kids_bits for the table's size. */
+		uint32_t cap = node_kids_cap(n);
+		bool is_table = cap > KIDS_INDEX_MIN && cap <= KIDS_FLAT_MAX;
+
+		if (is_table ? (1u << n->kids_bits) != 2 * cap
+		             : n->kids_bits != 0)
+			return fail(why, whysz,
+			            "node '%s' has table bits %u for %u slots",
+			            node_name(n), n->kids_bits, cap);
+	}
 	if (node_value(n)[n->value_len] != '\0')
 		return fail(why, whysz, "value of '%s' lost its nul",
 		            node_name(n));

@@ -376,6 +376,7 @@ int apply_del(struct store *s, struct view *v, const struct change *ch,
 	struct tree_env *env = &s->env;
 	struct walk *w = &s->walk;
 	struct node *parent, *victim;
+	uint32_t pos;
 	int err = is_walked ? 0 : tree_walk(env, *v->rootp, ch->path, w);
 
 	if (err)
@@ -385,15 +386,16 @@ int apply_del(struct store *s, struct view *v, const struct change *ch,
 	if (w->depth == 0)
 		return -EINVAL;
 	err = tree_unshare(env, v->rootp, w, w->depth - 1);
-	if (!err)
-		err = node_reserve_remove(env, w->nodes[w->depth - 1],
-		                          w->pos[w->depth]);
 	if (err)
 		return err;
 	parent = w->nodes[w->depth - 1];
-	victim = node_kid(parent, w->pos[w->depth]);
+	pos = node_kid_index(parent, w->pos[w->depth]);
+	err = node_reserve_remove(env, parent, pos);
+	if (err)
+		return err;
+	victim = node_kid(parent, pos);
 	rm_subtree_effects(s, v, victim, ch->path);
-	victim = node_remove_kid(env, parent, w->pos[w->depth]);
+	victim = node_remove_kid(env, parent, pos);
 	parent->gen = next_gen(s);
 	node_unref(env, victim);
 	return 0;

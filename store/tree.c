@@ -5,12 +5,18 @@
  * Invariants: a node reachable from a version with refs == 1 is owned by
  * that version alone and may be changed in place; refs > 1 means shared,
  * and tree_unshare must copy it first.  Children keep insertion order
- * (DIRECTORY lists them so, as Xen does); directories above INDEX_MIN
- * slots also carry an open-addressing index of positions, keyed with the
- * store's secret so that guest-chosen names cannot collide on purpose.
- * A node is one allocation (header, name, value); its children (their
- * count and capacity, the array, the index) are a second.  Freeing is iterative
- * through next_dead.
+ * (DIRECTORY lists them so, as Xen does); directories above
+ * KIDS_INDEX_MIN slots are hashed, keyed with the store's secret so that
+ * guest-chosen names cannot collide on purpose.  A node is one
+ * allocation (header, name, value); its children (their count and
+ * capacity, then a plain array or the hashed table and the order) are a
+ * second.  Freeing is iterative through next_dead.
+ *
+ * The hashed table of a flat directory holds the children's pointers,
+ * not positions into an array: at a million nodes every line a lookup
+ * touches is a cache miss (issue 15), and a path is a chain of them, so
+ * one entry then the child beats an index entry, then a slot, then the
+ * child.  The order is kept apart, one byte per child (the entry).
  *
  * Large directories (more than KIDS_FLAT_MAX slots: /local/domain, /vm,
  * the backends, one child per domain) would make copy-on-write cost a
@@ -25,6 +31,7 @@
  * once its parent's table and chunk are: tree_unshare makes them so, top
  * down, before it looks at the child.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -32,7 +39,7 @@
 #include "common/xalloc.h"
 #include "store/tree.h"
 
-#define INDEX_MIN     8u  /* below this many slots, children are scanned */
+#define INDEX_MIN     KIDS_INDEX_MIN
 #define NODE_HDR_SIZE 24u /* Xen's record header, for node_size() */
 #define PERM_REC_SIZE 8u  /* Xen's struct xs_permissions */
 
@@ -129,15 +136,19 @@ static size_t node_alloc_size(size_t name_len, size_t value_len)
 	return sizeof(struct node) + name_len + 1 + value_len + 1;
 }
 
+/* The block of a flat directory of `cap` slots. */
 static size_t kids_alloc_size(uint32_t cap)
 {
-	size_t sz =
-	    sizeof(struct kids_hdr) + (size_t)cap * sizeof(struct node *);
-
-	if (cap > INDEX_MIN)
-		sz += 2 * (size_t)cap * sizeof(uint32_t);
-	return sz;
+	if (cap <= INDEX_MIN)
+		return sizeof(struct kids_hdr) +
+		       (size_t)cap * sizeof(struct node *);
+	return sizeof(struct kids_hdr) + 2 * (size_t)cap * sizeof(uintptr_t) +
+	       cap;
 }
+
+_Static_assert(_Alignof(max_align_t) > KIDS_TAG_MASK,
+               "a node's pointer has room for the tag bits");
+_Static_assert(2 * KIDS_FLAT_MAX <= 256, "a table entry fits the order byte");
 
 /* A large directory's table: n->kids points at chunk[]. */
 struct kids_big {
@@ -163,6 +174,44 @@ static inline bool is_big(const struct node *n)
 	return n->kids && node_kids_hdr(n)->cap > KIDS_FLAT_MAX;
 }
 
+/* A flat directory with a hashed table (n->kids_bits says so too). */
+static inline bool is_table(const struct node *n)
+{
+	uint32_t cap = node_kids_cap(n);
+
+	return cap > INDEX_MIN && cap <= KIDS_FLAT_MAX;
+}
+
+static inline uintptr_t *table_of(const struct node *n)
+{
+	return (uintptr_t *)(void *)n->kids;
+}
+
+static inline uint8_t *order_of(const struct node *n)
+{
+	return (uint8_t *)(table_of(n) + 2 * node_kids_hdr(n)->cap);
+}
+
+static inline struct node *entry_node(uintptr_t e)
+{
+	return (struct node *)(e & ~KIDS_TAG_MASK);
+}
+
+/* The tag bits of a name's hash: above any table's mask (<= 255). */
+static inline uintptr_t hash_tag(uint32_t h)
+{
+	return (uintptr_t)(h >> 24) & KIDS_TAG_MASK;
+}
+
+static unsigned int log2_of(uint32_t v)
+{
+	unsigned int b = 0;
+
+	while ((1u << b) < v)
+		b++;
+	return b;
+}
+
 static inline struct kids_big *big_of(const struct node *n)
 {
 	return (struct kids_big *)(void *)((char *)n->kids -
@@ -185,18 +234,21 @@ static size_t index_size(uint32_t cap)
 	return sizeof(struct kids_index) + 2 * (size_t)cap * sizeof(uint32_t);
 }
 
+/* The index of a large directory: positions into its chunks. */
 static inline uint32_t *kid_index(const struct node *n)
 {
-	if (is_big(n))
-		return big_of(n)->idx->slot;
-	return (uint32_t *)(n->kids + node_kids_hdr(n)->cap);
+	return big_of(n)->idx->slot;
 }
 
-/* Point slot `i` of `n` (exclusively owned there) at `k`; no reference
- * changes hands. */
+/* Point `n` (exclusively owned there) at `k` where a walk's pos[] says
+ * (an entry of a hashed table, else an index); no reference changes
+ * hands.  The name stays the same, so does a table entry's tag. */
 static inline void set_kid(struct node *n, uint32_t i, struct node *k)
 {
-	if (!is_big(n))
+	if (is_table(n))
+		table_of(n)[i] =
+		    (uintptr_t)k | (table_of(n)[i] & KIDS_TAG_MASK);
+	else if (!is_big(n))
 		n->kids[i] = k;
 	else
 		chunks_of(n)[i / KIDS_CHUNK]->slot[i % KIDS_CHUNK] = k;
@@ -219,6 +271,7 @@ struct node *node_new(struct tree_env *env, const char *name, size_t name_len,
 	n->kids = NULL;
 	n->name_len = (uint16_t)name_len;
 	n->has_name_hash = false;
+	n->kids_bits = 0;
 	n->name_hash = 0;
 	memcpy(n->data, name, name_len);
 	n->data[name_len] = '\0';
@@ -310,7 +363,7 @@ void node_unref(struct tree_env *env, struct node *n)
 			big_drop(env, d, &dead);
 		else
 			for (uint32_t i = 0; i < node_nkids(d); i++)
-				kid_drop(d->kids[i], &dead);
+				kid_drop(node_kid(d, i), &dead);
 		node_release(env, d);
 	}
 }
@@ -353,8 +406,6 @@ static void index_rebuild(struct tree_env *env, struct node *n)
 {
 	uint32_t cap = node_kids_cap(n);
 
-	if (cap <= INDEX_MIN)
-		return;
 	memset(kid_index(n), 0, 2 * (size_t)cap * sizeof(uint32_t));
 	for (uint32_t i = 0; i < node_kids_hdr(n)->n; i++)
 		index_insert(env, n, i);
@@ -392,11 +443,106 @@ static void index_remove(struct tree_env *env, struct node *n, uint32_t pos)
 		idx[j] -= idx[j] > pos + 1;
 }
 
-long node_find_kid(const struct tree_env *env, const struct node *n,
-                   const char *name, size_t len)
-{
-	uint32_t cap = node_kids_cap(n);
+/* ---- the hashed table of a flat directory ---- */
 
+/* Enter child `k` as the `pos`-th of `n`'s table (room made). */
+static void table_insert(struct tree_env *env, struct node *n, uint32_t pos,
+                         struct node *k)
+{
+	uintptr_t *t = table_of(n);
+	uint32_t mask = 2 * node_kids_hdr(n)->cap - 1;
+	uint32_t h = node_name_hash(env, k), i = h & mask;
+
+	assert(((uintptr_t)k & KIDS_TAG_MASK) == 0);
+	while (t[i])
+		i = (i + 1) & mask;
+	t[i] = (uintptr_t)k | hash_tag(h);
+	order_of(n)[pos] = (uint8_t)i;
+}
+
+/* Refill the table of fresh block `n` from `nk` children of `from`. */
+static void table_fill(struct tree_env *env, struct node *n,
+                       const struct node *from, uint32_t nk)
+{
+	memset(table_of(n), 0,
+	       2 * (size_t)node_kids_cap(n) * sizeof(uintptr_t));
+	for (uint32_t i = 0; i < nk; i++)
+		table_insert(env, n, i, node_kid(from, i));
+}
+
+/* The order index of the child at entry `e` of `n`'s table. */
+static uint32_t table_index(const struct node *n, uint32_t e)
+{
+	const uint8_t *order = order_of(n);
+	uint32_t i = 0;
+
+	while (order[i] != e)
+		i++;
+	return i;
+}
+
+/*
+ * Take child `pos` out of `n`'s table: backward-shift deletion keeps
+ * every probe chain whole (an entry that moves has its order byte
+ * follow), then the order closes up.
+ */
+static void table_remove(struct tree_env *env, struct node *n, uint32_t pos)
+{
+	uintptr_t *t = table_of(n);
+	uint8_t *order = order_of(n);
+	uint32_t mask = 2 * node_kids_hdr(n)->cap - 1;
+	uint32_t nk = node_kids_hdr(n)->n;
+	uint32_t h = order[pos], j, k;
+
+	for (j = h;;) {
+		j = (j + 1) & mask;
+		if (!t[j])
+			break;
+		k = node_name_hash(env, entry_node(t[j])) & mask;
+		/* Movable into the hole unless its home is in (h, j]. */
+		if (j > h ? (k <= h || k > j) : (k <= h && k > j)) {
+			t[h] = t[j];
+			order[table_index(n, j)] = (uint8_t)h;
+			h = j;
+		}
+	}
+	t[h] = 0;
+	memmove(order + pos, order + pos + 1, nk - pos - 1);
+}
+
+/* The entry of child `name` in a table of 2^bits entries, or -1. */
+static inline long table_find(const struct tree_env *env, const uintptr_t *t,
+                              unsigned int bits, const char *name, size_t len)
+{
+	uint32_t mask = (1u << bits) - 1;
+	uint32_t h = kid_hash(env, name, len);
+	uintptr_t tag = hash_tag(h);
+
+	for (uint32_t i = h & mask; t[i]; i = (i + 1) & mask) {
+		const struct node *k = entry_node(t[i]);
+
+		if ((t[i] & KIDS_TAG_MASK) != tag)
+			continue;
+		/* The node's head (refs, value_len, gen, perms) may sit on
+		 * the line before its name: fetch both at once, not the
+		 * second after the first has missed. */
+		__builtin_prefetch(k);
+		if (k->name_len == len && !memcmp(k->data, name, len))
+			return i;
+	}
+	return -1;
+}
+
+/* Where child `name` is in `n` (as a walk's pos[] says), or -1. */
+static long kid_where(const struct tree_env *env, const struct node *n,
+                      const char *name, size_t len)
+{
+	uint32_t cap;
+
+	/* A table needs no look at the block's count. */
+	if (n->kids_bits)
+		return table_find(env, table_of(n), n->kids_bits, name, len);
+	cap = node_kids_cap(n);
 	if (cap <= INDEX_MIN) {
 		for (uint32_t i = 0, nk = node_nkids(n); i < nk; i++) {
 			const struct node *k = n->kids[i];
@@ -418,6 +564,35 @@ long node_find_kid(const struct tree_env *env, const struct node *n,
 			return idx[h] - 1;
 	}
 	return -1;
+}
+
+/* The child at `where` (a walk's pos[]) of `n`. */
+static inline struct node *kid_at(const struct node *n, uint32_t where)
+{
+	if (n->kids_bits)
+		return entry_node(table_of(n)[where]);
+	return node_kid(n, where);
+}
+
+uint32_t node_kid_index(const struct node *n, uint32_t where)
+{
+	return n->kids_bits ? table_index(n, where) : where;
+}
+
+long node_find_kid(const struct tree_env *env, const struct node *n,
+                   const char *name, size_t len)
+{
+	long where = kid_where(env, n, name, len);
+
+	return where < 0 ? -1 : (long)node_kid_index(n, (uint32_t)where);
+}
+
+struct node *node_find(const struct tree_env *env, const struct node *n,
+                       const char *name, size_t len)
+{
+	long where = kid_where(env, n, name, len);
+
+	return where < 0 ? NULL : kid_at(n, (uint32_t)where);
 }
 
 /* ---- large directories ---- */
@@ -559,13 +734,14 @@ static int big_grow(struct tree_env *env, struct node *n, uint32_t cap)
 		}
 		for (i = 0; i < nk; i++)
 			b->chunk[i / KIDS_CHUNK]->slot[i % KIDS_CHUNK] =
-			    n->kids[i];
+			    node_kid(n, i);
 		if (n->kids) {
 			env->nr_bytes -= kids_alloc_size(node_kids_cap(n));
 			xfree(node_kids_hdr(n));
 		}
 	}
 	n->kids = (struct node **)(void *)b->chunk;
+	n->kids_bits = 0;
 	index_rebuild(env, n);
 	return 0;
 fail:
@@ -585,7 +761,9 @@ static int own_slot(struct tree_env *env, struct node *n, uint32_t pos)
 {
 	int err;
 
-	if (!is_big(n))
+	/* A table is never large: no need to read its count (a cache
+	 * miss per level of every write in a large store). */
+	if (n->kids_bits || !is_big(n))
 		return 0;
 	err = big_own(env, n);
 	return err ? err : chunk_own(env, n, pos / KIDS_CHUNK);
@@ -634,14 +812,21 @@ int node_reserve_kid(struct tree_env *env, struct node *n)
 		return -ENOMEM;
 	h->n = nk;
 	h->cap = cap;
-	if (nk)
-		memcpy(h + 1, n->kids, nk * sizeof(*n->kids));
+	if (cap <= INDEX_MIN) {
+		if (nk)
+			memcpy(h + 1, n->kids, nk * sizeof(*n->kids));
+	} else {
+		/* The new block as a node's, to fill it from the old. */
+		struct node tmp = {.kids = (struct node **)(void *)(h + 1)};
+
+		table_fill(env, &tmp, n, nk);
+	}
 	env->nr_bytes +=
 	    kids_alloc_size(cap) - (old ? kids_alloc_size(old) : 0);
 	if (n->kids)
 		xfree(node_kids_hdr(n));
 	n->kids = (struct node **)(void *)(h + 1);
-	index_rebuild(env, n);
+	n->kids_bits = (uint8_t)(cap > INDEX_MIN ? log2_of(2 * cap) : 0);
 	return 0;
 }
 
@@ -649,9 +834,13 @@ void node_add_kid(struct tree_env *env, struct node *n, struct node *kid)
 {
 	uint32_t pos = node_kids_hdr(n)->n++;
 
-	set_kid(n, pos, kid);
-	if (node_kids_hdr(n)->cap > INDEX_MIN)
-		index_insert(env, n, pos);
+	if (is_table(n)) {
+		table_insert(env, n, pos, kid);
+	} else {
+		set_kid(n, pos, kid);
+		if (is_big(n))
+			index_insert(env, n, pos);
+	}
 }
 
 int node_reserve_remove(struct tree_env *env, struct node *n, uint32_t pos)
@@ -674,14 +863,15 @@ struct node *node_remove_kid(struct tree_env *env, struct node *n, uint32_t pos)
 	struct node *kid = node_kid(n, pos);
 	uint32_t nk = node_nkids(n);
 
-	if (node_kids_cap(n) > INDEX_MIN)
-		index_remove(env, n, pos);
-	if (!is_big(n)) {
+	if (is_table(n)) {
+		table_remove(env, n, pos);
+	} else if (!is_big(n)) {
 		memmove(n->kids + pos, n->kids + pos + 1,
 		        (nk - pos - 1) * sizeof(n->kids[0]));
 	} else {
 		struct kids_chunk **ch = chunks_of(n);
 
+		index_remove(env, n, pos);
 		/* Shift chunk by chunk: each takes the next one's first. */
 		for (uint32_t ci = pos / KIDS_CHUNK, at = pos % KIDS_CHUNK;
 		     ci <= (nk - 1) / KIDS_CHUNK; ci++, at = 0) {
@@ -712,6 +902,7 @@ static struct node *node_clone(struct tree_env *env, const struct node *n)
 	c->gen = n->gen;
 	c->has_name_hash = n->has_name_hash;
 	c->name_hash = n->name_hash;
+	c->kids_bits = n->kids_bits;
 	if (is_big(n)) {
 		big_of(n)->refs++;
 		c->kids = n->kids;
@@ -728,7 +919,7 @@ static struct node *node_clone(struct tree_env *env, const struct node *n)
 		env->nr_bytes += sz;
 		env->kids_copied += h->n;
 		for (uint32_t i = 0; i < h->n; i++)
-			c->kids[i]->refs++;
+			node_kid(c, i)->refs++;
 	}
 	return c;
 }
@@ -816,13 +1007,13 @@ int tree_walk(const struct tree_env *env, struct node *root, const char *path,
 	w->pos[0] = 0;
 	w->found = 0;
 	for (unsigned int i = 1; i <= d; i++) {
-		long pos = node_find_kid(env, w->nodes[i - 1], w->comp[i],
-		                         w->comp_len[i]);
+		long pos =
+		    kid_where(env, w->nodes[i - 1], w->comp[i], w->comp_len[i]);
 
 		if (pos < 0)
 			break;
 		w->pos[i] = (uint32_t)pos;
-		w->nodes[i] = node_kid(w->nodes[i - 1], (uint32_t)pos);
+		w->nodes[i] = kid_at(w->nodes[i - 1], (uint32_t)pos);
 		w->found = i;
 	}
 	return 0;
@@ -837,14 +1028,14 @@ struct node *tree_lookup(const struct tree_env *env, struct node *root,
 	while (*p) {
 		const char *slash = strchr(p, '/');
 		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-		long pos = node_find_kid(env, n, p, len);
+		struct node *k = node_find(env, n, p, len);
 
-		if (pos < 0) {
+		if (!k) {
 			if (nearest)
 				*nearest = n;
 			return NULL;
 		}
-		n = node_kid(n, (uint32_t)pos);
+		n = k;
 		p += len;
 		if (*p == '/')
 			p++;
@@ -913,6 +1104,7 @@ int node_set_value(struct tree_env *env, struct node **rootp, struct walk *w,
 		return -ENOMEM;
 	n->gen = gen;
 	n->kids = old->kids;
+	n->kids_bits = old->kids_bits;
 	old->kids = NULL;
 	relink(rootp, w, i, n);
 	/* old->kids is NULL now: the children's bytes stay counted once. */

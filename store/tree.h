@@ -37,13 +37,14 @@ struct node {
 	};
 	struct nperms *perms;
 	/* Children in insertion order, or NULL for none; read them with
-	 * node_kid().  Up to KIDS_FLAT_MAX slots: the slots of a block that
-	 * starts with their count and capacity (struct kids_hdr, just
-	 * before kids[0]: node_nkids) and ends with the index, owned by the
-	 * node.  Beyond: the chunk table of a large directory (tree.c),
-	 * shared between versions.  A leaf, most nodes, carries no count:
-	 * 40 bytes of header, not 48, which with the allocator's 16-byte
-	 * steps is 16 bytes per leaf. */
+	 * node_kid().  Up to KIDS_FLAT_MAX slots: a block owned by the node
+	 * that starts with their count and capacity (struct kids_hdr, just
+	 * before what kids points at: node_nkids), then up to KIDS_INDEX_MIN
+	 * slots, or else the hashed table of the children (tree.c) and
+	 * their order.  Beyond: the chunk table of a large directory
+	 * (tree.c), shared between versions.  A leaf, most nodes, carries
+	 * no count: 40 bytes of header, not 48, which with the allocator's
+	 * 16-byte steps is 16 bytes per leaf. */
 	struct node **kids;
 	uint16_t name_len;
 	/* The child-index hash of the name (the store's key), cached by
@@ -51,6 +52,10 @@ struct node {
 	 * (growth, removal) hashes no existing child again.  Every child
 	 * of an indexed directory has it; it fits in what was padding. */
 	bool has_name_hash;
+	/* log2 of the hashed table's entries when kids is one, else 0: a
+	 * lookup finds its entry without reading the block's count, a
+	 * cache line fewer per level of a path in a large store. */
+	uint8_t kids_bits;
 	uint32_t name_hash;
 	char data[]; /* name, nul, value, nul */
 };
@@ -100,8 +105,19 @@ static inline uint32_t node_kids_cap(const struct node *n)
  * directory (copy-on-write) shares the table, and changing one child
  * copies the table and one chunk, not a reference to every child.
  */
-#define KIDS_FLAT_MAX 64u
-#define KIDS_CHUNK    64u
+#define KIDS_FLAT_MAX  128u
+#define KIDS_CHUNK     64u
+#define KIDS_INDEX_MIN 8u /* up to this many slots, a plain scanned array */
+
+/*
+ * Between KIDS_INDEX_MIN and KIDS_FLAT_MAX slots, kids points at an
+ * open-addressing table of 2 * cap entries that hold the children
+ * themselves, each pointer carrying KIDS_TAG_MASK bits of its name's
+ * hash (nodes are malloc'd: at least 8-aligned), followed by cap bytes:
+ * the table entry of each child, in order.  A lookup then reads one
+ * entry and the child, not an index, then a slot, then the child.
+ */
+#define KIDS_TAG_MASK ((uintptr_t)7)
 
 struct kids_chunk {
 	uint32_t refs;
@@ -111,10 +127,17 @@ struct kids_chunk {
 /* node_kid - child `i` (< node_nkids) of `n`. */
 static inline struct node *node_kid(const struct node *n, uint32_t i)
 {
+	uint32_t cap = node_kids_hdr(n)->cap;
 	struct kids_chunk *const *ch;
 
-	if (node_kids_hdr(n)->cap <= KIDS_FLAT_MAX)
+	if (cap <= KIDS_INDEX_MIN)
 		return n->kids[i];
+	if (cap <= KIDS_FLAT_MAX) {
+		const uintptr_t *t = (const uintptr_t *)(const void *)n->kids;
+		const uint8_t *order = (const uint8_t *)(t + 2 * cap);
+
+		return (struct node *)(t[order[i]] & ~KIDS_TAG_MASK);
+	}
 	ch = (struct kids_chunk *const *)(const void *)n->kids;
 	return ch[i / KIDS_CHUNK]->slot[i % KIDS_CHUNK];
 }
@@ -187,10 +210,19 @@ void node_unref(struct tree_env *env, struct node *n);
 /*
  * node_find_kid - the position of child `name` (`len` bytes) of `n`, or
  * -1.  O(1) expected for large directories (keyed hash index), a short
- * scan for small ones.
+ * scan for small ones; a hashed table finds the child in O(1) and its
+ * position in its order bytes (node_find skips that).
  */
 long node_find_kid(const struct tree_env *env, const struct node *n,
                    const char *name, size_t len);
+
+/*
+ * node_find - child `name` (`len` bytes) of `n`, or NULL: node_find_kid
+ * without the position, which a hashed table has to search its order
+ * for.
+ */
+struct node *node_find(const struct tree_env *env, const struct node *n,
+                       const char *name, size_t len);
 
 /*
  * tree_lookup - the node at absolute path `path` (validated) under
@@ -204,9 +236,11 @@ struct node *tree_lookup(const struct tree_env *env, struct node *root,
 /*
  * A walk records the chain of nodes from the root to a path's deepest
  * existing node, so that a mutation can change them in place after
- * tree_unshare.  nodes[0] is the root; pos[i] is the index of nodes[i]
- * in nodes[i-1]'s children.  `comp`/`comp_len` give the start and length
- * of each path component (component i+1 is nodes[i+1]'s name).
+ * tree_unshare.  nodes[0] is the root; pos[i] is where nodes[i] is in
+ * nodes[i-1]: its index among the children, except in a hashed table,
+ * where it is its entry (node_kid_index converts).  `comp`/`comp_len`
+ * give the start and length of each path component (component i+1 is
+ * nodes[i+1]'s name).
  */
 struct walk {
 	unsigned int depth; /* components in the path */
@@ -259,6 +293,10 @@ int node_reserve_kid(struct tree_env *env, struct node *n);
 /* node_add_kid - append `kid` (reference taken over) to unshared `n`,
  * which has room (node_reserve_kid). */
 void node_add_kid(struct tree_env *env, struct node *n, struct node *kid);
+
+/* node_kid_index - the index among the children of `n` of the child
+ * that a walk's pos[] places at `where` in it. */
+uint32_t node_kid_index(const struct node *n, uint32_t where);
 
 /*
  * node_reserve_remove - make ready the removal of child `pos` of

@@ -247,15 +247,10 @@ int txn_observe(struct txn *t, const char *path, unsigned int from,
 			return 0;
 		clen = strcspn(p, "/");
 		snap_up = snap;
-		if (snap) {
-			long pos = node_find_kid(t->env, snap, p, clen);
-
-			snap = pos < 0 ? NULL : node_kid(snap, (uint32_t)pos);
-		}
+		if (snap)
+			snap = node_find(t->env, snap, p, clen);
 		if (own) {
-			long pos = node_find_kid(t->env, own, p, clen);
-
-			own = pos < 0 ? NULL : node_kid(own, (uint32_t)pos);
+			own = node_find(t->env, own, p, clen);
 			if (!own)
 				is_own_absence = !snap_up || snap;
 		}

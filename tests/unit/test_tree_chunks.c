@@ -114,6 +114,7 @@ static void test_random_histories(void)
 		unsigned int vi = (unsigned int)(st_rand(&rng) % nver);
 		struct version *v = &ver[vi];
 		unsigned int op = (unsigned int)(st_rand(&rng) % 100);
+		uint32_t pos;
 		/* Grow to a few hundred first, past the flat form. */
 		unsigned int grow = step < 4000 ? 60 : 30;
 
@@ -143,10 +144,11 @@ static void test_random_histories(void)
 			CHECK_EQ_INT(walk_kid(&env, &w, v, v->id[i]), 0);
 			CHECK_EQ_UINT(w.found, 2);
 			CHECK_EQ_INT(tree_unshare(&env, &v->root, &w, 1), 0);
-			CHECK_EQ_INT(
-			    node_reserve_remove(&env, w.nodes[1], w.pos[2]), 0);
+			pos = node_kid_index(w.nodes[1], w.pos[2]);
+			CHECK_EQ_INT(node_reserve_remove(&env, w.nodes[1], pos),
+			             0);
 			node_unref(&env,
-			           node_remove_kid(&env, w.nodes[1], w.pos[2]));
+			           node_remove_kid(&env, w.nodes[1], pos));
 			memmove(v->id + i, v->id + i + 1,
 			        (v->n - i - 1) * sizeof(v->id[0]));
 			memmove(v->val + i, v->val + i + 1,
@@ -228,8 +230,11 @@ static void test_change_copies_a_chunk(void)
 
 	CHECK_EQ_INT(tree_walk(&env, root, "/d/new", &w), 0);
 	CHECK_EQ_INT(tree_unshare(&env, &root, &w, 1), 0);
-	CHECK_EQ_INT(node_reserve_remove(&env, w.nodes[1], w.pos[2]), 0);
-	node_unref(&env, node_remove_kid(&env, w.nodes[1], w.pos[2]));
+	CHECK_EQ_INT(node_reserve_remove(&env, w.nodes[1],
+	                                 node_kid_index(w.nodes[1], w.pos[2])),
+	             0);
+	node_unref(&env, node_remove_kid(&env, w.nodes[1],
+	                                 node_kid_index(w.nodes[1], w.pos[2])));
 	CHECK(env.kids_copied - before <= 4 * KIDS_CHUNK);
 
 	/* The snapshot saw none of it. */
