@@ -18,9 +18,12 @@
  *     with the other servers as every case is.
  * Size 0 is the store before loading (the ~2 100 base keys).  A server
  * marked as an empty twin (--empty-twin: a second instance of the
- * daemon under test) is never loaded and always reads and writes the
- * base keys, so that "loaded / empty" is measured in the same slices,
- * free of the machine's drift between steps.  A server
+ * daemon under test) is never grown: it holds TWIN_LEAVES leaves of the
+ * same shape (/bench/s/0/B/C, ~1 000 nodes beside the base keys) and
+ * always reads and overwrites those, so that "loaded / empty" is
+ * measured in the same slices, free of the machine's drift between
+ * steps, and on paths of the same depth: the base keys' /bench/r/N is
+ * two levels (two lookups) shorter, which was counted as growth.  A server
  * that cannot load a step within xb_opts.load_budget seconds in total
  * stops there (noted), and is left out of the steps after.
  */
@@ -30,7 +33,8 @@
 
 #include "bench/xsbench/xsbench.h"
 
-#define FANOUT 100
+#define FANOUT      100
+#define TWIN_LEAVES 1000
 
 struct sizestate {
 	long loaded;
@@ -143,7 +147,8 @@ static void size_setup(struct server *s, const struct bcase *k,
 {
 	struct sizestate *z = &sz[s->idx];
 
-	st->i = s->is_twin ? 0 : k->param; /* 0: the base keys */
+	/* 0: the base keys */
+	st->i = s->is_twin ? TWIN_LEAVES : k->param;
 	if (z->is_out) {
 		st->is_skip = true;
 		snprintf(st->why, sizeof(st->why), "%s", z->why);
@@ -248,8 +253,15 @@ void work_size(struct server *srv, int nsrv)
 	int i;
 
 	memset(sz, 0, sizeof(sz));
-	for (i = 0; i < nsrv; i++)
+	for (i = 0; i < nsrv; i++) {
 		sz[i].rss_base = server_rss_kb(&srv[i]);
+		if (srv[i].is_twin &&
+		    xb_pipeline_write(
+		        &srv[i].main, 0, TWIN_LEAVES, 64, size_key, NULL,
+		        now() + xb_opts.load_budget) < TWIN_LEAVES)
+			die("%s: cannot write its %d leaves", srv[i].name,
+			    TWIN_LEAVES);
+	}
 	measure_level(srv, nsrv, 0);
 	for (i = 0; i < xb_opts.nsizes; i++) {
 		load_step(srv, nsrv, xb_opts.sizes[i]);
