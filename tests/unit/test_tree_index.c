@@ -112,6 +112,17 @@ static void test_remove_reads_only_its_chain(void)
 	CHECK_EQ_UINT(env.nr_nodes, 0);
 }
 
+/* A root with one directory "d", both made with `p`. */
+static void root_with_dir(struct tree_env *env, struct nperms *p,
+                          struct node **root, struct node **dir)
+{
+	*root = node_new(env, "", 0, NULL, 0, p);
+	*dir = node_new(env, "d", 1, NULL, 0, p);
+	CHECK(*root && *dir);
+	CHECK_EQ_INT(node_reserve_kid(env, *root), 0);
+	node_add_kid(env, *root, *dir);
+}
+
 static uint64_t next_rand(uint64_t *rng)
 {
 	*rng ^= *rng << 13;
@@ -141,11 +152,7 @@ static void test_flat_table_model(void)
 	siphash_key_random(&env.key);
 	CHECK(p != NULL);
 	walk_init(&w);
-	root = node_new(&env, "", 0, NULL, 0, p);
-	k = node_new(&env, "d", 1, NULL, 0, p);
-	CHECK(root && k);
-	CHECK_EQ_INT(node_reserve_kid(&env, root), 0);
-	node_add_kid(&env, root, k);
+	root_with_dir(&env, p, &root, &k);
 	for (unsigned int step = 0; step < 6000; step++) {
 		unsigned int op = (unsigned int)(next_rand(&rng) % 100);
 		struct node *dir;
@@ -235,11 +242,7 @@ static void test_lookup_reads_no_count(void)
 	siphash_key_random(&env.key);
 	CHECK(p != NULL);
 	walk_init(&w);
-	root = node_new(&env, "", 0, NULL, 0, p);
-	dir = node_new(&env, "d", 1, NULL, 0, p);
-	CHECK(root && dir);
-	CHECK_EQ_INT(node_reserve_kid(&env, root), 0);
-	node_add_kid(&env, root, dir);
+	root_with_dir(&env, p, &root, &dir);
 	for (unsigned int i = 0; i < 100; i++) {
 		CHECK_EQ_INT(node_reserve_kid(&env, dir), 0);
 		node_add_kid(&env, dir, kid(&env, p, i));
