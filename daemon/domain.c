@@ -40,9 +40,10 @@
  * (dom0's toolstack), once the guests have had their share (below): the
  * event channel is a LOOP_BULK fd, so the loop serves that request right
  * after the batch, and its reply leaves first at the turn's end (loop.h).
- * A toolstack request waits for one kick, not for a batch: with the
- * 200 us budget alone it could wait for a whole batch and its reply for
- * another (load_hostile.py).  A yield takes no port it does not serve:
+ * A toolstack request waits for the guests' share and the kick under way
+ * (KICK_CHECK_US at least), not for a batch: with the 200 us budget
+ * alone it could wait for a whole batch and its reply for another
+ * (load_hostile.py).  A yield takes no port it does not serve:
  * the others stay pending, for the next turn.
  * A batch that left ports pending, or served more than CONN_HOT_RINGS,
  * sets d->evtchn_backlog: the poll window's look at the last busy rings
@@ -50,18 +51,6 @@
  */
 #define KICKS_PER_TURN 64
 #define KICK_BUDGET_US 200u
-/*
- * But a batch yields to dom0 only once the guests have had their share:
- * as much of the daemon's time as dom0's sockets took since the last
- * batch (conn_sock_busy_us), up to the budget.  Without a share a
- * toolstack sending request after request would find its next one
- * served after every single kick, and the guests would get one kick per
- * dom0 request (in make load, 1 000 good guests took 12x longer while
- * dom0's storm ran).  A light toolstack is owed nothing back: its
- * request waits for the kick under way, not for a slice of the batch
- * (with a fixed 50 us slice instead, dom0-read's p50 beside 200 guests
- * was twice as long; bench/README).
- */
 /*
  * Looking for dom0's request is a system call (loop_should_yield): once
  * per this much of a batch, the first after as much, not after every
@@ -72,6 +61,18 @@
  */
 #define KICK_CHECK_US 20u
 
+/*
+ * A batch yields to dom0 only once the guests have had their share:
+ * as much of the daemon's time as dom0's sockets took since the last
+ * batch (conn_sock_busy_us), up to the budget.  Without a share a
+ * toolstack sending request after request would find its next one
+ * served after every single kick, and the guests would get one kick per
+ * dom0 request (in make load, 1 000 good guests took 12x longer while
+ * dom0's storm ran).  A light toolstack is owed nothing back: its
+ * request waits for the next look, not for a slice of the batch
+ * (with a fixed 50 us slice instead, dom0-read's p50 beside 200 guests
+ * was twice as long; bench/README).
+ */
 static uint64_t guests_owed_us(struct daemon *d)
 {
 	uint64_t busy = conn_sock_busy_us(d);
