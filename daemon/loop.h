@@ -99,13 +99,16 @@ void loop_set_poll(struct loop *l, unsigned int max_us);
  * of the connection served last), serves it, and returns true if it
  * served anything.  That ends the wait as fd events would (the turn's
  * timers and turn hook run, and the next wait polls again) with no
- * epoll_wait.  The fds are polled whenever the hook finds nothing, and
- * after LOOP_POLL_HOOK_TURNS turns in a row that it ended, so no fd
- * waits behind it for long.  NULL removes it.
+ * epoll_wait.  While the hook finds nothing, the fds are polled at
+ * once and then every LOOP_POLL_FDS_NS (the hook alone in between, so a
+ * hot connection is looked at as often as one system call allows), and
+ * after LOOP_POLL_HOOK_TURNS turns in a row that the hook ended, so no
+ * fd waits behind it for long.  NULL removes it.
  */
 typedef bool loop_poll_cb(struct loop *l, void *arg);
 void loop_set_poll_hook(struct loop *l, loop_poll_cb *cb, void *arg);
 #define LOOP_POLL_HOOK_TURNS 8u
+#define LOOP_POLL_FDS_NS     4000u
 
 /* The first window after polling has paused, in nanoseconds. */
 #define LOOP_POLL_START_NS 8000u
@@ -125,6 +128,7 @@ struct loop_poll_stats {
 	uint64_t poll_misses; /* polls that ran out of window */
 	uint64_t sleeps;      /* waits that slept in epoll_wait */
 	uint64_t hook_hits;   /* polls that the poll hook ended */
+	uint64_t fd_polls;    /* epoll_waits without a timeout while polling */
 	uint64_t window_ns;   /* the current window */
 };
 

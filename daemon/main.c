@@ -209,7 +209,6 @@ static int signals_watch(struct daemon *d, int *sfd)
 	return 0;
 }
 
-/* The safe point: write what the turn queued, free what it killed. */
 /* What polling cost and saved, so that --poll-us can be judged. */
 static void log_poll_stats(const struct loop *l)
 {
@@ -217,11 +216,12 @@ static void log_poll_stats(const struct loop *l)
 
 	loop_poll_stats(l, &st);
 	log_debug("polling: %llu sleeps saved (%llu by the poll hook), %llu "
-	          "polls in vain, %llu sleeps",
+	          "polls in vain, %llu sleeps, %llu fd polls",
 	          (unsigned long long)(st.poll_hits + st.hook_hits),
 	          (unsigned long long)st.hook_hits,
 	          (unsigned long long)st.poll_misses,
-	          (unsigned long long)st.sleeps);
+	          (unsigned long long)st.sleeps,
+	          (unsigned long long)st.fd_polls);
 }
 
 /* Report the rate-limited lines held back (log_limited) now and then,

@@ -9,8 +9,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/xalloc.h"
@@ -755,15 +757,107 @@ static void test_poll_hook(void)
 	loop_free(l);
 }
 
+/*
+ * While the hook finds nothing, the fds are polled only every
+ * LOOP_POLL_FDS_NS, not at every step: an epoll_wait costs a system call
+ * that a hot connection's read has to wait behind.  A peer thread answers
+ * each byte 200 us later, so the window grows until it covers the gap;
+ * meanwhile the hook is called at every step.  Counts, not speed: an
+ * fd poll per hook call (the old rule) fails, however slow the machine.
+ */
+struct pace {
+	int rfd, wfd;     /* the loop's pipe */
+	int ask_r, ask_w; /* the loop asks the peer for the next byte */
+	unsigned int left;
+	unsigned long hook_calls;
+};
+
+static void *pace_peer(void *arg)
+{
+	struct pace *p = arg;
+	const struct timespec gap = {0, 200000};
+	char b;
+
+	while (read(p->ask_r, &b, 1) == 1) {
+		nanosleep(&gap, NULL);
+		if (write(p->wfd, "x", 1) != 1)
+			break;
+	}
+	return NULL;
+}
+
+static bool pace_hook(struct loop *l, void *arg)
+{
+	(void)l;
+	((struct pace *)arg)->hook_calls++;
+	return false;
+}
+
+static void pace_cb(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	struct pace *p = arg;
+	char b;
+
+	(void)events;
+	if (read(fd, &b, 1) != 1)
+		return;
+	if (--p->left == 0 || write(p->ask_w, "?", 1) != 1)
+		loop_stop(l);
+}
+
+static void test_poll_hook_fd_pace(void)
+{
+	struct loop *l = loop_new();
+	struct loop_poll_stats st;
+	struct pace p = {.left = 16};
+	pthread_t th;
+	int a[2], q[2];
+
+	CHECK(l != NULL);
+	CHECK(pipe2(a, O_NONBLOCK | O_CLOEXEC) == 0);
+	CHECK(pipe2(q, O_CLOEXEC) == 0);
+	p.rfd = a[0];
+	p.wfd = a[1];
+	p.ask_r = q[0];
+	p.ask_w = q[1];
+	CHECK_EQ_INT(pthread_create(&th, NULL, pace_peer, &p), 0);
+	loop_set_poll(l, 1000000);
+	loop_set_poll_hook(l, pace_hook, &p);
+	CHECK_EQ_INT(loop_add(l, a[0], LOOP_IN, pace_cb, &p), 0);
+	CHECK_EQ_INT(write(a[1], "x", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+	close(q[1]);
+	CHECK_EQ_INT(pthread_join(th, NULL), 0);
+	loop_poll_stats(l, &st);
+	CHECK(st.poll_hits + st.poll_misses > 0); /* it did poll */
+	CHECK(st.fd_polls > 0);
+	/* Each step calls the hook; an fd poll at most every 4 us. */
+	CHECK(st.fd_polls * 4 < p.hook_calls);
+	loop_del(l, a[0]);
+	close(a[0]);
+	close(a[1]);
+	close(q[0]);
+	loop_free(l);
+}
+
 static const struct check_test tests[] = {
-    CHECK_TEST(test_new_free),     CHECK_TEST(test_timer_order),
-    CHECK_TEST(test_timer_cancel), CHECK_TEST(test_timer_rearm_next_turn),
-    CHECK_TEST(test_timer_heap),   CHECK_TEST(test_fd_in),
-    CHECK_TEST(test_fd_out),       CHECK_TEST(test_fd_del_in_batch),
-    CHECK_TEST(test_turn_hook),    CHECK_TEST(test_alloc_failure),
-    CHECK_TEST(test_poll_adapt),   CHECK_TEST(test_poll),
-    CHECK_TEST(test_poll_hook),    CHECK_TEST(test_bulk_after_prompt),
-    CHECK_TEST(test_bulk_yield),   CHECK_TEST(test_bulk_not_starved),
+    CHECK_TEST(test_new_free),
+    CHECK_TEST(test_timer_order),
+    CHECK_TEST(test_timer_cancel),
+    CHECK_TEST(test_timer_rearm_next_turn),
+    CHECK_TEST(test_timer_heap),
+    CHECK_TEST(test_fd_in),
+    CHECK_TEST(test_fd_out),
+    CHECK_TEST(test_fd_del_in_batch),
+    CHECK_TEST(test_turn_hook),
+    CHECK_TEST(test_alloc_failure),
+    CHECK_TEST(test_poll_adapt),
+    CHECK_TEST(test_poll),
+    CHECK_TEST(test_poll_hook),
+    CHECK_TEST(test_poll_hook_fd_pace),
+    CHECK_TEST(test_bulk_after_prompt),
+    CHECK_TEST(test_bulk_yield),
+    CHECK_TEST(test_bulk_not_starved),
 };
 
 CHECK_MAIN(tests)
