@@ -3,7 +3,8 @@
  * cancellation, fd callbacks over pipes, deletion from callbacks, the
  * turn hook, allocation failure, the adaptive poll window (its rule,
  * and that a loop whose next request is already waiting polls instead of
- * sleeping), and bulk fds (prompt ones served and answered first, a bulk
+ * sleeping, and that with a poll hook the fds are polled at a pace, not
+ * at every step), and bulk fds (prompt ones served and answered first, a bulk
  * callback yielding to a prompt fd, no starvation of either).  Time is only
  * ever checked as a lower bound (a timer never fires early), never as a speed.
  */
