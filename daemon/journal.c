@@ -20,9 +20,12 @@
  * flipped bit, a record copied from another file or two swapped records
  * all fail the check.  Recovery stops at the first bad record and
  * truncates it away, so appends follow valid data and nothing after a
- * dropped record is ever replayed.  A record is written before the
- * reply that acknowledges it (the daemon's contract), so what is
- * dropped was never acknowledged.
+ * dropped record is ever replayed.  The last record of each commit
+ * carries REC_BATCH_END in its kind byte, and the valid records after
+ * the last such mark (the front of a torn batch) are dropped with it:
+ * a commit is all or nothing.  A record is written before the reply
+ * that acknowledges it (the daemon's contract), so what is dropped was
+ * never acknowledged.
  *
  * Formats (little-endian):
  *   snapshot: "XSSNAP\0\1" u32 version u32 0 u64 epoch u64 length,
@@ -30,6 +33,7 @@
  *             (the header is written last: the length is known at the end)
  *   journal:  "XSJRNL\0\1" u32 version u64 epoch u32 crc32(first 20 bytes),
  *             records: u32 length u32 crc u8 kind payload[length],
+ *             kind | REC_BATCH_END on a commit's last record (version 2),
  *             crc = crc32(u64 epoch, u64 seq, u8 kind, payload)
  */
 #include <dirent.h>
@@ -381,12 +385,17 @@ static bool snapshot_is_valid(const struct map *m, uint64_t epoch,
 	return true;
 }
 
-static void journal_header(unsigned char *h, uint64_t epoch)
+static void journal_header_v(unsigned char *h, uint64_t epoch, uint32_t version)
 {
 	memcpy(h, JRNL_MAGIC, 8);
-	put32(h + 8, FORMAT_VERSION);
+	put32(h + 8, version);
 	put64(h + 12, epoch);
 	put32(h + 20, journal_crc(0, h, 20));
+}
+
+static void journal_header(unsigned char *h, uint64_t epoch)
+{
+	journal_header_v(h, epoch, JRNL_VERSION);
 }
 
 /* Create journal.<epoch>, empty but for its header; fd in *fd. */
@@ -448,21 +457,24 @@ static bool is_zero(const unsigned char *p, size_t len)
 }
 
 /*
- * Replay journal.<epoch> from its map: records until the end or the first
- * bad one, whose offset goes in *good (the file's valid length).  Zeros
- * to the end of the file are the mapped writer's preallocation (a record
- * never starts with 9 zero bytes: its checksum covers its epoch and
- * sequence number): the end, not a drop.
+ * Replay journal.<epoch> from its map: the records of whole batches
+ * until the end or the first bad record; the end of the last whole batch
+ * goes in *good (the file's valid length).  Zeros to the end of the file
+ * are the mapped writer's preallocation (a record never starts with 9
+ * zero bytes: its checksum covers its epoch and sequence number): the
+ * end, not a drop.
  */
 static int replay_file(struct replay *r, const char *name, uint64_t epoch,
                        const struct map *m, uint64_t *good, uint64_t *nrec)
 {
-	size_t off = JRNL_HDR, dend;
-	uint64_t seq = 0;
+	size_t off = JRNL_HDR, dend, batch_end = JRNL_HDR;
+	uint64_t seq = 0, batch_seq = 0;
 	unsigned char h[JRNL_HDR];
+	bool is_batched;
 
 	*nrec = 0;
-	journal_header(h, epoch);
+	is_batched = m->len >= JRNL_HDR && get32(m->p + 8) == JRNL_VERSION;
+	journal_header_v(h, epoch, is_batched ? JRNL_VERSION : 1u);
 	if (m->len < JRNL_HDR || memcmp(m->p, h, JRNL_HDR)) {
 		*good = 0;
 		set_dropped(r, m->len,
@@ -475,12 +487,12 @@ static int replay_file(struct replay *r, const char *name, uint64_t epoch,
 	dend = m->len;
 	while (dend > off && !m->p[dend - 1])
 		dend--;
+	/* First the checks, to find where the last whole batch ends. */
 	while (off < m->len) {
 		size_t left = m->len - off;
 		size_t data = dend > off ? dend - off : 0;
 		uint32_t len;
 		unsigned int kind;
-		int err;
 
 		if (is_zero(m->p + off, left < REC_HDR ? left : REC_HDR) &&
 		    is_zero(m->p + off, left))
@@ -517,15 +529,36 @@ static int replay_file(struct replay *r, const char *name, uint64_t epoch,
 			    name, off, seq, len);
 			break;
 		}
-		err = r->rec ? r->rec(r->arg, kind, m->p + off + REC_HDR, len)
-		             : 0;
+		off += REC_HDR + len;
+		seq++;
+		if (!is_batched || (kind & REC_BATCH_END)) {
+			batch_end = off;
+			batch_seq = seq;
+		}
+	}
+	if (off > batch_end) {
+		/* Checked records of a batch whose end never came: the
+		 * batch was torn (by the first bad record or the end).  The
+		 * bytes counted already, if a bad record ended the scan. */
+		size_t whole = dend < off ? dend : off;
+
+		set_dropped(r, whole - batch_end,
+		            "%s at offset %zu: %" PRIu64
+		            " records of a batch whose end was never written",
+		            name, batch_end, seq - batch_seq);
+	}
+	/* Then the records of whole batches, to the daemon. */
+	for (off = JRNL_HDR; r->rec && off < batch_end;) {
+		uint32_t len = get32(m->p + off);
+		int err = r->rec(r->arg, m->p[off + 8] & ~REC_BATCH_END,
+		                 m->p + off + REC_HDR, len);
+
 		if (err)
 			return err;
 		off += REC_HDR + len;
-		seq++;
 	}
-	*good = off < m->len ? off : m->len;
-	*nrec = seq;
+	*good = batch_end < m->len ? batch_end : m->len;
+	*nrec = batch_seq;
 	return 0;
 }
 
@@ -869,6 +902,8 @@ int journal_commit(struct journal *j)
 		unsigned char *p = j->buf + off;
 		uint32_t len = get32(p);
 
+		if (off + REC_HDR + len == j->len)
+			p[8] |= REC_BATCH_END; /* the batch is whole */
 		put32(p + 4,
 		      record_crc(j->wepoch, seq, p[8], p + REC_HDR, len));
 		off += REC_HDR + len;

@@ -33,8 +33,8 @@ struct journal;
 
 /* The largest record payload (a bigger length in a file is corruption). */
 #define JOURNAL_RECORD_MAX (64u << 20)
-/* Record kinds are one byte. */
-#define JOURNAL_KIND_MAX            255u
+/* Record kinds: 7 bits of a byte (the journal keeps the eighth). */
+#define JOURNAL_KIND_MAX            127u
 #define JOURNAL_COMPACT_MIN_DEFAULT ((size_t)8 << 20)
 
 struct journal_opts {
@@ -125,7 +125,10 @@ void *journal_reserve(struct journal *j, unsigned int kind, size_t len);
 /*
  * journal_commit - write every record buffered since the last commit in
  * one write(2) (looping on short writes), then fdatasync if sync: group
- * commit, called once per loop turn before any reply leaves.  0 with
+ * commit, called once per loop turn before any reply leaves.  The batch
+ * is atomic: recovery replays all of its records or none (a turn's
+ * store change without its guests' sessions would replay a change whose
+ * request the restored ring then serves again).  0 with
  * nothing buffered.  On a write or sync error (-ENOSPC, -EIO, -EFBIG,
  * ...) the file is truncated back to its last good end, the batch is
  * dropped (its changes must not be acknowledged) and the journal becomes

@@ -18,13 +18,18 @@
 
 #define SNAP_MAGIC     "XSSNAP\0\1"
 #define JRNL_MAGIC     "XSJRNL\0\1"
-#define FORMAT_VERSION 1u
-#define SNAP_HDR       32u
-#define SNAP_TRAILER   4u
-#define JRNL_HDR       24u
-#define REC_HDR        9u
-#define NAME_MAX_LEN   64
-#define SNAP_BUF       (1u << 20)
+#define FORMAT_VERSION 1u /* snapshots */
+/* Journal files: version 2 marks the last record of each commit (its
+ * kind byte's REC_BATCH_END bit), and recovery replays whole batches
+ * only.  Version 1 files (no marks) replay record by record. */
+#define JRNL_VERSION  2u
+#define REC_BATCH_END 0x80u
+#define SNAP_HDR      32u
+#define SNAP_TRAILER  4u
+#define JRNL_HDR      24u
+#define REC_HDR       9u
+#define NAME_MAX_LEN  64
+#define SNAP_BUF      (1u << 20)
 
 /*
  * A compaction's job.  The loop thread fills it before the thread starts
