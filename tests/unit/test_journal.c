@@ -24,6 +24,7 @@
 
 #include "common/xalloc.h"
 #include "daemon/journal.h"
+#include "daemon/journal_int.h"
 #include "tests/support/check.h"
 
 /* What a recovery delivered, as text: "S<len>:<payload>\n" for the
@@ -1103,6 +1104,62 @@ static void test_crash_points(void)
 	remove_dir();
 }
 
+static size_t le(unsigned char *p, uint64_t v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+	return n;
+}
+
+/* A version 1 file (no batch marks, as daemons before them wrote) is
+ * still replayed record by record: an upgrade keeps its state.  Here
+ * three records and the torn header of a fourth. */
+static void test_version1_file(void)
+{
+	static const char *const pay[] = {"a", "bb", "ccc"};
+	unsigned char f[256], pre[17];
+	struct journal *j;
+	struct journal_recovery info;
+	struct got g = {0};
+	size_t n = 0;
+
+	make_dir();
+	memcpy(f, "XSJRNL\0\1", 8);
+	n = 8 + le(f + 8, 1, 4) + le(f + 12, 0, 8);
+	n += le(f + n, journal_crc(0, f, 20), 4);
+	for (unsigned int i = 0; i < 3; i++) {
+		size_t len = strlen(pay[i]);
+
+		le(pre, 0, 8);
+		le(pre + 8, i, 8);
+		pre[16] = (unsigned char)(i + 1);
+		n += le(f + n, len, 4);
+		n += le(
+		    f + n,
+		    journal_crc(journal_crc(0, pre, sizeof(pre)), pay[i], len),
+		    4);
+		f[n++] = (unsigned char)(i + 1);
+		memcpy(f + n, pay[i], len);
+		n += len;
+	}
+	n += le(f + n, 5, 4); /* the torn one: its length, half a crc */
+	n += le(f + n, 0xabcd, 2);
+	write_whole("journal.0", f, n);
+	CHECK_EQ_INT(reopen(&j, &g, &info), 0);
+	CHECK_EQ_STR(g.text, "1:a\n2:bb\n3:ccc\n");
+	CHECK_EQ_UINT(info.dropped_bytes, 6);
+	CHECK_EQ_INT(add_records(j, 4, 5, NULL), 0);
+	CHECK_EQ_INT(journal_commit(j), 0);
+	journal_close(j);
+	got_free(&g);
+	CHECK_EQ_INT(reopen(&j, &g, &info), 0);
+	CHECK_EQ_STR(g.text, "1:a\n2:bb\n3:ccc\n4:r4\n");
+	CHECK_EQ_UINT(info.dropped_bytes, 0);
+	journal_close(j);
+	got_free(&g);
+	remove_dir();
+}
+
 /* The pause that matters: what compact_start keeps the caller.  With a
  * fork this grew with the heap (page tables to copy: ~10 ms at 200 MB);
  * a thread's start does not. */
@@ -1190,6 +1247,7 @@ static const struct check_test tests[] = {
 	CHECK_TEST(test_write_failure_sync),
 	CHECK_TEST(test_crash_spec),
 	CHECK_TEST(test_crash_points),
+	CHECK_TEST(test_version1_file),
 	CHECK_TEST(test_close_cancels),
 	CHECK_TEST(test_start_pause),
 	CHECK_TEST(test_recovery_speed),
