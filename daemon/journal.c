@@ -538,9 +538,14 @@ static int replay_file(struct replay *r, const char *name, uint64_t epoch,
 	}
 	if (off > batch_end) {
 		/* Checked records of a batch whose end never came: the
-		 * batch was torn (by the first bad record or the end).  The
-		 * bytes counted already, if a bad record ended the scan. */
+		 * batch was torn (by the first bad record or the end).  A
+		 * bad record counted the bytes from its own offset; these
+		 * are the good ones before it (trailing zero bytes of a
+		 * record are not counted as written, as above). */
 		size_t whole = dend < off ? dend : off;
+
+		if (whole < batch_end)
+			whole = batch_end;
 
 		set_dropped(r, whole - batch_end,
 		            "%s at offset %zu: %" PRIu64
