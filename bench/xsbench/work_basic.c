@@ -6,7 +6,10 @@
  *   6. sequential READs of one active client while N idle clients are
  *      connected.
  * One op is one request and its reply; latency is from the write(2) of
- * the request to the parse of its reply.
+ * the request to the parse of its reply.  Workload 1's lib-read is read
+ * through libxstore (xstore_read) instead of xsbench's own client: a
+ * toolstack's view, with the library's receive thread and its wakeups
+ * (on echo servers too: their reply is the request's path).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench/xsbench/xsbench.h"
+#include "xstore/xstore.h"
 
 #define NKEYS  1000
 #define NCHILD 100
@@ -84,6 +88,62 @@ static void seq_step(struct server *s, const struct bcase *k, struct cstate *st,
 	m->secs += t - t0;
 }
 
+static void lib_setup(struct server *s, const struct bcase *k,
+                      struct cstate *st)
+{
+	struct xstore *h;
+	char spec[sizeof(s->path) + 8];
+	int err;
+
+	(void)k;
+	snprintf(spec, sizeof(spec), "unix:%s", s->path);
+	err = xstore_open(spec, 0, &h);
+	if (err) {
+		st->is_skip = true;
+		snprintf(st->why, sizeof(st->why), "xstore_open: %s",
+		         strerror(-err));
+		return;
+	}
+	st->p = h;
+}
+
+static void lib_step(struct server *s, const struct bcase *k, struct cstate *st,
+                     double secs, struct meas *m)
+{
+	double t0 = now(), t = t0, t1;
+	char path[64], *val;
+	int err;
+
+	(void)s;
+	(void)k;
+	do {
+		snprintf(path, sizeof(path), "/bench/r/%ld",
+		         (long)(xb_rand(&st->rnd) % NKEYS));
+		err = xstore_read(st->p, XSTORE_TXN_NONE, path, &val, NULL);
+		if (err) {
+			st->is_skip = true;
+			snprintf(st->why, sizeof(st->why), "xstore_read: %s",
+			         strerror(-err));
+			return;
+		}
+		free(val);
+		t1 = now();
+		samples_add(&m->lat, t1 - t);
+		t = t1;
+		m->ops++;
+	} while (t - t0 < secs);
+	m->secs += t - t0;
+}
+
+static void lib_teardown(struct server *s, const struct bcase *k,
+                         struct cstate *st)
+{
+	(void)s;
+	(void)k;
+	xstore_close(st->p);
+	st->p = NULL;
+}
+
 static void no_setup(struct server *s, const struct bcase *k, struct cstate *st)
 {
 	(void)s;
@@ -150,6 +210,15 @@ void work_basic(struct server *srv, int nsrv)
 			k.unit = names[i];
 			run_case(srv, nsrv, &k);
 		}
+		k.name = "lib-read";
+		k.unit = "read";
+		k.setup = lib_setup;
+		k.step = lib_step;
+		k.teardown = lib_teardown;
+		run_case(srv, nsrv, &k);
+		k.setup = no_setup;
+		k.step = seq_step;
+		k.teardown = NULL;
 	}
 	if (workload_wanted("2")) {
 		k.workload = "2";
