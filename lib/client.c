@@ -149,6 +149,8 @@ static void *rx_main(void *arg)
 	bool is_break;
 	int err;
 
+	/* Named for top -H and for tests (test_lib_fake.c). */
+	(void)pthread_setname_np(pthread_self(), "xstore-rx");
 	for (;;) {
 		err = h->tr->ops->recv(h->tr, &hdr, sizeof(hdr));
 		if (err)

@@ -157,6 +157,7 @@ static void *keeper_main(void *arg)
 {
 	struct xstore *h = arg;
 
+	(void)pthread_setname_np(pthread_self(), "xstore-keeper");
 	pthread_mutex_lock(&h->lock);
 	for (;;) {
 		while (!h->must_reconnect && !h->is_closing)

@@ -150,6 +150,7 @@ static void *watch_main(void *arg)
 	struct xstore_watch *w;
 	struct xs_event *ev;
 
+	(void)pthread_setname_np(pthread_self(), "xstore-watch");
 	pthread_mutex_lock(&h->watch_lock);
 	for (;;) {
 		while (!h->ev_head && !h->is_stopping)

@@ -101,7 +101,8 @@ struct xstore;
  *   any other string   taken as a socket path (Xen's tools accept that)
  * `flags` is a mask of XSTORE_OPEN_*.  On success *out gets the handle,
  * which the caller releases with xstore_close().  The handle starts a
- * receive thread; a watch thread starts with the first watch.
+ * receive thread ("xstore-rx"); a watch thread ("xstore-watch") starts
+ * with the first watch.
  * Errors: -EINVAL bad spec; the connect(2)/platform error (-ENOENT no
  * such socket or domain, -ECONNREFUSED, -EACCES ...); -ENOMEM.
  */

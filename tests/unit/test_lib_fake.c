@@ -10,6 +10,7 @@
  * test thread makes the calls and checks them.  Ring tests also start the
  * indexes near 2^32 so that every copy wraps.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -567,6 +568,188 @@ static void reverse(enum kind k)
 	finish(&p, h);
 }
 
+/*
+ * Replies framed every way a stream may cut them: one byte per send,
+ * and two whole replies in one send (two of the largest: more than one
+ * read's buffer in lib/sock.c).
+ */
+static void sc_framing(struct peer *p)
+{
+	static char big[XS_PAYLOAD_MAX];
+	struct xs_wire_hdr h[2];
+	char buf[2][XS_PAYLOAD_MAX + 1];
+	char out[2 * (XS_HDR_SIZE + XS_PAYLOAD_MAX)];
+	size_t len = 0;
+
+	if (get_req(p, &h[0], buf[0]))
+		return;
+	{
+		struct xs_wire_hdr r = {XS_READ, h[0].req_id, 0, 6};
+		char msg[XS_HDR_SIZE + 6];
+
+		memcpy(msg, &r, sizeof(r));
+		memcpy(msg + XS_HDR_SIZE, "split", 6);
+		for (size_t i = 0; i < sizeof(msg); i++) {
+			peer_write(p, msg + i, 1);
+			usleep(200);
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (get_req(p, &h[i], buf[i]))
+			return;
+	memset(big, 'b', sizeof(big) - 1);
+	for (int i = 0; i < 2; i++) {
+		struct xs_wire_hdr r = {XS_READ, h[i].req_id, 0, sizeof(big)};
+
+		big[0] = buf[i][2]; /* which reader: "/p0" or "/p1" */
+		memcpy(out + len, &r, sizeof(r));
+		memcpy(out + len + XS_HDR_SIZE, big, sizeof(big));
+		len += XS_HDR_SIZE + sizeof(big);
+	}
+	peer_write(p, out, len);
+	drain(p);
+}
+
+static void framing_sock(void)
+{
+	struct peer p;
+	struct xstore *h;
+	struct reader r[2];
+	pthread_t t[2];
+	char *v;
+	size_t n;
+
+	CHECK_EQ_INT(start(&p, SOCK, sc_framing, &h), 0);
+	CHECK_EQ_INT(xstore_read(h, 0, "/a", &v, &n), 0);
+	CHECK_EQ_STR(v, "split");
+	free(v);
+	for (int i = 0; i < 2; i++) {
+		r[i].h = h;
+		snprintf(r[i].path, sizeof(r[i].path), "/p%d", i);
+		r[i].got = NULL;
+		pthread_create(&t[i], NULL, reader_main, &r[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ_INT(r[i].err, 0);
+		if (r[i].got) {
+			CHECK_EQ_INT((long)strlen(r[i].got),
+			             XS_PAYLOAD_MAX - 1);
+			CHECK_EQ_INT(r[i].got[0], '0' + i);
+			CHECK_EQ_INT(r[i].got[XS_PAYLOAD_MAX - 2], 'b');
+		}
+		free(r[i].got);
+	}
+	finish(&p, h);
+}
+
+/*
+ * The receive thread sleeps once per reply, not twice.  A thread
+ * blocked in read(2) on a unix socket is also woken when the peer
+ * reads what it sent (one wait queue for both directions), so with the
+ * daemon reading each request late, as a busy one does, the old
+ * receive loop woke for nothing once per request.  Counted, not timed:
+ * the thread's voluntary context switches over WAKE_REQS requests, each read
+ * by the fake daemon 0.5 ms after it came and answered 0.5 ms later.
+ */
+#define WAKE_REQS 100
+
+static void sc_late(struct peer *p)
+{
+	struct xs_wire_hdr h;
+	char buf[XS_PAYLOAD_MAX + 1];
+
+	for (;;) {
+		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+
+		if (poll(&pfd, 1, -1) < 0)
+			return;
+		usleep(500);
+		if (get_req(p, &h, buf))
+			return;
+		usleep(500);
+		{
+			/* One send, as the daemon's: no wakeup between the
+			 * header and the payload. */
+			struct xs_wire_hdr r = {h.type, h.req_id, 0, 2};
+			char msg[XS_HDR_SIZE + 2];
+
+			memcpy(msg, &r, sizeof(r));
+			memcpy(msg + XS_HDR_SIZE, "v", 2);
+			peer_write(p, msg, sizeof(msg));
+		}
+	}
+}
+
+/* The voluntary context switches of this process's thread named
+ * `name`, or -1 if there is none. */
+static long thread_vcsw(const char *name)
+{
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *e;
+	char path[300], line[128];
+	long found = -1;
+
+	if (!dir)
+		return -1;
+	while (found < 0 && (e = readdir(dir))) {
+		FILE *f;
+		bool is_it = false;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+		         e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			is_it = !strcmp(line, name);
+		}
+		fclose(f);
+		if (!is_it)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
+		         e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "voluntary_ctxt_switches: %ld",
+			           &found) == 1)
+				break;
+		fclose(f);
+	}
+	closedir(dir);
+	return found;
+}
+
+static void rx_wakeups_sock(void)
+{
+	struct peer p;
+	struct xstore *h;
+	long before, after;
+	char *v;
+
+	CHECK_EQ_INT(start(&p, SOCK, sc_late, &h), 0);
+	/* One request first, so the thread has started and named itself. */
+	CHECK_EQ_INT(xstore_read(h, 0, "/a", &v, NULL), 0);
+	free(v);
+	before = thread_vcsw("xstore-rx");
+	CHECK(before >= 0);
+	for (int i = 0; i < WAKE_REQS; i++) {
+		CHECK_EQ_INT(xstore_read(h, 0, "/a", &v, NULL), 0);
+		free(v);
+	}
+	after = thread_vcsw("xstore-rx");
+	printf("# xstore-rx: %ld voluntary switches for %d requests\n",
+	       after - before, WAKE_REQS);
+	CHECK(after - before < WAKE_REQS * 3 / 2);
+	finish(&p, h);
+}
+
 /* The peer hangs up in the middle of a reply. */
 static void sc_hangup(struct peer *p)
 {
@@ -942,6 +1125,8 @@ static const struct check_test tests[] = {
     T2(dirpart),
     T2(timeouts),
     CHECK_TEST(hangup_sock),
+    CHECK_TEST(framing_sock),
+    CHECK_TEST(rx_wakeups_sock),
     CHECK_TEST(bad_rsp_index_ring),
     CHECK_TEST(bad_index_at_open_ring),
     CHECK_TEST(error_flag_ring),
