@@ -67,6 +67,17 @@ static void seq_op(struct xconn *c, const char *name, struct cstate *st)
 		xc_rpc_ok(c, XS_WRITE, 0, path,
 		          st->i++ & 1 ? "abcdefgh" : "hgfedcba", NULL);
 		break;
+	case 'l': { /* lib-read: through libxstore, the handle in st->p */
+		char *val;
+		int err;
+
+		snprintf(path, sizeof(path), "/bench/r/%ld", i);
+		err = xstore_read(st->p, XSTORE_TXN_NONE, path, &val, NULL);
+		if (err)
+			die("xstore_read %s: %s", path, strerror(-err));
+		free(val);
+		break;
+	}
 	default: /* dir */
 		xc_rpc_ok(c, XS_DIRECTORY, 0, "/bench/d", NULL, NULL);
 		break;
@@ -105,34 +116,6 @@ static void lib_setup(struct server *s, const struct bcase *k,
 		return;
 	}
 	st->p = h;
-}
-
-static void lib_step(struct server *s, const struct bcase *k, struct cstate *st,
-                     double secs, struct meas *m)
-{
-	double t0 = now(), t = t0, t1;
-	char path[64], *val;
-	int err;
-
-	(void)s;
-	(void)k;
-	do {
-		snprintf(path, sizeof(path), "/bench/r/%ld",
-		         (long)(xb_rand(&st->rnd) % NKEYS));
-		err = xstore_read(st->p, XSTORE_TXN_NONE, path, &val, NULL);
-		if (err) {
-			st->is_skip = true;
-			snprintf(st->why, sizeof(st->why), "xstore_read: %s",
-			         strerror(-err));
-			return;
-		}
-		free(val);
-		t1 = now();
-		samples_add(&m->lat, t1 - t);
-		t = t1;
-		m->ops++;
-	} while (t - t0 < secs);
-	m->secs += t - t0;
 }
 
 static void lib_teardown(struct server *s, const struct bcase *k,
@@ -213,11 +196,9 @@ void work_basic(struct server *srv, int nsrv)
 		k.name = "lib-read";
 		k.unit = "read";
 		k.setup = lib_setup;
-		k.step = lib_step;
 		k.teardown = lib_teardown;
 		run_case(srv, nsrv, &k);
 		k.setup = no_setup;
-		k.step = seq_step;
 		k.teardown = NULL;
 	}
 	if (workload_wanted("2")) {

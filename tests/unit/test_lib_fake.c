@@ -544,22 +544,29 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-static void reverse(enum kind k)
+/* READs of /p0 .. /p<n-1> at once, one thread each; all done on return. */
+static void read_at_once(struct xstore *h, struct reader *r, int n)
 {
-	struct peer p;
-	struct xstore *h;
-	struct reader r[3];
 	pthread_t t[3];
 
-	CHECK_EQ_INT(start(&p, k, sc_reverse, &h), 0);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < n && i < 3; i++) {
 		r[i].h = h;
 		snprintf(r[i].path, sizeof(r[i].path), "/p%d", i);
 		r[i].got = NULL;
 		pthread_create(&t[i], NULL, reader_main, &r[i]);
 	}
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < n && i < 3; i++)
 		pthread_join(t[i], NULL);
+}
+
+static void reverse(enum kind k)
+{
+	struct peer p;
+	struct xstore *h;
+	struct reader r[3];
+
+	CHECK_EQ_INT(start(&p, k, sc_reverse, &h), 0);
+	read_at_once(h, r, 3);
 	for (int i = 0; i < 3; i++) {
 		CHECK_EQ_INT(r[i].err, 0);
 		CHECK_EQ_STR(r[i].got, r[i].path);
@@ -584,11 +591,11 @@ static void sc_framing(struct peer *p)
 	if (get_req(p, &h[0], buf[0]))
 		return;
 	{
-		struct xs_wire_hdr r = {XS_READ, h[0].req_id, 0, 6};
-		char msg[XS_HDR_SIZE + 6];
+		struct xs_wire_hdr r = {XS_READ, h[0].req_id, 0, 5};
+		char msg[XS_HDR_SIZE + 5];
 
 		memcpy(msg, &r, sizeof(r));
-		memcpy(msg + XS_HDR_SIZE, "split", 6);
+		memcpy(msg + XS_HDR_SIZE, "split", 5);
 		for (size_t i = 0; i < sizeof(msg); i++) {
 			peer_write(p, msg + i, 1);
 			usleep(200);
@@ -615,22 +622,15 @@ static void framing_sock(void)
 	struct peer p;
 	struct xstore *h;
 	struct reader r[2];
-	pthread_t t[2];
 	char *v;
 	size_t n;
 
 	CHECK_EQ_INT(start(&p, SOCK, sc_framing, &h), 0);
 	CHECK_EQ_INT(xstore_read(h, 0, "/a", &v, &n), 0);
 	CHECK_EQ_STR(v, "split");
+	CHECK_EQ_INT((long)n, 5);
 	free(v);
-	for (int i = 0; i < 2; i++) {
-		r[i].h = h;
-		snprintf(r[i].path, sizeof(r[i].path), "/p%d", i);
-		r[i].got = NULL;
-		pthread_create(&t[i], NULL, reader_main, &r[i]);
-	}
-	for (int i = 0; i < 2; i++)
-		pthread_join(t[i], NULL);
+	read_at_once(h, r, 2);
 	for (int i = 0; i < 2; i++) {
 		CHECK_EQ_INT(r[i].err, 0);
 		if (r[i].got) {
