@@ -545,6 +545,14 @@ def targets(results, subj="xstored"):
             verdict(None if ob is None else ob <= 0.10), n,
             "-" if ob is None else "%.0f kB against %.0f kB (%+.0f%%)" % (
                 u["extra"]["rss_kb"], u["extra"]["rss_base_kb"], ob * 100)))
+        # VmRSS also counts shared library and program pages that the
+        # load ran for the first time (libc's: +256 kB in one run at 1 M,
+        # smaps): the anonymous part is what the daemon's own allocations
+        # and stacks kept.
+        ak, ab = u and u["extra"].get("anon_kb"), u and u["extra"].get("anon_base_kb")
+        if ak is not None and ab:
+            out.append("info anonymous memory (heap, stacks) after removing them: "
+                       "%.0f kB against %.0f kB (%+.0f%%)" % (ak, ab, (ak - ab) * 100.0 / ab))
     out += ring_targets(by, verdict, subj)
     return "\n".join(out)
 

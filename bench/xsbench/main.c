@@ -84,10 +84,11 @@ static pid_t server_pid(const struct server *s)
 	return pid > 0 ? (pid_t)pid : -1;
 }
 
-long server_rss_kb(const struct server *s)
+long server_status_kb(const struct server *s, const char *field)
 {
 	char path[64], line[256];
 	pid_t pid = server_pid(s);
+	size_t n = strlen(field);
 	long kb = -1;
 	FILE *f;
 
@@ -98,10 +99,16 @@ long server_rss_kb(const struct server *s)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+		if (!strncmp(line, field, n) && line[n] == ':' &&
+		    sscanf(line + n + 1, "%ld kB", &kb) == 1)
 			break;
 	fclose(f);
 	return kb;
+}
+
+long server_rss_kb(const struct server *s)
+{
+	return server_status_kb(s, "VmRSS");
 }
 
 long server_fd_limit(const struct server *s)

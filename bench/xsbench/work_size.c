@@ -42,6 +42,10 @@ struct sizestate {
 	double
 	    load_cpu; /* the server's CPU seconds in its loads; NAN: unknown */
 	long rss_base;
+	/* The anonymous part of rss_base (RssAnon: heap, stacks): what the
+	 * daemon itself holds, without the shared library and program
+	 * pages a load runs for the first time. */
+	long anon_base;
 	bool is_out;
 	char why[96];
 };
@@ -210,7 +214,7 @@ static void unload_step(struct server *srv, int nsrv)
 	    .workload = "7", .name = "unload", .unit = "node"};
 	struct bcase k = uk;
 	double t0, dt, kv;
-	long nodes, rss;
+	long nodes, rss, anon;
 	int i;
 
 	fprintf(stderr, "[7] unload\n");
@@ -229,6 +233,7 @@ static void unload_step(struct server *srv, int nsrv)
 		 * the end of the turn): one more round trip first. */
 		xc_rpc_ok(&srv[i].main, XS_DIRECTORY, 0, "/bench", NULL, NULL);
 		rss = server_rss_kb(&srv[i]);
+		anon = server_status_kb(&srv[i], "RssAnon");
 		r = results_add(&k, &srv[i]);
 		r->nruns = 1;
 		r->ops[0] = r->ops_med = (double)nodes / dt;
@@ -239,6 +244,10 @@ static void unload_step(struct server *srv, int nsrv)
 			result_extra(r, "over_base",
 			             (double)(rss - z->rss_base) /
 			                 (double)z->rss_base);
+		}
+		if (anon >= 0 && z->anon_base > 0) {
+			result_extra(r, "anon_kb", (double)anon);
+			result_extra(r, "anon_base_kb", (double)z->anon_base);
 		}
 		fprintf(stderr,
 		        "  %-8s %ld nodes removed in %.2f s, RSS %ld kB (%ld "
@@ -255,6 +264,7 @@ void work_size(struct server *srv, int nsrv)
 	memset(sz, 0, sizeof(sz));
 	for (i = 0; i < nsrv; i++) {
 		sz[i].rss_base = server_rss_kb(&srv[i]);
+		sz[i].anon_base = server_status_kb(&srv[i], "RssAnon");
 		if (srv[i].is_twin &&
 		    xb_pipeline_write(
 		        &srv[i].main, 0, TWIN_LEAVES, 64, size_key, NULL,

@@ -131,6 +131,9 @@ struct server {
 pid_t echo_start(const char *path, bool is_polling);
 /* server_rss_kb - VmRSS of the server's process in kB, or -1. */
 long server_rss_kb(const struct server *s);
+/* server_status_kb - the kB field `field` ("RssAnon") of the server's
+ * /proc/PID/status, or -1. */
+long server_status_kb(const struct server *s, const char *field);
 /* server_fd_limit - the server's soft RLIMIT_NOFILE, or -1. */
 long server_fd_limit(const struct server *s);
 /* server_fds_open - the fds the server's process has open now, or -1. */
