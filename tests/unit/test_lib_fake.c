@@ -682,45 +682,45 @@ static void sc_late(struct peer *p)
 	}
 }
 
+/* The first line of /proc/self/task/<tid>/<file> that starts with
+ * `prefix` (any line when it is ""), into line[size]; false if none. */
+static bool task_line(const char *tid, const char *file, const char *prefix,
+                      char *line, size_t size)
+{
+	char path[300];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/%s", tid, file);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, (int)size, f))
+		found = !strncmp(line, prefix, strlen(prefix));
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	return found;
+}
+
 /* The voluntary context switches of this process's thread named
  * `name`, or -1 if there is none. */
 static long thread_vcsw(const char *name)
 {
 	DIR *dir = opendir("/proc/self/task");
 	struct dirent *e;
-	char path[300], line[128];
+	char line[128];
 	long found = -1;
 
 	if (!dir)
 		return -1;
 	while (found < 0 && (e = readdir(dir))) {
-		FILE *f;
-		bool is_it = false;
-
-		if (e->d_name[0] == '.')
+		if (e->d_name[0] == '.' ||
+		    !task_line(e->d_name, "comm", "", line, sizeof(line)) ||
+		    strcmp(line, name))
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-		         e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(line, sizeof(line), f)) {
-			line[strcspn(line, "\n")] = '\0';
-			is_it = !strcmp(line, name);
-		}
-		fclose(f);
-		if (!is_it)
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
-		         e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "voluntary_ctxt_switches: %ld",
-			           &found) == 1)
-				break;
-		fclose(f);
+		if (task_line(e->d_name, "status",
+		              "voluntary_ctxt_switches:", line, sizeof(line)))
+			sscanf(line, "voluntary_ctxt_switches: %ld", &found);
 	}
 	closedir(dir);
 	return found;
