@@ -453,6 +453,8 @@ static long handle_input(struct conn *c)
 		return 0;
 	c->in_used += (size_t)n;
 	save_queue(c);
+	if (c->ops->settle)
+		flush_queue(c);
 	hot_mark(c);
 	process_input(c);
 	return n;
@@ -652,6 +654,8 @@ void conn_flush_all(struct daemon *d)
 		if (!c->is_dead && !c->is_held && c->out_head &&
 		    (!c->is_write_blocked || is_ready))
 			write_queued(c);
+		if (!c->is_dead && c->ops->settle)
+			c->ops->settle(c);
 		c = next;
 	}
 }

@@ -60,6 +60,14 @@ struct transport_ops {
 	 * (a ring reads its producer index).  True if it read something.
 	 * NULL: the transport is read once (conn_handle_input). */
 	bool (*poll)(struct conn *c);
+	/* Optional: the turn's replies to the input read so far are
+	 * written (or queued behind a full transport), so the transport may
+	 * now drop that input for good.  A socket reads requests with
+	 * MSG_PEEK and takes them off only here: taking them off wakes a
+	 * client blocked in read(2) (it frees the client's send buffer),
+	 * and it had better be woken once, by its reply.  Called by
+	 * conn_flush_all for every connection read this turn. */
+	void (*settle)(struct conn *c);
 };
 
 enum conn_kind {

@@ -5,9 +5,12 @@
  * Owns the listening fds (d->sock_fd, d->sock_ro_fd, -1 when closed), the
  * socket files, and per connection a struct sock_conn holding the fd's
  * loop interest.  Every fd is non-blocking and close-on-exec; writes use
- * MSG_NOSIGNAL so a vanished peer is an error, never a signal.  It knows
- * bytes only: framing is conn.c's.  Under socket activation the
- * listening fds come from the service manager, which keeps the files.
+ * MSG_NOSIGNAL so a vanished peer is an error, never a signal.  Requests
+ * are read by peeking and taken off the socket once answered
+ * (sock_settle), so that a client asleep in read(2) is woken by its
+ * reply alone.  It knows bytes only: framing is conn.c's.  Under socket
+ * activation the listening fds come from the service manager, which
+ * keeps the files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,16 +49,26 @@
 
 struct sock_conn {
 	unsigned int events; /* LOOP_IN | LOOP_OUT now asked of the loop */
+	/* Requests are read with MSG_PEEK (the socket's SO_PEEK_OFF moves
+	 * past them) and taken off by sock_settle once their replies are
+	 * out; false where the kernel cannot peek at an offset. */
+	bool is_peeking;
+	size_t peeked; /* bytes read by peeking, not yet taken off */
 };
 
 /* ---- the transport ---- */
 
 static long sock_read(struct conn *c, void *buf, size_t len)
 {
-	ssize_t n = recv(c->fd, buf, len, MSG_DONTWAIT);
+	struct sock_conn *sc = c->transport;
+	ssize_t n = recv(c->fd, buf, len,
+	                 MSG_DONTWAIT | (sc->is_peeking ? MSG_PEEK : 0));
 
-	if (n > 0)
+	if (n > 0) {
+		if (sc->is_peeking)
+			sc->peeked += (size_t)n;
 		return n;
+	}
 	if (n == 0)
 		return -EPIPE; /* orderly shutdown by the peer */
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -87,6 +100,79 @@ static long sock_writev(struct conn *c, const struct iovec *iov, int iovcnt)
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 		return 0;
 	return -errno;
+}
+
+/*
+ * Take the bytes read so far off the socket, now that their replies are
+ * out.  A client blocked in read(2) for its reply is woken by any read
+ * that frees what it sent (one wait queue for both directions): taken
+ * at once, a request woke its client for nothing, a second wakeup (an
+ * IPI in a VM) and a sleep per request.  Taken now, right after the
+ * reply, the reply has woken it already.  (If the reply's wakeup
+ * preempts us, on a CPU we share with the client, the client may be
+ * asleep again by now and this still wakes it: no worse than before.)
+ */
+static void sock_settle(struct conn *c)
+{
+	struct sock_conn *sc = c->transport;
+	char scratch[CONN_IN_BUF_SIZE];
+
+	while (sc->peeked > 0) {
+		size_t want =
+		    sc->peeked < sizeof(scratch) ? sc->peeked : sizeof(scratch);
+		ssize_t n = recv(c->fd, scratch, want, MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* Peeked bytes are queued: only a reset loses them. */
+			conn_kill(c, n < 0 ? strerror(errno)
+			                   : "peeked input vanished");
+			return;
+		}
+		sc->peeked -= (size_t)n;
+	}
+}
+
+/*
+ * Does a second MSG_PEEK start where the first one stopped?  Linux
+ * moves SO_PEEK_OFF for unix streams; a kernel that accepted the option
+ * and peeked from the start again would have every request served
+ * twice, so the daemon asks once, on a pair of its own.
+ */
+static bool peek_works(void)
+{
+	int sv[2], off = 0;
+	char c[2] = {0, 0};
+	bool ok;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return false;
+	ok = setsockopt(sv[1], SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) ==
+	         0 &&
+	     send(sv[0], "ab", 2, MSG_DONTWAIT | MSG_NOSIGNAL) == 2 &&
+	     recv(sv[1], &c[0], 1, MSG_PEEK | MSG_DONTWAIT) == 1 &&
+	     recv(sv[1], &c[1], 1, MSG_PEEK | MSG_DONTWAIT) == 1 &&
+	     c[0] == 'a' && c[1] == 'b';
+	close(sv[0]);
+	close(sv[1]);
+	return ok;
+}
+
+/* Read `fd`'s requests by peeking (sock_settle) where the kernel can. */
+static void sock_try_peek(struct daemon *d, struct sock_conn *sc, int fd)
+{
+	int off = 0;
+
+	if (!d->sock_peek_ok) {
+		d->sock_peek_ok = peek_works() ? 1 : -1;
+		if (d->sock_peek_ok < 0)
+			log_info("sockets: no peeking at an offset here; "
+			         "requests are read at once");
+	}
+	sc->is_peeking =
+	    d->sock_peek_ok > 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) == 0;
 }
 
 static void sock_want(struct conn *c, unsigned int bit, bool on)
@@ -130,6 +216,7 @@ static const struct transport_ops sock_ops = {
     .want_write = sock_want_write,
     .want_read = sock_want_read,
     .close = sock_conn_close,
+    .settle = sock_settle,
 };
 
 static void sock_conn_cb(struct loop *l, int fd, unsigned int events, void *arg)
@@ -191,6 +278,7 @@ static void accept_one(struct daemon *d, int cfd, bool is_readonly)
 	c->is_privileged = true;
 	c->is_readonly = is_readonly;
 	sc->events = LOOP_IN;
+	sock_try_peek(d, sc, cfd);
 	if (loop_add(d->loop, cfd, LOOP_IN, sock_conn_cb, c) < 0)
 		conn_kill(c, "cannot watch its fd"); /* freed at the reap */
 	return;
@@ -637,6 +725,7 @@ int sock_adopt_conn(struct daemon *d, int fd, bool is_readonly,
 	c->is_privileged = true;
 	c->is_readonly = is_readonly;
 	sc->events = LOOP_IN;
+	sock_try_peek(d, sc, fd);
 	if (loop_add(d->loop, fd, LOOP_IN, sock_conn_cb, c) < 0)
 		conn_kill(c, "cannot watch its fd"); /* freed at the reap */
 	*out = c;

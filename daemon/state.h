@@ -222,6 +222,9 @@ struct daemon {
 	/* SOCK_INHERITED_* bits: listening fds a service manager
 	 * handed over, whose socket files are its own to remove. */
 	unsigned int sock_inherited;
+	/* Whether this kernel peeks unix streams at SO_PEEK_OFF (sock.c
+	 * reads requests so): 0 not probed yet, 1 yes, -1 no. */
+	int sock_peek_ok;
 	bool is_stopping; /* main.c */
 
 	/* dispatch.c and control.c: scratch for the request being handled

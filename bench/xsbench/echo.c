@@ -54,14 +54,39 @@ static bool write_all(int fd, const char *buf, ssize_t n)
 	return true;
 }
 
+/*
+ * Peek at what the client sent, and take it off the socket only once the
+ * reply is out, as the daemon does (sock_settle in daemon/sock.c): a
+ * read that frees the client's request wakes a client blocked in
+ * read(2) for nothing.  0 if the kernel cannot peek at an offset.
+ */
+static bool echo_peeking(int fd)
+{
+	int off = 0;
+
+	return setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) == 0;
+}
+
+static bool echo_settle(int fd, char *buf, ssize_t n)
+{
+	ssize_t r;
+
+	for (; n > 0; n -= r)
+		if ((r = recv(fd, buf, (size_t)n, MSG_DONTWAIT)) <= 0)
+			return false;
+	return true;
+}
+
 /* As the daemon's loop_wait: after serving, poll for the window; if it
- * runs out, sleep in read() and adapt the window to the idle time. */
+ * runs out, sleep in the peek and adapt the window to the
+ * idle time.  Reads peek as the daemon's do (echo_settle). */
 static void *echo_conn_poll(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
 	char *buf = malloc(ECHO_BUF);
 	uint64_t window = 0;
-	bool was_busy = false;
+	bool was_busy = false, is_peeking = echo_peeking(fd);
+	int peek = is_peeking ? MSG_PEEK : 0;
 
 	while (buf) {
 		uint64_t t0 = mono_ns();
@@ -71,16 +96,19 @@ static void *echo_conn_poll(void *arg)
 			uint64_t end = t0 + window;
 
 			do
-				n = recv(fd, buf, ECHO_BUF, MSG_DONTWAIT);
+				n = recv(fd, buf, ECHO_BUF,
+				         MSG_DONTWAIT | peek);
 			while (n < 0 && (errno == EAGAIN || errno == EINTR) &&
 			       mono_ns() < end);
 		}
 		if (n < 0) {
-			n = read(fd, buf, ECHO_BUF);
+			n = recv(fd, buf, ECHO_BUF, peek);
 			window = loop_poll_adapt(window, ECHO_POLL_MAX_NS,
 			                         mono_ns() - t0, n > 0);
 		}
 		if (n <= 0 || !write_all(fd, buf, n))
+			break;
+		if (is_peeking && !echo_settle(fd, buf, n))
 			break;
 		was_busy = true;
 	}
