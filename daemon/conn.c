@@ -655,9 +655,16 @@ void conn_flush_all(struct daemon *d)
 		    (!c->is_write_blocked || is_ready))
 			write_queued(c);
 		if (!c->is_dead && c->ops->settle)
-			c->ops->settle(c);
+			c->ops->settle(c, false);
 		c = next;
 	}
+}
+
+void conn_settle_all(struct daemon *d)
+{
+	for (struct conn *c = d->conns; c; c = c->next)
+		if (!c->is_dead && c->ops->settle)
+			c->ops->settle(c, true);
 }
 
 /* ---- saving sessions (the journal) ---- */

@@ -66,8 +66,10 @@ struct transport_ops {
 	 * MSG_PEEK and takes them off only here: taking them off wakes a
 	 * client blocked in read(2) (it frees the client's send buffer),
 	 * and it had better be woken once, by its reply.  Called by
-	 * conn_flush_all for every connection read this turn. */
-	void (*settle)(struct conn *c);
+	 * conn_flush_all for every connection read this turn; the
+	 * transport may keep the input a few turns more unless `force`
+	 * (conn_settle_all). */
+	void (*settle)(struct conn *c, bool force);
 };
 
 enum conn_kind {
@@ -292,6 +294,14 @@ void conn_free(struct conn *c);
  * of connections).
  */
 void conn_flush_all(struct daemon *d);
+
+/*
+ * conn_settle_all - let every live connection's transport drop the input
+ * it has served (the settle op, forced), so that nothing read stays
+ * queued in the kernel: before the connections' fds go to another
+ * process (live update), which would read it again.
+ */
+void conn_settle_all(struct daemon *d);
 
 /* conn_will_flush - will this turn's conn_flush_all write to `c` (and
  * so call its transport's flushed)? */

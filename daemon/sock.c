@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -53,10 +54,29 @@ struct sock_conn {
 	 * past them) and taken off by sock_settle once their replies are
 	 * out; false where the kernel cannot peek at an offset. */
 	bool is_peeking;
-	size_t peeked; /* bytes read by peeking, not yet taken off */
+	size_t peeked;         /* bytes read by peeking, not yet taken off */
+	bool was_slow;         /* the last write took long: we were preempted */
+	unsigned int deferred; /* settles put off in a row */
 };
 
+/* A write of replies that took longer than this was preempted, most
+ * likely by the client it woke, on our CPU. */
+#define SOCK_SLOW_WRITE_NS 8000u
+/* Settles put off in a row at most: then the client is woken once for
+ * nothing, and its requests stop holding its send buffer. */
+#define SOCK_DEFER_MAX 8u
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- the transport ---- */
+
+static void sock_settle(struct conn *c, bool force);
 
 static long sock_read(struct conn *c, void *buf, size_t len)
 {
@@ -71,8 +91,15 @@ static long sock_read(struct conn *c, void *buf, size_t len)
 	}
 	if (n == 0)
 		return -EPIPE; /* orderly shutdown by the peer */
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+		/* Nothing new after input put off (sock_settle): the
+		 * client is not sending, so holding it gains nothing,
+		 * and the fd stays readable (level-triggered) while it
+		 * is queued. */
+		if (sc->deferred)
+			sock_settle(c, true);
 		return 0;
+	}
 	return -errno;
 }
 
@@ -89,17 +116,22 @@ static long sock_write(struct conn *c, const void *buf, size_t len)
 
 static long sock_writev(struct conn *c, const struct iovec *iov, int iovcnt)
 {
+	struct sock_conn *sc = c->transport;
 	struct msghdr msg = {
 	    .msg_iov = (struct iovec *)iov,
 	    .msg_iovlen = (size_t)iovcnt,
 	};
+	uint64_t t0 = sc->peeked ? mono_ns() : 0;
 	ssize_t n = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	int err = errno;
 
+	if (t0)
+		sc->was_slow = mono_ns() - t0 > SOCK_SLOW_WRITE_NS;
 	if (n >= 0)
 		return n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
 		return 0;
-	return -errno;
+	return -err;
 }
 
 /*
@@ -107,16 +139,29 @@ static long sock_writev(struct conn *c, const struct iovec *iov, int iovcnt)
  * out.  A client blocked in read(2) for its reply is woken by any read
  * that frees what it sent (one wait queue for both directions): taken
  * at once, a request woke its client for nothing, a second wakeup (an
- * IPI in a VM) and a sleep per request.  Taken now, right after the
- * reply, the reply has woken it already.  (If the reply's wakeup
- * preempts us, on a CPU we share with the client, the client may be
- * asleep again by now and this still wakes it: no worse than before.)
+ * IPI in a VM) and a sleep per request.  Taken right after the reply,
+ * the reply has woken it already.
+ *
+ * Unless the reply's wakeup preempted us (a client on our CPU: a dom0
+ * with one vCPU, or busy): the client has then read the reply, sent its
+ * next request and gone to sleep before we got here, and taking now
+ * would wake it for nothing again.  So a slow write puts the taking off
+ * to the next settle (after the next reply), up to SOCK_DEFER_MAX in a
+ * row; a read that finds nothing new takes at once (sock_read), and so
+ * does `force`.
  */
-static void sock_settle(struct conn *c)
+static void sock_settle(struct conn *c, bool force)
 {
 	struct sock_conn *sc = c->transport;
 	char scratch[CONN_IN_BUF_SIZE];
 
+	if (!force && sc->was_slow && sc->deferred < SOCK_DEFER_MAX) {
+		sc->was_slow = false;
+		sc->deferred++;
+		return;
+	}
+	sc->was_slow = false;
+	sc->deferred = 0;
 	while (sc->peeked > 0) {
 		size_t want =
 		    sc->peeked < sizeof(scratch) ? sc->peeked : sizeof(scratch);

@@ -465,6 +465,9 @@ static int handover(struct daemon *d, struct update *u, char *why, size_t size)
 		goto out;
 	}
 	t0 = loop_now_us();
+	/* The sessions carry their unread input; the successor must not
+	 * find what it holds on the sockets too. */
+	conn_settle_all(d);
 	err = ustream_write(d, u, memfd, exe_fd, pending);
 	if (err) {
 		snprintf(why, size, "cannot write the state: %s",
