@@ -8,7 +8,7 @@ a request wakes its client, asleep in read(2), for nothing.
 
   one_wakeup_per_request   a blocking client on a CPU of its own, the daemon
                            on another (sleeping between requests, --poll-us 0):
-                           at most 1.15 sleeps of the client per request (1.3-2 when
+                           at most 1.15 sleeps of the client per request (1.25-2 when
                            the daemon took requests off at once)
   shared_cpu               the client and the daemon on one CPU (a dom0 with
                            one vCPU): at most 1.2 sleeps per request (the
@@ -28,6 +28,7 @@ a request wakes its client, asleep in read(2), for nothing.
 Env: XSTORED (build/asan/xstored).  Output: PASS/FAIL/SKIP lines, then
 "N passed, N failed[, N skipped]".
 """
+import contextlib
 import os
 import socket
 import struct
@@ -89,18 +90,27 @@ def my_sleeps():
     raise Skip("no voluntary_ctxt_switches in /proc/thread-self/status")
 
 
-def daemon(*args):
-    return XstoredDaemon(extra_args=["--platform", "none"] + list(args)).start()
+@contextlib.contextmanager
+def daemon(*args, cpu=None):
+    """A started daemon (and this thread) on `cpu` if given; both undone
+    after."""
+    mine = os.sched_getaffinity(0)
+    d = XstoredDaemon(extra_args=["--platform", "none"] + list(args))
+    try:
+        d.start()
+        if cpu is not None:
+            os.sched_setaffinity(d.proc.pid, {cpu})
+        yield d
+    finally:
+        os.sched_setaffinity(0, mine)
+        d.cleanup()
 
 
 def t_one_wakeup_per_request():
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         raise Skip("needs 2 CPUs (client and daemon each on its own); have %d" % len(cpus))
-    mine = os.sched_getaffinity(0)
-    d = daemon("--poll-us", "0")
-    try:
-        os.sched_setaffinity(d.proc.pid, {cpus[1]})
+    with daemon("--poll-us", "0", cpu=cpus[1]) as d:
         os.sched_setaffinity(0, {cpus[0]})
         s = connect(d)
         ask(s, XS_WRITE, 1, "/t", "v")
@@ -113,11 +123,8 @@ def t_one_wakeup_per_request():
         per = (my_sleeps() - before) / n
         print("     client sleeps per request: %.2f" % per, flush=True)
         assert per <= 1.15, ("the client slept %.2f times per request: the daemon's "
-                            "read of a request woke it before its reply" % per)
+                             "read of a request woke it before its reply" % per)
         s.close()
-    finally:
-        os.sched_setaffinity(0, mine)
-        d.cleanup()
 
 
 def cpu_secs(pid):
@@ -127,11 +134,8 @@ def cpu_secs(pid):
 
 
 def t_shared_cpu():
-    mine = os.sched_getaffinity(0)
-    cpu = min(mine)
-    d = daemon()
-    try:
-        os.sched_setaffinity(d.proc.pid, {cpu})
+    cpu = min(os.sched_getaffinity(0))
+    with daemon(cpu=cpu) as d:
         os.sched_setaffinity(0, {cpu})
         s = connect(d)
         ask(s, XS_WRITE, 1, "/t", "v")
@@ -153,14 +157,10 @@ def t_shared_cpu():
                             "request off woke it again" % per)
         assert ask(s, XS_READ, 9999, "/t") == b"v"
         s.close()
-    finally:
-        os.sched_setaffinity(0, mine)
-        d.cleanup()
 
 
 def t_byte_by_byte():
-    d = daemon()
-    try:
+    with daemon() as d:
         s = connect(d)
         ask(s, XS_WRITE, 1, "/b", "bytes")
         msg = request(XS_READ, 2, "/b")
@@ -171,13 +171,10 @@ def t_byte_by_byte():
         assert (t, rid, body) == (XS_READ, 2, b"bytes"), (t, rid, body)
         assert ask(s, XS_READ, 3, "/b") == b"bytes"
         s.close()
-    finally:
-        d.cleanup()
 
 
 def t_pipelined_past_buffer():
-    d = daemon()
-    try:
+    with daemon() as d:
         s = connect(d)
         ask(s, XS_WRITE, 1, "/p", "x" * 8)
         n, batch = 500, b""
@@ -206,13 +203,10 @@ def t_pipelined_past_buffer():
         assert extra is None, "%d bytes after the last reply: a request served twice" % len(
             extra)
         s.close()
-    finally:
-        d.cleanup()
 
 
 def t_close_after_requests():
-    d = daemon()
-    try:
+    with daemon() as d:
         s = connect(d)
         s.sendall(b"".join(request(XS_WRITE, i, "/c/%d" % i, "v") for i in range(20)))
         s.close()
@@ -222,8 +216,6 @@ def t_close_after_requests():
         assert ask(s, XS_READ, 2, "/c/x") == b"w"
         s.close()
         assert d.alive(), "daemon died: %s" % d.tail()
-    finally:
-        d.cleanup()
 
 
 TESTS = [
