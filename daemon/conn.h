@@ -290,8 +290,9 @@ void conn_free(struct conn *c);
 
 /*
  * conn_flush_all - write the queued output of every live connection
- * whose transport is not known to be full.  For the turn hook: O(number
- * of connections).
+ * whose transport is not known to be full, then let the transport of
+ * each connection read this turn drop what it served (settle).  For the
+ * turn hook: O(number of connections).
  */
 void conn_flush_all(struct daemon *d);
 
