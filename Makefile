@@ -184,7 +184,7 @@ $(LIBPLAT): $(call obj,$(PLAT_SRC))
 # platform) and free of hypervisor libraries: plat.c once more without Xen.
 CLIENT_PLAT_OBJS := $(call obj,$(filter-out plat/xen.c plat/plat.c,$(wildcard plat/*.c))) \
                     $(O)/plat/plat-client.o
-LIBXSTORE_OBJS   := $(call obj,$(LIB_SRC) common/wire.c common/xalloc.c) $(CLIENT_PLAT_OBJS)
+LIBXSTORE_OBJS   := $(call obj,$(LIB_SRC) common/fdio.c common/wire.c common/xalloc.c) $(CLIENT_PLAT_OBJS)
 $(O)/plat/plat-client.o: plat/plat.c $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) -UXSTORE_HAVE_XEN $(ALL_CFLAGS) -c -o $@ $<

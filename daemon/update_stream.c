@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "common/log.h"
 #include "common/rd.h"
 #include "common/xalloc.h"
@@ -73,29 +74,12 @@ struct out {
 	int err;
 };
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void out_flush(struct out *o)
 {
 	if (!o->err && o->w.is_oom)
 		o->err = -ENOMEM;
 	if (!o->err)
-		o->err = write_all(o->fd, o->w.p, o->w.len);
+		o->err = fd_write_all(o->fd, o->w.p, o->w.len);
 	o->pos += o->w.len;
 	o->w.len = 0;
 }
@@ -131,7 +115,7 @@ static void enc_stats(struct wbuf *w, const struct dom_stats *st)
 static int dump_write(void *arg, const void *buf, size_t len)
 {
 	struct out *o = arg;
-	int err = write_all(o->fd, buf, len);
+	int err = fd_write_all(o->fd, buf, len);
 
 	o->pos += len;
 	return err;
@@ -148,7 +132,7 @@ static void enc_store(struct daemon *d, struct out *o)
 	at = o->pos;
 	memset(len, 0, sizeof(len));
 	if (!o->err)
-		o->err = write_all(o->fd, len, sizeof(len));
+		o->err = fd_write_all(o->fd, len, sizeof(len));
 	o->pos += 8;
 	if (!o->err)
 		o->err = store_dump(d->store, dump_write, o);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "plat/simfs.h"
 
 #define FILE_MODE 0644
@@ -129,21 +130,6 @@ int simfs_read(int dir, const char *name, char *buf, size_t size, size_t *len)
 	return err;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int simfs_write(int dir, const char *name, const void *data, size_t len,
                 bool is_exclusive)
 {
@@ -161,7 +147,7 @@ int simfs_write(int dir, const char *name, const void *data, size_t len,
 	            FILE_MODE);
 	if (fd < 0)
 		return -errno;
-	err = write_all(fd, data, len);
+	err = fd_write_all(fd, data, len);
 	if (close(fd) < 0 && !err)
 		err = -errno;
 	if (!err) {
