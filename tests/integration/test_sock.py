@@ -106,6 +106,20 @@ def daemon(*args, cpu=None):
         d.cleanup()
 
 
+def sleeps_per_read(s, n):
+    """Sleeps of this thread per READ over `n` READs on `s`, after a
+    warm-up of both sides' code and pages; printed."""
+    ask(s, XS_WRITE, 1, "/t", "v")
+    for i in range(20):
+        ask(s, XS_READ, 2, "/t")
+    before = my_sleeps()
+    for i in range(n):
+        ask(s, XS_READ, 3 + i, "/t")
+    per = (my_sleeps() - before) / n
+    print("     client sleeps per request: %.2f" % per, flush=True)
+    return per
+
+
 def t_one_wakeup_per_request():
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
@@ -113,15 +127,7 @@ def t_one_wakeup_per_request():
     with daemon("--poll-us", "0", cpu=cpus[1]) as d:
         os.sched_setaffinity(0, {cpus[0]})
         s = connect(d)
-        ask(s, XS_WRITE, 1, "/t", "v")
-        n = 300
-        for i in range(20):  # warm up: both sides' code and pages
-            ask(s, XS_READ, 2, "/t")
-        before = my_sleeps()
-        for i in range(n):
-            ask(s, XS_READ, 3 + i, "/t")
-        per = (my_sleeps() - before) / n
-        print("     client sleeps per request: %.2f" % per, flush=True)
+        per = sleeps_per_read(s, 300)
         assert per <= 1.15, ("the client slept %.2f times per request: the daemon's "
                              "read of a request woke it before its reply" % per)
         s.close()
@@ -138,15 +144,7 @@ def t_shared_cpu():
     with daemon(cpu=cpu) as d:
         os.sched_setaffinity(0, {cpu})
         s = connect(d)
-        ask(s, XS_WRITE, 1, "/t", "v")
-        n = 500
-        for i in range(20):
-            ask(s, XS_READ, 2, "/t")
-        before = my_sleeps()
-        for i in range(n):
-            ask(s, XS_READ, 3 + i, "/t")
-        per = (my_sleeps() - before) / n
-        print("     client sleeps per request: %.2f" % per, flush=True)
+        per = sleeps_per_read(s, 500)
         time.sleep(0.2)  # the poll window ends
         c0 = cpu_secs(d.proc.pid)
         time.sleep(1.0)
