@@ -6,6 +6,8 @@
  * its own headers and those of modules listed before it (lower rank).
  * tools/check-layers.sh enforces it on every build, with these ranks:
  *
+ *    5 readyhint            news of an fd's input read from memory
+ *                           (io_uring), for the loop
  *   10 loop, notify, state  the event loop; sd_notify; struct daemon
  *   20 conn                 framing and queues; calls up through
  *                           d->conn_handlers (set by daemon_init)

@@ -57,10 +57,31 @@ void loop_del(struct loop *l, int fd);
  * found again next turn) so that the prompt one is served and answered
  * first: the loop serves the prompt fds right after that callback, in
  * the same turn, and the turn hook then sends their replies with the
- * batch's.  One epoll_wait with no timeout on the prompt fds; from any
- * callback, on the loop's thread.
+ * batch's.  One epoll_wait with no timeout on the prompt fds, or, with
+ * the hint (loop_enable_yield_hint), two loads from memory unless input
+ * came since the loop last waited; from any callback, on the loop's
+ * thread.
  */
 bool loop_should_yield(struct loop *l);
+
+/*
+ * loop_enable_yield_hint - let loop_should_yield learn without a system
+ * call whether a prompt fd has news (readyhint.h: a multishot io_uring
+ * poll of the prompt set), while bulk callbacks keep asking: the loop
+ * makes the hint at the first ask and frees it after 200 ms without
+ * one, since it costs every prompt fd's wakeup a little.  With the hint
+ * a prompt fd's input counts only if it came after the loop's last
+ * wait: input a prompt callback left unread waits for the next turn,
+ * not for a yield.  Returns 0, or -errno when the kernel cannot (no
+ * io_uring, forbidden, older than 5.19): the loop then asks epoll every
+ * time, as without this call.
+ */
+int loop_enable_yield_hint(struct loop *l);
+
+/* loop_yield_is_cheap - loop_should_yield costs no system call while
+ * nothing came (the hint is made and live): a bulk callback may ask it
+ * after every unit of work. */
+bool loop_yield_is_cheap(const struct loop *l);
 
 /*
  * loop_timer_add - call `cb` once, `msec` milliseconds from now.  Returns
@@ -130,6 +151,9 @@ struct loop_poll_stats {
 	uint64_t hook_hits;   /* polls that the poll hook ended */
 	uint64_t fd_polls;    /* epoll_waits without a timeout while polling */
 	uint64_t window_ns;   /* the current window */
+	uint64_t hints_made;  /* loop_enable_yield_hint's hint made */
+	uint64_t hint_yields; /* yields the hint told of */
+	uint64_t hint_stale;  /* the hint told, epoll found nothing */
 };
 
 /* loop_poll_stats - copy the counters into `st`. */

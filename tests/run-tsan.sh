@@ -7,7 +7,9 @@
 # threads: requests in flight, watches churned while events arrive,
 # callbacks removing themselves, suspend/resume and reconnection under
 # load), test_lib, test_lib_fake and test_xenbus (the bus thread, the
-# watch callbacks feeding it, callers waiting on it), and the daemon's
+# watch callbacks feeding it, callers waiting on it), test_loop (a thread
+# sending dom0's request while a bulk callback spins on the loop's
+# io_uring hint, and the poll window's pacing thread), and the daemon's
 # compaction thread: test_frozen (a frozen store dumped by a thread while
 # the main thread changes the tree), test_journal (the snapshot writer's
 # thread, cancelled, failed, killed) and the daemon itself compacting
@@ -19,7 +21,7 @@
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-TESTS="test_lib_threads test_lib test_lib_fake test_xenbus test_frozen test_journal"
+TESTS="test_lib_threads test_lib test_lib_fake test_xenbus test_loop test_frozen test_journal"
 O=build/tsan
 targets="$O/xstored $O/xsim $O/xstore"
 for t in $TESTS; do targets="$targets $O/tests/$t"; done

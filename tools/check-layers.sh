@@ -28,6 +28,7 @@ cd "$root" || exit 2
 # module's by its stem; the extras (dispatch_int.h, control.c: part of
 # dispatch) are mapped in daemon_module.  A new daemon file needs a line.
 declare -A rank=(
+	[readyhint]=5
 	[loop]=10 [notify]=10 [state]=10
 	[conn]=20
 	[ring]=30 [sock]=30

@@ -5,12 +5,19 @@
  * and that a loop whose next request is already waiting polls instead of
  * sleeping, and that with a poll hook the fds are polled at a pace, not
  * at every step), and bulk fds (prompt ones served and answered first, a bulk
- * callback yielding to a prompt fd, no starvation of either).  Time is only
- * ever checked as a lower bound (a timer never fires early), never as a speed.
+ * callback yielding to a prompt fd, no starvation of either), with and
+ * without the io_uring hint that makes loop_should_yield a look at memory
+ * (and the hint itself: news after a clear, none before, survival of a
+ * full completion queue, input from another thread while the bulk
+ * callback makes no system call).  Time is only ever checked as a lower
+ * bound (a timer never fires early), never as a speed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +25,7 @@
 
 #include "common/xalloc.h"
 #include "daemon/loop.h"
+#include "daemon/readyhint.h"
 #include "tests/support/check.h"
 
 /* A record of what fired, in order. */
@@ -531,6 +539,7 @@ struct bulkctx {
 	bool is_prompt_drained;  /* the prompt callback reads its pipe */
 	unsigned int bulk_turns; /* bulk callbacks run */
 	unsigned int stop_after; /* loop_stop after this many bulk turns */
+	bool was_cheap;          /* the first bulk turn had the hint */
 };
 
 static void blog(struct bulkctx *b, char c)
@@ -562,7 +571,8 @@ static void guests_cb(struct loop *l, int fd, unsigned int events, void *arg)
 	struct bulkctx *b = arg;
 	char buf[16];
 
-	b->bulk_turns++;
+	if (!b->bulk_turns++)
+		b->was_cheap = loop_yield_is_cheap(l);
 	while (b->units) {
 		b->units--;
 		b->served++;
@@ -579,8 +589,42 @@ static void guests_cb(struct loop *l, int fd, unsigned int events, void *arg)
 		loop_stop(l);
 }
 
+/* The bulk tests run twice: loop_should_yield asking epoll each time,
+ * then looking at the hint first (loop_enable_yield_hint). */
+static bool with_hint;
+
+static void ask_once_cb(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	(void)loop_should_yield(l);
+	loop_stop(l);
+}
+
+/* Enable the hint and have a bulk callback ask once: the loop makes the
+ * hint at its next wait, as the daemon's does when guests get busy. */
+static void hint_warm(struct loop *l)
+{
+	int p[2];
+
+	CHECK_EQ_INT(loop_enable_yield_hint(l), 0);
+	CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+	CHECK_EQ_INT(write(p[1], "w", 1), 1);
+	CHECK_EQ_INT(loop_add(l, p[0], LOOP_IN | LOOP_BULK, ask_once_cb, NULL),
+	             0);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK(!loop_yield_is_cheap(l)); /* not before the next wait */
+	loop_del(l, p[0]);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void bulk_setup(struct loop *l, struct bulkctx *b)
 {
+	CHECK(!loop_yield_is_cheap(l));
+	if (with_hint) {
+		hint_warm(l);
+		if (check_failed())
+			return;
+	}
 	CHECK(open_pipes(&b->x));
 	loop_set_turn_hook(l, bulk_hook, b);
 	CHECK_EQ_INT(loop_add(l, b->x.rfd[0], LOOP_IN, dom0_cb, b), 0);
@@ -594,6 +638,9 @@ static void bulk_teardown(struct loop *l, struct bulkctx *b)
 	loop_del(l, b->x.rfd[1]);
 	close_pipes(&b->x);
 	loop_free(l);
+	/* The hinted runs did look at the hint (if the test got so far). */
+	if (b->bulk_turns)
+		CHECK_EQ_INT(b->was_cheap, with_hint);
 }
 
 /* Both ready in one turn (the guests' first): dom0's request is served
@@ -660,8 +707,230 @@ static void test_bulk_not_starved(void)
 	CHECK_EQ_INT(write(b.x.wfd[1], "k", 1), 1);
 	CHECK_EQ_INT(loop_run(l), 0);
 	CHECK_EQ_UINT(b.served, 5);
-	CHECK_EQ_STR(b.log, "DhgDhDhgDhDhgDhDhgDhDhgDh");
+	/* With the hint, input left over is no news: the batch runs
+	 * through, and the prompt fd goes first again the next turn. */
+	CHECK_EQ_STR(b.log,
+	             with_hint ? "DhggggghDh" : "DhgDhDhgDhDhgDhDhgDhDhgDh");
 	bulk_teardown(l, &b);
+}
+
+/* A prompt request already served this turn is no reason to yield:
+ * the guests' batch runs through (with the hint: its news came before
+ * the wait, which cleared it). */
+static void test_bulk_no_stale_yield(void)
+{
+	struct loop *l = loop_new();
+	struct bulkctx b = {.units = 3,
+	                    .is_yielding = true,
+	                    .is_prompt_drained = true,
+	                    .stop_after = 1};
+
+	CHECK(l != NULL);
+	bulk_setup(l, &b);
+	CHECK_EQ_INT(write(b.x.wfd[0], "r", 1), 1);
+	CHECK_EQ_INT(write(b.x.wfd[1], "k", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_STR(b.log, "Dhgggh");
+	bulk_teardown(l, &b);
+}
+
+/* Can this kernel give the hint?  If not, say why, once per test. */
+static bool hint_available(const char *test)
+{
+	int p[2], err = 0;
+	struct readyhint *h;
+
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+		return false;
+	h = readyhint_new(p[0], &err);
+	readyhint_free(h);
+	close(p[0]);
+	close(p[1]);
+	if (!h)
+		printf("SKIP %s: no io_uring hint here: %s\n", test,
+		       strerror(-err));
+	return h != NULL;
+}
+
+#define WITH_HINT(name)                                                        \
+	static void name##_hint(void)                                          \
+	{                                                                      \
+		if (!hint_available(#name "_hint"))                            \
+			return;                                                \
+		with_hint = true;                                              \
+		name();                                                        \
+		with_hint = false;                                             \
+	}
+WITH_HINT(test_bulk_after_prompt)
+WITH_HINT(test_bulk_yield)
+WITH_HINT(test_bulk_not_starved)
+WITH_HINT(test_bulk_no_stale_yield)
+
+/*
+ * The hint itself, on a pipe: news only of input after the last clear
+ * (data still unread from before is not news), and it outlives a full
+ * completion queue: 200 writes with no clear end the kernel's multishot
+ * poll (64 completions fit), and the clear arms it again.
+ */
+static void test_hint_news(void)
+{
+	struct readyhint *h;
+	int p[2], err = 0;
+
+	if (!hint_available(__func__))
+		return;
+	CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+	h = readyhint_new(p[0], &err);
+	CHECK(h != NULL);
+	CHECK(readyhint_is_live(h));
+	CHECK(!readyhint_peek(h));
+	CHECK_EQ_INT(write(p[1], "x", 1), 1);
+	CHECK(readyhint_peek(h));
+	readyhint_clear(h);
+	CHECK(!readyhint_peek(h)); /* "x" is still there, but old */
+	CHECK_EQ_INT(write(p[1], "y", 1), 1);
+	CHECK(readyhint_peek(h));
+	readyhint_clear(h);
+	for (int i = 0; i < 200; i++)
+		CHECK_EQ_INT(write(p[1], "z", 1), 1);
+	CHECK(readyhint_peek(h));
+	readyhint_clear(h);
+	CHECK(readyhint_is_live(h));
+	CHECK(!readyhint_peek(h));
+	CHECK_EQ_INT(write(p[1], "w", 1), 1);
+	CHECK(readyhint_peek(h));
+	readyhint_free(h);
+	close(p[0]);
+	close(p[1]);
+}
+
+/*
+ * dom0's request comes from another thread while a guests' batch runs
+ * and makes no system call at all between its looks: the hint still
+ * says so (the waker sets the flag in shared memory; the completion
+ * would wait for our next system call), and the batch yields.  A hint
+ * that missed it would spin here until the deadline.
+ */
+struct spinctx {
+	int wfd;
+	atomic_bool is_spinning;
+	bool has_yielded;
+	bool is_early; /* yielded before the request was sent */
+	atomic_bool is_sent;
+	bool was_cheap; /* the batch had the hint */
+};
+
+static void *send_later(void *arg)
+{
+	struct spinctx *c = arg;
+
+	while (!atomic_load(&c->is_spinning))
+		sched_yield();
+	usleep(20000);
+	atomic_store(&c->is_sent, true);
+	if (write(c->wfd, "r", 1) != 1)
+		atomic_store(&c->is_sent, false);
+	return NULL;
+}
+
+static void spin_guest_cb(struct loop *l, int fd, unsigned int events,
+                          void *arg)
+{
+	struct spinctx *c = arg;
+	uint64_t deadline = loop_now_ms() + 10000;
+	char b;
+
+	c->was_cheap = loop_yield_is_cheap(l);
+	atomic_store(&c->is_spinning, true);
+	while (loop_now_ms() < deadline) {
+		if (loop_should_yield(l)) {
+			c->has_yielded = true;
+			c->is_early = !atomic_load(&c->is_sent);
+			break;
+		}
+	}
+	if (read(fd, &b, 1) < 0)
+		return;
+}
+
+static void spin_dom0_cb(struct loop *l, int fd, unsigned int events, void *arg)
+{
+	char b;
+
+	if (read(fd, &b, 1) < 0)
+		return;
+	loop_stop(l);
+}
+
+static void test_hint_other_thread(void)
+{
+	struct loop *l = loop_new();
+	struct spinctx c = {0};
+	struct loop_poll_stats st;
+	struct fdctx x;
+	pthread_t th;
+
+	if (!hint_available(__func__)) {
+		loop_free(l);
+		return;
+	}
+	CHECK(l != NULL);
+	hint_warm(l);
+	if (check_failed())
+		return;
+	CHECK(open_pipes(&x));
+	c.wfd = x.wfd[0];
+	CHECK_EQ_INT(loop_add(l, x.rfd[0], LOOP_IN, spin_dom0_cb, &c), 0);
+	CHECK_EQ_INT(
+	    loop_add(l, x.rfd[1], LOOP_IN | LOOP_BULK, spin_guest_cb, &c), 0);
+	CHECK_EQ_INT(write(x.wfd[1], "k", 1), 1);
+	CHECK_EQ_INT(pthread_create(&th, NULL, send_later, &c), 0);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_INT(pthread_join(th, NULL), 0);
+	CHECK(c.was_cheap);
+	CHECK(c.has_yielded);
+	CHECK(!c.is_early);
+	loop_poll_stats(l, &st);
+	CHECK_EQ_UINT(st.hints_made, 1);
+	CHECK_EQ_UINT(st.hint_yields, 1);
+	loop_del(l, x.rfd[0]);
+	loop_del(l, x.rfd[1]);
+	close_pipes(&x);
+	loop_free(l);
+}
+
+/* The hint costs every prompt wakeup a little: made at a wait after a
+ * bulk callback asked, it goes at the first wait after 200 ms (here
+ * 300) without an ask, and comes back with the next ask. */
+static void test_hint_idle(void)
+{
+	struct loop *l = loop_new();
+	struct loop_poll_stats st;
+
+	CHECK(l != NULL);
+	if (!hint_available(__func__)) {
+		loop_free(l);
+		return;
+	}
+	hint_warm(l);
+	if (check_failed())
+		return;
+	loop_timer_add(l, 1, stop_cb, NULL);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK(loop_yield_is_cheap(l));
+	usleep(300000);
+	loop_timer_add(l, 1, stop_cb, NULL);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK(!loop_yield_is_cheap(l));
+	hint_warm(l);
+	if (check_failed())
+		return;
+	loop_timer_add(l, 1, stop_cb, NULL);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK(loop_yield_is_cheap(l));
+	loop_poll_stats(l, &st);
+	CHECK_EQ_UINT(st.hints_made, 2);
+	loop_free(l);
 }
 
 /*
@@ -859,6 +1128,14 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_bulk_after_prompt),
     CHECK_TEST(test_bulk_yield),
     CHECK_TEST(test_bulk_not_starved),
+    CHECK_TEST(test_bulk_no_stale_yield),
+    CHECK_TEST(test_bulk_after_prompt_hint),
+    CHECK_TEST(test_bulk_yield_hint),
+    CHECK_TEST(test_bulk_not_starved_hint),
+    CHECK_TEST(test_bulk_no_stale_yield_hint),
+    CHECK_TEST(test_hint_news),
+    CHECK_TEST(test_hint_other_thread),
+    CHECK_TEST(test_hint_idle),
 };
 
 CHECK_MAIN(tests)
