@@ -222,6 +222,11 @@ static void log_poll_stats(const struct loop *l)
 	          (unsigned long long)st.poll_misses,
 	          (unsigned long long)st.sleeps,
 	          (unsigned long long)st.fd_polls);
+	log_debug("yield hint: made %llu times, told of %llu yields, %llu "
+	          "stale",
+	          (unsigned long long)st.hints_made,
+	          (unsigned long long)st.hint_yields,
+	          (unsigned long long)st.hint_stale);
 }
 
 /* Report the rate-limited lines held back (log_limited) now and then,
@@ -496,6 +501,11 @@ serve:
 	         o->is_updated ? "serving after a live update" : "started",
 	         (int)getpid(), cfg->rundir);
 
+	err = loop_enable_yield_hint(d.loop);
+	if (err)
+		log_info("dom0's requests are looked for between guests' "
+		         "requests with a system call: no io_uring hint (%s)",
+		         strerror(-err));
 	loop_set_turn_hook(d.loop, turn_hook, &d);
 	loop_timer_add(d.loop, LOG_FLUSH_MS, log_flush_cb, NULL);
 	err = loop_run(d.loop);

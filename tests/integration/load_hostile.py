@@ -550,7 +550,11 @@ def run_pinned(r, n_good, parallel, storm_cycles, rounds, assert_ratio, time_lim
             r.run("dom0_p99_within_2x", t_ratio, state)
         if ok is not None and env.alive():
             r.run("teardown", t_teardown, env, state)
+        if env.alive():
+            env.dom0.control("log", "+debug")  # the loop's counters, at exit
         r.run("clean_exit", env.check_clean_exit)
+        if ok:
+            r.run("yield_hint", t_yield_hint, env)
     finally:
         env.cleanup(keep=bool(os.environ.get("KEEP")))
     return r.final()
@@ -731,6 +735,25 @@ def t_ratio(state):
         if v > 2 * q99:
             raise AssertionError("dom0 p99 %s %.2f ms, over 2x the quiet %.2f ms"
                                  % (what, v * 1e3, q99 * 1e3))
+
+
+def t_yield_hint(env):
+    """The daemon looked for dom0's requests between the guests' through
+    the io_uring hint (daemon/readyhint.h): busy guests made it, and it
+    told of at least one of the storm's requests.  Skipped where the
+    kernel has no io_uring (the daemon says so at start)."""
+    with open(env.daemon.log, errors="replace") as f:
+        log = f.read()
+    m = re.search(r"no io_uring hint \((.*)\)", log)
+    if m:
+        raise Skip("no io_uring hint here: " + m.group(1))
+    m = re.search(r"yield hint: made (\d+) times, told of (\d+) yields, (\d+) stale", log)
+    if not m:
+        raise AssertionError("no yield hint line in the daemon's log at exit")
+    made, told, stale = (int(x) for x in m.groups())
+    print("     (yield hint: made %d times, told of %d yields, %d stale)" % (made, told, stale))
+    if made < 1 or told < 1:
+        raise AssertionError("the hint was made %d times and told of %d yields" % (made, told))
 
 
 def t_teardown(env, state):
