@@ -274,6 +274,30 @@ static void info_read(int root, const char *rel, struct sim_dom_info *di)
 	close(d);
 }
 
+int sim_dom_info_get(const char *dir, unsigned int domid,
+                     struct sim_dom_info *out)
+{
+	char rel[SIM_PATH_MAX];
+	struct stat st;
+	int root, err;
+
+	if (domid > SIM_DOMID_MAX)
+		return -EINVAL;
+	if ((err = root_open(dir, &root)))
+		return err;
+	simfs_path(rel, "dom%u", domid);
+	if (fstatat(root, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		err = errno == ENOENT ? -ENOENT : -errno;
+	} else if (!S_ISDIR(st.st_mode)) {
+		err = -ENOENT; /* as sim_dom_list: not a domain */
+	} else {
+		out->domid = domid;
+		info_read(root, rel, out);
+	}
+	close(root);
+	return err;
+}
+
 static int info_cmp(const void *a, const void *b)
 {
 	const struct sim_dom_info *x = a, *y = b;

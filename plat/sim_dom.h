@@ -55,6 +55,17 @@ struct sim_dom_info {
  */
 int sim_dom_list(const char *dir, struct sim_dom_info **out, size_t *n);
 
+/*
+ * sim_dom_info_get - domain `domid` of the sim alone, as sim_dom_list
+ * would give it, without reading the others (a toolstack's lookup of one
+ * domain stays one directory's read however many domains there are).
+ * -ENOENT if there is no such domain (or no sim at `dir`), -EINVAL for a
+ * domid past SIM_DOMID_MAX, -errno if `dir` cannot be read.  *out is
+ * written only on success.
+ */
+int sim_dom_info_get(const char *dir, unsigned int domid,
+                     struct sim_dom_info *out);
+
 /* sim_dom_default_dir - $XSIM_DIR if set and not empty, else the
  * default sim directory (static storage; never NULL). */
 const char *sim_dom_default_dir(void);

@@ -115,7 +115,7 @@ static void test_open(void)
 static void test_builder(void)
 {
 	struct plat_start_info si;
-	struct sim_dom_info *v;
+	struct sim_dom_info *v, di;
 	char path[512];
 	size_t n;
 
@@ -140,6 +140,24 @@ static void test_builder(void)
 	CHECK_EQ_STR(v[2].name, "seven");
 	CHECK(v[2].has_state && v[2].state == PLAT_DOM_RUNNING);
 	free(v);
+	/* One domain's lookup agrees with the list, and reads no other. */
+	di.domid = 99;
+	CHECK_EQ_INT(sim_dom_info_get(dir, 7, &di), 0);
+	CHECK_EQ_UINT(di.domid, 7);
+	CHECK_EQ_STR(di.name, "seven");
+	CHECK(di.has_state && di.state == PLAT_DOM_RUNNING);
+	CHECK_EQ_INT(sim_dom_set_state(dir, 7, PLAT_DOM_DYING), 0);
+	CHECK_EQ_INT(sim_dom_info_get(dir, 7, &di), 0);
+	CHECK(di.has_state && di.state == PLAT_DOM_DYING);
+	CHECK_EQ_INT(sim_dom_info_get(dir, 9, &di), -ENOENT);
+	CHECK_EQ_UINT(di.domid, 7); /* untouched on failure */
+	/* A file where a domain's directory would be is no domain. */
+	snprintf(path, sizeof(path), "%s/dom11", dir);
+	CHECK(close(open(path, O_CREAT | O_WRONLY, 0644)) == 0);
+	CHECK_EQ_INT(sim_dom_info_get(dir, 11, &di), -ENOENT);
+	CHECK_EQ_INT(sim_dom_info_get(dir, 0x7ff0, &di), -EINVAL);
+	snprintf(path, sizeof(path), "%s/none", dir);
+	CHECK_EQ_INT(sim_dom_info_get(path, 7, &di), -ENOENT);
 	CHECK_EQ_INT(sim_dom_remove(dir, 0), -EPERM);
 	CHECK_EQ_INT(sim_dom_remove(dir, 9), -ENOENT);
 	CHECK_EQ_INT(sim_dom_remove(dir, 3), 0);

@@ -186,20 +186,14 @@ int daemon_connect(const struct ctx *x, struct xstore **xs)
 int domain_state(const struct ctx *x, unsigned int domid,
                  enum plat_dom_state *st)
 {
-	struct sim_dom_info *v;
-	size_t n;
-	int err = -ENOENT;
+	struct sim_dom_info di;
 
-	if (sim_dom_list(x->dir, &v, &n))
+	if (sim_dom_info_get(x->dir, domid, &di))
 		return -ENOENT;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i].domid != domid)
-			continue;
-		err = v[i].has_state ? 0 : -EINVAL;
-		*st = v[i].state;
-	}
-	free(v);
-	return err;
+	if (!di.has_state)
+		return -EINVAL;
+	*st = di.state;
+	return 0;
 }
 
 int rm_quiet(struct xstore *xs, xstore_txn_t tx, const char *path)
@@ -234,16 +228,9 @@ static bool is_name_taken(const struct ctx *x, const char *name,
 
 static bool domain_exists(const struct ctx *x, unsigned int domid)
 {
-	struct sim_dom_info *v;
-	bool found = false;
-	size_t n;
+	struct sim_dom_info di;
 
-	if (sim_dom_list(x->dir, &v, &n))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		found = found || v[i].domid == domid;
-	free(v);
-	return found;
+	return sim_dom_info_get(x->dir, domid, &di) == 0;
 }
 
 static int cmd_create(const struct ctx *x, int argc, char **argv)
