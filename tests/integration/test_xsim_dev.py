@@ -246,17 +246,29 @@ def t_list(env):
 
 
 def t_destroy_backends(env):
+    """dom0's backends of the dead domain go, and those in the driver
+    domains that libxl's copy of its devices names (checked against the
+    layout), as libxl finds them: not by reading every domain's backend
+    directory, a request per domain of the host."""
     env.create(12)
     env.create(13)
+    env.create(19)
     env.xsim("device-add", 12, "vbd", "params=/e")
     env.xsim("device-add", 12, "vif", "--backend-domid", 13)
     env.xsim("device-add", 13, "vbd", "params=/f")  # another domain's: stays
+    d0 = env.dom0
+    d0.write(BE % (0, "console", 12, 0) + "/state", "4")  # dom0's, no record: goes
+    d0.write(BE % (19, "vkbd", 12, 0) + "/state", "4")  # a driver domain's, no record
+    # A record pointing off the layout names no backend domain.
+    d0.write(LX % (12, "vfb", 0) + "/backend", "/local/domain/19/data")
     env.destroy(12)
     for p in ("/local/domain/0/backend/vbd/12", "/local/domain/13/backend/vif/12",
-              "/libxl/12", "/local/domain/12"):
-        eq(env.dom0.exists(p), False, "%s after destroy" % p)
-    eq(env.dom0.exists(BE % (0, "vbd", 13, 51712)), True, "dom13's backend")
+              "/local/domain/0/backend/console/12", "/libxl/12", "/local/domain/12"):
+        eq(d0.exists(p), False, "%s after destroy" % p)
+    eq(d0.exists(BE % (0, "vbd", 13, 51712)), True, "dom13's backend")
+    eq(d0.exists(BE % (19, "vkbd", 12, 0)), True, "an unrecorded driver domain's backend")
     env.destroy(13)
+    env.destroy(19)
 
 
 def state_of(env, d):

@@ -411,14 +411,16 @@ static int domain_take_down(const struct ctx *x, struct xstore *xs,
 	err = sim_dom_set_state(x->dir, domid, PLAT_DOM_DYING);
 	if (err)
 		rc = fail("cannot mark dying", domid, err);
-	err = home_remove(xs, domid);
-	if (err) {
-		fail("cannot remove the home nodes of", domid, err);
-		rc = EXIT_FAIL;
-	}
+	/* The backends first: libxl's copy of the devices names them,
+	 * and goes with the home nodes. */
 	err = device_backends_remove(xs, domid);
 	if (err) {
 		fail("cannot remove the backends serving", domid, err);
+		rc = EXIT_FAIL;
+	}
+	err = home_remove(xs, domid);
+	if (err) {
+		fail("cannot remove the home nodes of", domid, err);
 		rc = EXIT_FAIL;
 	}
 	err = wait_released(xs, domid, timeout);

@@ -80,9 +80,13 @@ int cmd_device_add(const struct ctx *x, int argc, char **argv);
 int cmd_device_remove(const struct ctx *x, int argc, char **argv);
 int cmd_device_list(const struct ctx *x, int argc, char **argv);
 /*
- * device_backends_remove - remove every backend directory that serves
- * domain `domid` (/local/domain/<any>/backend/<type>/<domid>), in one
- * transaction (retried on EAGAIN).  0 or -errno.
+ * device_backends_remove - remove the backend directories that serve
+ * domain `domid` (/local/domain/<B>/backend/<type>/<domid>) in dom0 and
+ * in every backend domain B that libxl's copy of its devices names
+ * (/libxl/<domid>/device/...), in one transaction (retried on EAGAIN).
+ * Call it before the home nodes go: they take libxl's copy.  A driver
+ * domain's backend with no such record stays, as with libxl.
+ * 0 or -errno.
  */
 int device_backends_remove(struct xstore *xs, unsigned int domid);
 
