@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -767,36 +768,38 @@ out:
  * every domain's backend directory, which cost a request per domain of
  * the host (1 000 domains: 1 000 requests per destroy).
  */
-#define BACKEND_DOMS_MAX 64u
-
 struct backends {
 	unsigned int domid;
-	unsigned int doms[BACKEND_DOMS_MAX], nr_doms;
+	uint8_t is_backend[SIM_DOMID_MAX / 8 + 1]; /* a bit per domid */
 };
 
 static void backend_dom_add(struct backends *b, unsigned int dom)
 {
-	for (unsigned int i = 0; i < b->nr_doms; i++)
-		if (b->doms[i] == dom)
-			return;
-	if (b->nr_doms < BACKEND_DOMS_MAX)
-		b->doms[b->nr_doms++] = dom;
+	b->is_backend[dom / 8] |= (uint8_t)(1u << (dom % 8));
 }
 
-/* The backend domain of device `lx` (type `type`, id `devid`), if its
- * recorded backend path is the layout's. */
-static void backend_dom_of(struct xstore *xs, xstore_txn_t tx,
-                           struct backends *b, const char *lx, const char *type,
-                           const char *devid)
+static bool is_backend_dom(const struct backends *b, unsigned int dom)
+{
+	return b->is_backend[dom / 8] & (1u << (dom % 8));
+}
+
+/* Note the backend domain of device `lx` (type `type`, id `devid`) if
+ * its recorded backend path is the layout's.  0 or -errno. */
+static int backend_dom_of(struct xstore *xs, xstore_txn_t tx,
+                          struct backends *b, const char *lx, const char *type,
+                          const char *devid)
 {
 	char path[XS_ABS_PATH_MAX + 1], want[XS_ABS_PATH_MAX + 1];
 	const char *prefix = "/local/domain/", *s;
 	char *be = NULL;
 	uint64_t dom;
+	int err;
 
-	if (join(path, sizeof(path), lx, "backend") ||
-	    xstore_read(xs, tx, path, &be, NULL))
-		return;
+	err = join(path, sizeof(path), lx, "backend");
+	if (!err)
+		err = xstore_read(xs, tx, path, &be, NULL);
+	if (err)
+		return err == -ENOENT || err == -ENAMETOOLONG ? 0 : err;
 	s = be + strlen(prefix);
 	if (!strncmp(be, prefix, strlen(prefix)) &&
 	    !simfs_parse_num(&s, SIM_DOMID_MAX, &dom) &&
@@ -806,6 +809,7 @@ static void backend_dom_of(struct xstore *xs, xstore_txn_t tx,
 	    !strcmp(be, want))
 		backend_dom_add(b, (unsigned int)dom);
 	free(be);
+	return 0;
 }
 
 static int libxl_backends(struct xstore *xs, xstore_txn_t tx,
@@ -827,12 +831,12 @@ static int libxl_backends(struct xstore *xs, xstore_txn_t tx,
 			err = err == -ENOENT ? 0 : err;
 			continue;
 		}
-		for (unsigned int j = 0; j < nd; j++) {
+		for (unsigned int j = 0; j < nd && !err; j++) {
 			char lx[XS_ABS_PATH_MAX + 1];
 
-			if (join(lx, sizeof(lx), path, devs[j]))
-				continue;
-			backend_dom_of(xs, tx, b, lx, types[i], devs[j]);
+			if (!join(lx, sizeof(lx), path, devs[j]))
+				err = backend_dom_of(xs, tx, b, lx, types[i],
+				                     devs[j]);
 		}
 		free(devs);
 	}
@@ -847,12 +851,13 @@ static int backends_fn(struct xstore *xs, xstore_txn_t tx, void *arg)
 	unsigned int nt;
 	int err;
 
-	b->nr_doms = 0;
+	memset(b->is_backend, 0, sizeof(b->is_backend));
 	backend_dom_add(b, 0);
 	err = libxl_backends(xs, tx, b);
-	for (unsigned int i = 0; i < b->nr_doms && !err; i++) {
-		snprintf(path, sizeof(path), "/local/domain/%u/backend",
-		         b->doms[i]);
+	for (unsigned int dom = 0; dom <= SIM_DOMID_MAX && !err; dom++) {
+		if (!is_backend_dom(b, dom))
+			continue;
+		snprintf(path, sizeof(path), "/local/domain/%u/backend", dom);
 		err = xstore_directory(xs, tx, path, &types, &nt);
 		if (err) {
 			err = err == -ENOENT || err == -EACCES ? 0 : err;
@@ -860,7 +865,7 @@ static int backends_fn(struct xstore *xs, xstore_txn_t tx, void *arg)
 		}
 		for (unsigned int j = 0; j < nt && !err; j++) {
 			snprintf(path, sizeof(path),
-			         "/local/domain/%u/backend/%s/%u", b->doms[i],
+			         "/local/domain/%u/backend/%s/%u", dom,
 			         types[j], b->domid);
 			err = rm_quiet(xs, tx, path);
 		}
