@@ -116,6 +116,7 @@ static void on_evtchn(struct loop *l, int fd, unsigned int events, void *arg)
 }
 
 static void sweep_start(struct daemon *d);
+static void check_one(struct daemon *d, struct domain *dom);
 
 /* Tell the journal (if any) that record `domid` changed or went. */
 static void touch_id(struct daemon *d, unsigned int domid)
@@ -130,12 +131,31 @@ void domain_touch(struct daemon *d, struct domain *dom)
 		touch_id(d, dom->domid);
 }
 
+/*
+ * The platform says which domains changed when it can (the simulator,
+ * from its writers): those are checked now, a platform call each, and
+ * no sweep of every domain runs (at 1 000 domains the sweep was a third
+ * of the daemon's time in a domain storm, each destroy reading every
+ * domain's state).
+ */
 static void on_dom_exc(struct loop *l, int fd, unsigned int events, void *arg)
 {
 	struct daemon *d = arg;
+	struct plat_exc changed;
 
-	plat_domain_exc_ack(d->plat);
-	sweep_start(d);
+	plat_domain_exc_ack(d->plat, &changed);
+	if (changed.is_all) {
+		sweep_start(d);
+		return;
+	}
+	for (unsigned int i = 0; i < changed.n; i++) {
+		unsigned int domid = changed.domid[i];
+		struct domain *dom =
+		    domid <= XS_DOMID_MAX ? d->domains[domid] : NULL;
+
+		if (dom)
+			check_one(d, dom);
+	}
 }
 
 int domain_table_init(struct daemon *d)
@@ -514,6 +534,7 @@ static void check_one(struct daemon *d, struct domain *dom)
 	enum plat_dom_state st;
 	int err = plat_domain_state(d->plat, dom->domid, &st);
 
+	d->nr_state_checks++;
 	if (err == -ENOENT || (!err && st == PLAT_DOM_DYING)) {
 		unsigned int domid = dom->domid;
 
@@ -568,6 +589,7 @@ static void sweep_step(struct loop *l, void *arg)
 			if (!d->sweep_again)
 				return;
 			d->sweep_again = false;
+			d->nr_sweeps++;
 			d->sweep_next = 0;
 		}
 		d->sweep_timer = loop_timer_add(l, 0, sweep_step, d);
@@ -585,7 +607,18 @@ static void sweep_start(struct daemon *d)
 	}
 	d->sweep_next = 0;
 	d->sweep_again = false;
+	d->nr_sweeps++;
 	sweep_step(d->loop, d);
+}
+
+void domain_log_checks(const struct daemon *d)
+{
+	log_debug("domain state checks: %llu, in %llu sweeps of every "
+	          "domain and what the platform named; %llu nodes walked to "
+	          "forget dead domains",
+	          (unsigned long long)d->nr_state_checks,
+	          (unsigned long long)d->nr_sweeps,
+	          (unsigned long long)store_forget_walked(d->store));
 }
 
 static void reconnect(struct daemon *d, struct domain *dom)

@@ -120,6 +120,13 @@ struct dom_stats *domain_stats_of(struct daemon *d, unsigned int domid);
 void domain_stats_total(const struct daemon *d, struct dom_stats *out);
 
 /*
+ * domain_log_checks - log (debug) how many domain state checks and full
+ * sweeps the platform's news of domains cost so far, and the nodes
+ * walked to forget dead domains.
+ */
+void domain_log_checks(const struct daemon *d);
+
+/*
  * domain_touch - `dom` (NULL: nothing) changed in what the journal keeps
  * of it (quota, features): tell it.  domain.c calls it for its own
  * changes; the request handlers that change a record's quota or

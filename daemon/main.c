@@ -30,6 +30,7 @@
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "daemon/daemon.h"
+#include "daemon/domain.h"
 #include "daemon/loop.h"
 #include "daemon/notify.h"
 #include "daemon/options.h"
@@ -515,6 +516,7 @@ serve:
 	else
 		log_info("stopped");
 	log_poll_stats(d.loop);
+	domain_log_checks(&d);
 
 out_sock:
 	if (err && !is_ready)

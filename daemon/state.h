@@ -194,6 +194,10 @@ struct daemon {
 	uint64_t sweep_timer;    /* its next slice, 0: none running */
 	unsigned int sweep_next; /* the domid to check next */
 	bool sweep_again;        /* another change came during the sweep */
+	/* State checks made (a platform call each), and full sweeps
+	 * begun: logged at exit (domain_log_checks). */
+	uint64_t nr_state_checks;
+	uint64_t nr_sweeps;
 	/* Request counters of domain 0's connections, and of
 	 * every record freed so far (daemon-wide totals never go down). */
 	struct dom_stats stats_dom0;

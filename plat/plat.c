@@ -71,9 +71,15 @@ int plat_domain_exc_fd(struct plat *p)
 	return p->ops->domain_exc_fd(p);
 }
 
-int plat_domain_exc_ack(struct plat *p)
+int plat_domain_exc_ack(struct plat *p, struct plat_exc *changed)
 {
-	return p->ops->domain_exc_ack(p);
+	struct plat_exc ignored;
+	struct plat_exc *out = changed ? changed : &ignored;
+
+	/* What an implementation that cannot tell leaves. */
+	out->is_all = true;
+	out->n = 0;
+	return p->ops->domain_exc_ack(p, out);
 }
 
 int plat_start_info(struct plat *p, unsigned int domid,

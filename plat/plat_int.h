@@ -16,7 +16,8 @@ struct plat_ops {
 	int (*domain_state)(struct plat *p, unsigned int domid,
 	                    enum plat_dom_state *out);
 	int (*domain_exc_fd)(struct plat *p);
-	int (*domain_exc_ack)(struct plat *p);
+	/* `out` is never NULL, and set to is_all on entry */
+	int (*domain_exc_ack)(struct plat *p, struct plat_exc *out);
 	int (*start_info)(struct plat *p, unsigned int domid,
 	                  struct plat_start_info *out);
 	/* n pages, contiguous; plat.c has checked 1 <= n <= MAX */

@@ -928,7 +928,7 @@ static int sim_domain_exc_fd(struct plat *p)
 	return s->exc_fd >= 0 ? s->exc_fd : -EPERM;
 }
 
-static int sim_domain_exc_ack(struct plat *p)
+static int sim_domain_exc_ack(struct plat *p, struct plat_exc *out)
 {
 	/* Large enough for any inotify event (name up to NAME_MAX). */
 	char buf[4096] __attribute__((aligned(8)));
@@ -937,7 +937,7 @@ static int sim_domain_exc_ack(struct plat *p)
 	if (s->exc_fd < 0)
 		return p->self != 0 ? 0 : -EPERM; /* a guest: nothing yet */
 	if (p->self == 0) {
-		simfs_fifo_drain(s->exc_fd);
+		simfs_exc_take(s->exc_fd, out);
 		return 0;
 	}
 	for (;;) {

@@ -214,7 +214,7 @@ int sim_dom_set_state(const char *dir, unsigned int domid,
 		goto out;
 	err = simfs_fifo_open(root, SIM_VIRQ_DOM_EXC, &fd);
 	if (!err) {
-		err = simfs_fifo_poke(fd);
+		err = simfs_exc_raise(fd, domid);
 		close(fd);
 	}
 out:

@@ -198,19 +198,89 @@ int simfs_fifo_poke(int fd)
 	}
 }
 
-void simfs_fifo_drain(int fd)
+int simfs_exc_raise(int fd, unsigned int domid)
 {
-	char buf[256];
+	char line[16];
+	int n = snprintf(line, sizeof(line), "%u\n", domid);
 
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n > 0)
+		if (write(fd, line, (size_t)n) == n)
+			return 0;
+		if (errno == EINTR)
 			continue;
+		return errno == EAGAIN ? 0 : -errno;
+	}
+}
+
+static void exc_add(struct plat_exc *out, unsigned int domid)
+{
+	if (out->is_all)
+		return;
+	for (unsigned int i = 0; i < out->n; i++)
+		if (out->domid[i] == domid)
+			return;
+	if (out->n == PLAT_EXC_MAX)
+		out->is_all = true;
+	else
+		out->domid[out->n++] = domid;
+}
+
+size_t simfs_exc_parse(const char *buf, size_t len, struct plat_exc *out)
+{
+	size_t used = 0;
+
+	for (;;) {
+		const char *nl = memchr(buf + used, '\n', len - used);
+		unsigned int domid = 0;
+		size_t i = used;
+
+		if (!nl)
+			return used;
+		/* A domid: decimal, no sign, no leading zero but "0". */
+		for (; buf + i < nl && buf[i] >= '0' && buf[i] <= '9'; i++)
+			domid = domid * 10 + (unsigned int)(buf[i] - '0');
+		if (buf + i != nl || i == used || i - used > 5 ||
+		    (buf[used] == '0' && i - used > 1) || domid > SIM_DOMID_MAX)
+			out->is_all = true;
+		else
+			exc_add(out, domid);
+		used = (size_t)(nl - buf) + 1;
+	}
+}
+
+void simfs_exc_take(int fd, struct plat_exc *out)
+{
+	/* A line is at most "32751\n": what a read cuts is carried. */
+	char buf[4096];
+	size_t have = 0, total = 0, used;
+	int cap = fcntl(fd, F_GETPIPE_SZ);
+	size_t full = cap > 0 ? (size_t)cap / 2 : sizeof(buf);
+
+	out->is_all = false;
+	out->n = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+
 		if (n < 0 && errno == EINTR)
 			continue;
-		return;
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+		have += (size_t)n;
+		used = simfs_exc_parse(buf, have, out);
+		if (used == 0 && have == sizeof(buf)) {
+			used = have; /* a line that long is not a domid */
+			out->is_all = true;
+		}
+		memmove(buf, buf + used, have - used);
+		have -= used;
 	}
+	/* An unfinished line names nothing; a pipe that was (nearly) full
+	 * may have refused some writer's line.  Linux fills whole pages
+	 * with small writes, and only the page being read can be partly
+	 * free, so a writer refused leaves at least half the capacity. */
+	if (have || total >= full)
+		out->is_all = true;
 }
 
 bool simfs_fifo_take(int fd)

@@ -75,8 +75,29 @@ int simfs_fifo_open(int dir, const char *name, int *fd);
  * an event pending, so -EAGAIN is success. */
 int simfs_fifo_poke(int fd);
 
-/* simfs_fifo_drain - read everything pending from a FIFO fd. */
-void simfs_fifo_drain(int fd);
+/*
+ * simfs_exc_raise - tell virq-dom-exc (open as `fd`) that domain `domid`
+ * changed state: the line "<domid>\n", one write (atomic: shorter than
+ * PIPE_BUF).  A full pipe loses the line, and is success: its reader
+ * sees a pipe that filled and checks every domain (simfs_exc_take).
+ */
+int simfs_exc_raise(int fd, unsigned int domid);
+
+/*
+ * simfs_exc_take - drain virq-dom-exc (open as `fd`, by its one reader)
+ * into `out`: the domains named by "<domid>\n" lines, or is_all if
+ * anything else came (a writer that names none: any bytes say "some
+ * domain"), more than PLAT_EXC_MAX domains, or so much that a writer
+ * may have found the pipe full (half its capacity).
+ */
+void simfs_exc_take(int fd, struct plat_exc *out);
+
+/*
+ * simfs_exc_parse - the parser of simfs_exc_take, for tests: adds the
+ * complete lines of buf[0..len) to `out` and returns how many bytes
+ * it used (an unfinished last line is left, for the next read).
+ */
+size_t simfs_exc_parse(const char *buf, size_t len, struct plat_exc *out);
 
 /*
  * simfs_fifo_take - read what is pending on a non-blocking FIFO fd with

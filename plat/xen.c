@@ -112,11 +112,12 @@ static bool is_readable(int fd)
 	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
-static int xen_domain_exc_ack(struct plat *p)
+static int xen_domain_exc_ack(struct plat *p, struct plat_exc *out)
 {
 	struct xen *x = to_xen(p);
 	int port;
 
+	(void)out; /* VIRQ_DOM_EXC says not which domain: is_all */
 	if (!x->virq)
 		return -EPERM;
 	while (is_readable(xenevtchn_fd(x->virq))) {

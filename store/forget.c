@@ -162,6 +162,11 @@ static int strip_special(struct store *s, struct view *v, int i,
 	return err;
 }
 
+uint64_t store_forget_walked(const struct store *s)
+{
+	return s->forget_walked;
+}
+
 int store_forget_domain(struct store *s, unsigned int domid)
 {
 	static const struct store_caller dom0 = {0, PERM_NO_TARGET, true, NULL,

@@ -372,10 +372,15 @@ const struct nperms *store_special_perms(const struct store *s,
  * store_forget_domain - domain `domid` is gone: remove every node it
  * owns (with all below it; events fire as for RM) and drop it from every
  * other permission list, the special ones included, so that a later
- * domain with the same id inherits nothing.  O(nodes).  One change set:
+ * domain with the same id inherits nothing.  O(nodes) when the domain
+ * still owns a node or is named in a list, else O(1).  One change set:
  * 0, or -ENOMEM and nothing changed.
  */
 int store_forget_domain(struct store *s, unsigned int domid);
+
+/* store_forget_walked - nodes store_forget_domain has looked at so far
+ * (the cost of forgetting domains that left something behind). */
+uint64_t store_forget_walked(const struct store *s);
 
 /*
  * store_quota_hit - the quota (enum quota_id) that refused the last

@@ -412,7 +412,7 @@ static void follow_platform(struct xenbus_bus *bus)
 	if (xb_bus_plat(bus, &p))
 		return;
 	xb_plat_lock(bus);
-	plat_domain_exc_ack(p);
+	plat_domain_exc_ack(p, NULL);
 	err = plat_domain_state(p, bus->domid, &st);
 	xb_plat_unlock(bus);
 	if (err)

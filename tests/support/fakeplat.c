@@ -61,6 +61,11 @@ static int fk_no_fd(struct plat *p)
 	return -ENOTSUP;
 }
 
+static int fk_exc_ack(struct plat *p, struct plat_exc *out)
+{
+	return -ENOTSUP;
+}
+
 static int fk_start_info(struct plat *p, unsigned int domid,
                          struct plat_start_info *out)
 {
@@ -174,7 +179,7 @@ static const struct plat_ops fake_ops = {
     .close = fk_close,
     .domain_state = fk_domain_state,
     .domain_exc_fd = fk_no_fd,
-    .domain_exc_ack = fk_no_fd,
+    .domain_exc_ack = fk_exc_ack,
     .start_info = fk_start_info,
     .map_grants = fk_map_grants,
     .map_foreign = fk_map_foreign,

@@ -399,7 +399,7 @@ static void test_domain_state(void)
 
 	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_SHUTDOWN), 0);
 	CHECK(is_readable(fd));
-	CHECK_EQ_INT(plat_domain_exc_ack(d0), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(d0, NULL), 0);
 	CHECK(!is_readable(fd));
 	CHECK_EQ_INT(plat_domain_state(g, 5, &st), 0);
 	CHECK_EQ_INT(st, PLAT_DOM_SHUTDOWN);
@@ -577,7 +577,7 @@ static void test_guest_own_state(void)
 	CHECK_EQ_INT(plat_open(spec, 5, &g), 0);
 	CHECK_EQ_INT(plat_open(spec, 5, &g2), 0);
 	d0fd = plat_domain_exc_fd(d0);
-	CHECK_EQ_INT(plat_domain_exc_ack(g), 0); /* nothing yet: fine */
+	CHECK_EQ_INT(plat_domain_exc_ack(g, NULL), 0); /* nothing yet: fine */
 	fd = plat_domain_exc_fd(g);
 	CHECK(fd >= 0);
 	CHECK_EQ_INT(plat_domain_exc_fd(g), fd); /* one per plat */
@@ -591,11 +591,11 @@ static void test_guest_own_state(void)
 	CHECK(is_readable(plat_domain_exc_fd(g2))); /* every process sees it */
 	CHECK_EQ_INT(plat_domain_state(g, 5, &st), 0);
 	CHECK_EQ_INT(st, PLAT_DOM_SUSPENDED);
-	CHECK_EQ_INT(plat_domain_exc_ack(g), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(g, NULL), 0);
 	CHECK(!is_readable(fd));
 	/* The daemon's FIFO got its byte: the guest took nothing from it. */
 	CHECK(is_readable(d0fd));
-	CHECK_EQ_INT(plat_domain_exc_ack(d0), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(d0, NULL), 0);
 
 	/* Another domain's change does not wake us. */
 	CHECK_EQ_INT(sim_dom_set_state(dir, 6, PLAT_DOM_SHUTDOWN), 0);
@@ -603,13 +603,13 @@ static void test_guest_own_state(void)
 
 	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_RUNNING), 0);
 	CHECK(is_readable(fd));
-	CHECK_EQ_INT(plat_domain_exc_ack(g), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(g, NULL), 0);
 	CHECK_EQ_INT(plat_domain_state(g, 5, &st), 0);
 	CHECK_EQ_INT(st, PLAT_DOM_RUNNING);
 
 	/* Written by hand as docs/sim.md says (rename over the file). */
 	CHECK(plant("dom5/state.tmp.1", "suspended\n"));
-	CHECK_EQ_INT(plat_domain_exc_ack(g), 0); /* its close woke us */
+	CHECK_EQ_INT(plat_domain_exc_ack(g, NULL), 0); /* its close woke us */
 	CHECK(!is_readable(fd));
 	{
 		char a[512], b[512];
@@ -619,17 +619,17 @@ static void test_guest_own_state(void)
 		CHECK(rename(a, b) == 0);
 	}
 	CHECK(is_readable(fd));
-	CHECK_EQ_INT(plat_domain_exc_ack(g), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(g, NULL), 0);
 	CHECK_EQ_INT(plat_domain_state(g, 5, &st), 0);
 	CHECK_EQ_INT(st, PLAT_DOM_SUSPENDED);
 
 	/* Death: dying, then the directory goes. */
 	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_DYING), 0);
 	CHECK(is_readable(fd));
-	CHECK_EQ_INT(plat_domain_exc_ack(g), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(g, NULL), 0);
 	CHECK_EQ_INT(sim_dom_remove(dir, 5), 0);
 	CHECK(is_readable(fd));
-	CHECK_EQ_INT(plat_domain_exc_ack(g), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(g, NULL), 0);
 	CHECK_EQ_INT(plat_domain_state(g, 5, &st), -ENOENT);
 	CHECK(!is_readable(fd));
 	plat_close(g2);
@@ -959,10 +959,10 @@ static void test_evtchn_rebind(void)
 	/* Its VIRQ_DOM_EXC too. */
 	exc = plat_domain_exc_fd(d0);
 	CHECK(exc >= 0);
-	CHECK_EQ_INT(plat_domain_exc_ack(d0), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(d0, NULL), 0);
 	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_SHUTDOWN), 0);
 	CHECK(is_readable(exc));
-	CHECK_EQ_INT(plat_domain_exc_ack(d0), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(d0, NULL), 0);
 	CHECK(!is_readable(exc));
 	CHECK_EQ_INT(plat_domain_state(d0, 5, &st), 0);
 	CHECK_EQ_INT(st, PLAT_DOM_SHUTDOWN);
@@ -1231,6 +1231,116 @@ static void test_map_grant_no_fd(void)
 	teardown();
 }
 
+/* The domains virq-dom-exc names (docs/sim.md): "<D>\n" lines, no
+ * repeats; anything else, too many, or a pipe that filled: is_all. */
+static void test_exc_named(void)
+{
+	struct plat_exc ex;
+	struct plat *d0;
+	char line[8];
+	int fd, wfd, root;
+
+	CHECK(setup());
+	CHECK_EQ_INT(sim_dom_create(dir, 5, "five", NULL), 0);
+	CHECK_EQ_INT(sim_dom_create(dir, 7, "seven", NULL), 0);
+	CHECK_EQ_INT(plat_open(spec, 0, &d0), 0);
+	fd = plat_domain_exc_fd(d0);
+	CHECK(fd >= 0);
+
+	/* nothing pending: nothing changed */
+	CHECK_EQ_INT(plat_domain_exc_ack(d0, &ex), 0);
+	CHECK(!ex.is_all);
+	CHECK_EQ_UINT(ex.n, 0);
+
+	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_SHUTDOWN), 0);
+	CHECK_EQ_INT(sim_dom_set_state(dir, 7, PLAT_DOM_SHUTDOWN), 0);
+	CHECK_EQ_INT(sim_dom_set_state(dir, 5, PLAT_DOM_RUNNING), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(d0, &ex), 0);
+	CHECK(!ex.is_all);
+	CHECK_EQ_UINT(ex.n, 2);
+	CHECK_EQ_UINT(ex.domid[0], 5);
+	CHECK_EQ_UINT(ex.domid[1], 7);
+	CHECK(!is_readable(fd));
+
+	/* a writer naming none (docs/sim.md allows any bytes) */
+	root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(root >= 0);
+	CHECK_EQ_INT(simfs_fifo_open(root, SIM_VIRQ_DOM_EXC, &wfd), 0);
+	close(root);
+	CHECK_EQ_INT(write(wfd, "x", 1), 1);
+	CHECK_EQ_INT(simfs_exc_raise(wfd, 5), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(d0, &ex), 0);
+	CHECK(ex.is_all);
+
+	/* more than PLAT_EXC_MAX domains */
+	for (unsigned int i = 1; i <= PLAT_EXC_MAX + 1; i++)
+		CHECK_EQ_INT(simfs_exc_raise(wfd, i), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(d0, &ex), 0);
+	CHECK(ex.is_all);
+	for (unsigned int i = 1; i <= PLAT_EXC_MAX; i++)
+		CHECK_EQ_INT(simfs_exc_raise(wfd, i), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(d0, &ex), 0);
+	CHECK(!ex.is_all);
+	CHECK_EQ_UINT(ex.n, PLAT_EXC_MAX);
+
+	/* Many lines of one domain: reads cut lines, which are carried. */
+	for (int i = 0; i < 1000; i++)
+		CHECK_EQ_INT(simfs_exc_raise(wfd, 32751), 0);
+	CHECK_EQ_INT(plat_domain_exc_ack(d0, &ex), 0);
+	CHECK(!ex.is_all);
+	CHECK_EQ_UINT(ex.n, 1);
+	CHECK_EQ_UINT(ex.domid[0], 32751);
+
+	/* A full pipe refuses a writer's line: the reader checks all. */
+	snprintf(line, sizeof(line), "%u\n", 9u);
+	while (write(wfd, line, 2) == 2)
+		;
+	CHECK_EQ_INT(errno, EAGAIN);
+	CHECK_EQ_INT(simfs_exc_raise(wfd, 5), 0); /* lost, and success */
+	CHECK_EQ_INT(plat_domain_exc_ack(d0, &ex), 0);
+	CHECK(ex.is_all);
+	CHECK(!is_readable(fd));
+	close(wfd);
+	plat_close(d0);
+	teardown();
+}
+
+/* The line parser alone: what names a domain and what does not. */
+static void test_exc_parse(void)
+{
+	static const struct {
+		const char *in;
+		bool is_all;
+		unsigned int n, first;
+		size_t used;
+	} cases[] = {
+	    {"5\n", false, 1, 5, 2},
+	    {"0\n", false, 1, 0, 2},
+	    {"32751\n", false, 1, 32751, 6},
+	    {"32752\n", true, 0, 0, 6},  /* past SIM_DOMID_MAX */
+	    {"123456\n", true, 0, 0, 7}, /* too long */
+	    {"05\n", true, 0, 0, 3},     /* leading zero */
+	    {"\n", true, 0, 0, 1},       /* empty */
+	    {"-1\n", true, 0, 0, 3},
+	    {"5 \n", true, 0, 0, 3},
+	    {"x", false, 0, 0, 0}, /* unfinished: left for the next read */
+	    {"7\n12", false, 1, 7, 2},
+	    {"7\n7\n", false, 1, 7, 4}, /* no repeats */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct plat_exc ex = {false, 0, {0}};
+		size_t used =
+		    simfs_exc_parse(cases[i].in, strlen(cases[i].in), &ex);
+
+		CHECK_EQ_UINT(used, cases[i].used);
+		CHECK_EQ_INT(ex.is_all, cases[i].is_all);
+		CHECK_EQ_UINT(ex.n, cases[i].n);
+		if (ex.n)
+			CHECK_EQ_UINT(ex.domid[0], cases[i].first);
+	}
+}
+
 static const struct check_test tests[] = {
     CHECK_TEST(test_open),
     CHECK_TEST(test_builder),
@@ -1238,6 +1348,8 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_evtchn_store_port),
     CHECK_TEST(test_evtchn_unbound_and_close),
     CHECK_TEST(test_domain_state),
+    CHECK_TEST(test_exc_named),
+    CHECK_TEST(test_exc_parse),
     CHECK_TEST(test_guest_own_state),
     CHECK_TEST(test_garbage),
     CHECK_TEST(test_parse_num),

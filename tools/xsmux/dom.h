@@ -26,8 +26,9 @@ enum dom_state dom_state(const char *dom);
  * rename.  0 or -errno. */
 int dom_write_atomic(const char *dom, const char *name, const char *text);
 
-/* dom_signal_exc - a byte to `sim`/virq-dom-exc (a domain changed state);
- * best effort: a full FIFO already holds an event. */
-void dom_signal_exc(const char *sim);
+/* dom_signal_exc - tell `sim`/virq-dom-exc that domain `domid` changed
+ * state (the line "<domid>\n", docs/sim.md); best effort: a full FIFO
+ * makes its reader check every domain. */
+void dom_signal_exc(const char *sim, unsigned int domid);
 
 #endif

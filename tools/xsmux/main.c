@@ -310,7 +310,7 @@ static void cb_on_reply(struct mux *m, uint32_t type, uint32_t req_type,
 		if (err)
 			log_err("dom%u: cannot write state: %s", x->domid,
 			        strerror(-err));
-		dom_signal_exc(x->sim);
+		dom_signal_exc(x->sim, x->domid);
 	}
 }
 
