@@ -499,11 +499,12 @@ class Storm:
             self.timed(lat, c.read, "%s/name" % home)
         for k in range(5):  # what the event-flood guest watches
             self.timed(lat, c.write, "/load/tick/%d-%d" % (self.cycle, k), "t")
+        # libxl's order: the devices go, then the domain
+        for kind in ("vbd", "vif"):
+            self.timed(lat, c.rm, "%s/%s/%d" % (be, kind, d))
         t = time.monotonic()
         self.env.destroy(d)
         self.xsim_s["destroy"].append(time.monotonic() - t)
-        for kind in ("vbd", "vif"):
-            self.timed(lat, c.rm, "%s/%s/%d" % (be, kind, d))
         self.timed(lat, c.rm, "/load/tick")
         self.timed(lat, c.write, "/load/tick", "")
         self.timed(lat, c.set_perms, "/load/tick", ["n0", "r0"])

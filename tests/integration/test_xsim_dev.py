@@ -8,7 +8,10 @@
                  thread answering state 5 with 6); without a backend a
                  clean timeout, then --force
   device-list    its lines
-  destroy        removes the backends serving the dead domain
+  destroy        removes the backends serving the dead domain; the daemon
+                 reads the dead domain's state only, and forgets it
+                 without walking the tree (libxl's order)
+  names          unique; dom<N> is domain N's default name only
   suspend/resume a --no-mux domain's sim state; the daemon fires
                  @releaseDomain on suspend and RESUME re-arms it; with
                  xsmux (when built) the guest's own acknowledgement
@@ -20,6 +23,7 @@ Env: XSTORED (build/asan/xstored), XSIM (next to XSTORED).
 Output: PASS/FAIL/SKIP lines, then "N passed, N failed[, N skipped]".
 """
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -271,6 +275,63 @@ def t_destroy_backends(env):
     env.destroy(19)
 
 
+def t_destroy_cost(env):
+    """A destroy makes the daemon read the state of the dead domain only
+    (the simulator's virq-dom-exc names it), and with libxl's order (the
+    nodes go, then the domain dies) forgetting it walks no node; a writer
+    that names no domain (a byte "x") still makes it check every domain,
+    as Xen's VIRQ_DOM_EXC.  From the daemon's counters at exit."""
+    doms = list(range(20, 40))
+    for d in doms:
+        env.create(d)
+    for d in doms[:5]:
+        env.destroy(d)
+    set_state_by_hand(env, doms[5], "running")  # "x": some domain changed
+    # Nothing tells when the sweep (15 state reads, in 100 us slices)
+    # is over: it takes about a millisecond.
+    time.sleep(0.5)
+    env.dom0.control("log", "+debug")
+    env.check_clean_exit()
+    got = checks_at_exit(env)
+    if got is None:
+        raise AssertionError("no domain state checks line at exit: %s" % env.daemon.tail(5))
+    n, sweeps, walked = got
+    eq(sweeps, 1, "sweeps of every domain")
+    # 5 named, then the 15 left, once
+    eq(n, 5 + 15, "domain state checks")
+    eq(walked, 0, "nodes walked to forget the dead domains")
+
+
+def t_names(env):
+    """A name is one domain's: a second domain with it is refused, naming
+    the first.  dom<N> is domain N's default name, never another's (so a
+    create with its default name reads no other domain's name)."""
+    env.create(41, "--name", "web")
+    err = xsim_fails(env, "create", 42, "--no-mux", "--name", "web")
+    if "taken by domain 41" not in err:
+        raise AssertionError("a taken name: %r" % err.strip())
+    for bad in ("dom44", "dom044", "dom99999"):
+        r = env.xsim("create", 43, "--no-mux", "--name", bad, check=False)
+        if r.returncode == 0 or "reserved" not in r.stderr:
+            raise AssertionError("--name %s for domain 43: exit %d, %r"
+                                 % (bad, r.returncode, r.stderr.strip()))
+    eq(os.path.exists(os.path.join(env.sim, "dom43")), False, "dom43 after refusals")
+    env.create(44, "--name", "dom44")  # its own default: fine
+    env.create(45)
+    with open(os.path.join(env.sim, "dom45", "name")) as f:
+        eq(f.read().strip(), "dom45", "the default name")
+    for d in (41, 44, 45):
+        env.destroy(d)
+
+
+def checks_at_exit(env):
+    """(checks, sweeps, walked) from the daemon's line at exit, or None."""
+    with open(env.daemon.log, errors="replace") as f:
+        m = re.findall(r"domain state checks: (\d+), in (\d+) sweeps .*; (\d+) nodes walked",
+                       f.read())
+    return tuple(int(x) for x in m[-1]) if m else None
+
+
 def state_of(env, d):
     with open(os.path.join(env.sim, "dom%d" % d, "state")) as f:
         return f.read().strip()
@@ -444,11 +505,17 @@ def main():
                          ("remove_handshake", t_remove_handshake),
                          ("remove_timeout_force", t_remove_timeout_force),
                          ("list", t_list), ("destroy_backends", t_destroy_backends),
+                         ("names", t_names),
                          ("suspend_resume", t_suspend_resume),
                          ("mux_create_suspend_destroy", t_mux_create_suspend_destroy),
                          ("mux_missing", t_mux_missing), ("no_daemon", t_no_daemon)]:
             run.run(name, fn, env)
         run.run("clean_exit", env.check_clean_exit)
+    finally:
+        env.cleanup()
+    env = SimEnv().start()  # its own daemon: the test stops it
+    try:
+        run.run("destroy_cost", t_destroy_cost, env)
     finally:
         env.cleanup()
     return run.final()
