@@ -420,14 +420,33 @@ long conn_handle_input(struct conn *c)
 	/* A look that found nothing (the poll window's) is not dom0's. */
 	t0 = loop_now_us();
 	n = handle_input(c);
-	if (n > 0)
-		c->d->sock_busy_us += loop_now_us() - t0;
+	if (n > 0) {
+		uint64_t clock = c->d->guests_clock_us;
+		uint64_t from =
+		    c->debt_until_us > clock ? c->debt_until_us : clock;
+		uint64_t until = from + (loop_now_us() - t0);
+
+		c->debt_until_us = until - clock > CONN_SOCK_DEBT_MAX_US
+		                       ? clock + CONN_SOCK_DEBT_MAX_US
+		                       : until;
+	}
 	return n;
 }
 
-uint64_t conn_sock_busy_us(const struct daemon *d)
+void conn_guests_served(struct daemon *d, uint64_t us)
 {
-	return d->sock_busy_us;
+	d->guests_clock_us += us;
+}
+
+void conn_guests_idle(struct daemon *d)
+{
+	/* No debt runs past the clock by more than this. */
+	d->guests_clock_us += CONN_SOCK_DEBT_MAX_US;
+}
+
+bool conn_sock_may_go(const struct conn *c)
+{
+	return c->debt_until_us <= c->d->guests_clock_us;
 }
 
 static long handle_input(struct conn *c)

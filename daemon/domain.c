@@ -63,47 +63,40 @@
 #define KICK_CHECK_US 20u
 
 /*
- * A batch yields to dom0 only once the guests have had their share:
- * as much of the daemon's time as dom0's sockets took since the last
- * batch (conn_sock_busy_us), up to the budget.  Without a share a
- * toolstack sending request after request would find its next one
- * served after every single kick, and the guests would get one kick per
- * dom0 request (in make load, 1 000 good guests took 12x longer while
- * dom0's storm ran).  A light toolstack is owed nothing back: its
- * request waits for the next look, not for a slice of the batch
- * (with a fixed 50 us slice instead, dom0-read's p50 beside 200 guests
- * was twice as long; bench/README).
+ * A batch yields to a dom0 client only once the guests have had their
+ * share of it: as much of the daemon's time as that client's requests
+ * took, up to the budget (conn.h: each socket's debt, paid as the
+ * batches run).  Without a share a toolstack sending request after
+ * request would find its next one served after every single kick, and
+ * the guests would get one kick per dom0 request (in make load, 1 000
+ * good guests took 12x longer while dom0's storm ran).  A light
+ * toolstack owes nothing: its request waits for the next look, not for
+ * a slice of the batch (with a fixed 50 us slice instead, dom0-read's
+ * p50 beside 200 guests was twice as long; bench/README).
  */
-static uint64_t guests_owed_us(struct daemon *d)
-{
-	uint64_t busy = conn_sock_busy_us(d);
-
-	d->guests_owed_us += busy - d->sock_busy_seen_us;
-	d->sock_busy_seen_us = busy;
-	if (d->guests_owed_us > KICK_BUDGET_US)
-		d->guests_owed_us = KICK_BUDGET_US;
-	return d->guests_owed_us;
-}
-
 static void on_evtchn(struct loop *l, int fd, unsigned int events, void *arg)
 {
 	struct daemon *d = arg;
-	uint64_t start = loop_now_us(), owed = guests_owed_us(d), spent = 0;
+	uint64_t start = loop_now_us(), paid = 0, spent = 0;
 	uint64_t every = loop_yield_is_cheap(l) ? 0 : KICK_CHECK_US;
-	uint64_t check_at = owed > every ? owed : every;
+	uint64_t check_at = every;
 	unsigned int port;
 
 	d->evtchn_backlog = true;
 	for (int i = 0; i < KICKS_PER_TURN; i++) {
 		if (plat_evtchn_pending(d->plat, &port)) {
 			/* All served: nothing is owed to guests with no
-			 * more work (a credit kept would delay dom0 later). */
+			 * more work (a debt kept would delay dom0 later). */
 			d->evtchn_backlog = i > CONN_HOT_RINGS;
-			owed = spent;
+			conn_guests_idle(d);
 			break;
 		}
 		domain_kick(d, port);
 		spent = loop_now_us() - start;
+		/* The clock runs as the guests are served: a client's
+		 * debt is paid during the batch, not at its end. */
+		conn_guests_served(d, spent - paid);
+		paid = spent;
 		if (spent >= KICK_BUDGET_US)
 			break;
 		if (spent >= check_at) {
@@ -112,7 +105,6 @@ static void on_evtchn(struct loop *l, int fd, unsigned int events, void *arg)
 			check_at = spent + every;
 		}
 	}
-	d->guests_owed_us = spent >= owed ? 0 : owed - spent;
 }
 
 static void sweep_start(struct daemon *d);

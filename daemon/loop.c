@@ -92,6 +92,12 @@ struct loop {
 	unsigned int hook_turns;
 	/* loop_should_yield said yes during this turn's bulk callbacks. */
 	bool is_prompt_waiting;
+	/* loop_set_yield_filter's; `is_refused_waiting`: the last look saw
+	 * ready prompt fds, all refused (the next ask looks again, since
+	 * the hint tells only of news). */
+	loop_yield_filter *yield_filter;
+	void *yield_filter_arg;
+	bool is_refused_waiting;
 	/* News of the prompt fds without a system call (loop_enable_yield_
 	 * hint), cleared before every wait.  It costs every prompt fd's
 	 * wakeup a little (the kernel's poll of the prompt set), so it is
@@ -103,6 +109,9 @@ struct loop {
 	bool is_hint_on, is_hint_wanted;
 	uint64_t asks, asks_seen, asked_ns;
 };
+
+/* Ready prompt fds one loop_should_yield looks at, for the filter. */
+#define LOOP_YIELD_LOOK 8
 
 /* A made hint costs ~60 us (io_uring_setup and its mappings): at most
  * once per this long. */
@@ -521,6 +530,7 @@ static void run_fd_events(struct loop *l, const struct epoll_event *evs, int n)
 		sched_yield();
 	}
 	l->is_prompt_waiting = false;
+	l->is_refused_waiting = false;
 	run_class(l, evs, n, true, &ran);
 	if (l->is_prompt_waiting) {
 		struct epoll_event pevs[LOOP_MAX_EVENTS];
@@ -531,23 +541,56 @@ static void run_fd_events(struct loop *l, const struct epoll_event *evs, int n)
 	}
 }
 
+void loop_set_yield_filter(struct loop *l, loop_yield_filter *f, void *arg)
+{
+	l->yield_filter = f;
+	l->yield_filter_arg = arg;
+}
+
+/* Does the filter (if any) accept one of the ready prompt fds evs[]? */
+static bool may_yield_to(struct loop *l, const struct epoll_event *evs, int n)
+{
+	if (!l->yield_filter)
+		return true;
+	for (int i = 0; i < n; i++) {
+		int fd = (int)(uint32_t)evs[i].data.u64;
+		uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
+		const struct loop_fd *f;
+
+		if ((size_t)fd >= l->nr_fds)
+			continue;
+		f = &l->fds[fd];
+		if (f->cb && f->gen == gen &&
+		    l->yield_filter(f->cb, f->arg, l->yield_filter_arg))
+			return true;
+	}
+	return false;
+}
+
 bool loop_should_yield(struct loop *l)
 {
-	struct epoll_event ev;
+	struct epoll_event evs[LOOP_YIELD_LOOK];
+	int n;
 
 	l->asks++;
 	if (l->hint) {
-		if (!readyhint_peek(l->hint))
+		if (!l->is_refused_waiting && !readyhint_peek(l->hint))
 			return false;
 		/* Before the look, so that what comes after it is news. */
 		readyhint_clear(l->hint);
 	} else {
 		l->is_hint_wanted = l->is_hint_on;
 	}
-	if (epoll_wait(l->prompt_epfd, &ev, 1, 0) <= 0) {
-		l->stats.hint_stale += l->hint != NULL;
+	n = epoll_wait(l->prompt_epfd, evs, LOOP_YIELD_LOOK, 0);
+	if (n <= 0) {
+		l->stats.hint_stale +=
+		    l->hint != NULL && !l->is_refused_waiting;
+		l->is_refused_waiting = false;
 		return false;
 	}
+	l->is_refused_waiting = !may_yield_to(l, evs, n);
+	if (l->is_refused_waiting)
+		return false;
 	l->stats.hint_yields += l->hint != NULL;
 	l->is_prompt_waiting = true;
 	return true;

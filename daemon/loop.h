@@ -65,6 +65,22 @@ void loop_del(struct loop *l, int fd);
 bool loop_should_yield(struct loop *l);
 
 /*
+ * loop_yield_filter - may the prompt fd whose callback is `cb` with
+ * `cb_arg` have a bulk callback yield to it now?  `arg`: the one given
+ * to loop_set_yield_filter.  Called by loop_should_yield for each ready
+ * prompt fd it sees (up to 8); must not change the loop's fds.
+ */
+typedef bool loop_yield_filter(loop_fd_cb *cb, void *cb_arg, void *arg);
+
+/*
+ * loop_set_yield_filter - from now on loop_should_yield says yes only
+ * for a ready prompt fd `f` accepts (NULL: any).  While the only ready
+ * fds are refused, each ask looks again (a system call), hint or not:
+ * the filter's answer may change between two asks.
+ */
+void loop_set_yield_filter(struct loop *l, loop_yield_filter *f, void *arg);
+
+/*
  * loop_enable_yield_hint - let loop_should_yield learn without a system
  * call whether a prompt fd has news (readyhint.h: a multishot io_uring
  * poll of the prompt set), while bulk callbacks keep asking: the loop

@@ -676,12 +676,24 @@ out:
 	return err;
 }
 
+/*
+ * The guests' batches yield to a client's request once the client has
+ * paid its debt (conn.h): the loop asks this of each ready prompt fd.
+ * A new client (a listening socket's fd) and the other prompt fds owe
+ * nothing.
+ */
+static bool may_yield_to(loop_fd_cb *cb, void *cb_arg, void *arg)
+{
+	return cb != sock_conn_cb || conn_sock_may_go(cb_arg);
+}
+
 int sock_listen(struct daemon *d)
 {
 	struct sockaddr_un sun;
 	struct stat st;
 	int err;
 
+	loop_set_yield_filter(d->loop, may_yield_to, d);
 	d->sock_fd = -1;
 	d->sock_ro_fd = -1;
 	d->sock_inherited = 0;
@@ -732,6 +744,7 @@ int sock_adopt_listen(struct daemon *d, int fd_rw, int fd_ro,
 {
 	int err = 0;
 
+	loop_set_yield_filter(d->loop, may_yield_to, d);
 	d->sock_fd = -1;
 	d->sock_ro_fd = -1;
 	d->sock_inherited = 0;

@@ -142,7 +142,9 @@ struct daemon {
 	unsigned int hot_next;
 	unsigned int hot_sock_misses; /* looks at hot_sock in vain since
 	                                 it last sent */
-	uint64_t sock_busy_us;        /* reading and serving sockets, in all */
+	/* The guests' batches' time, in all (conn_guests_served): what a
+	 * socket's debt is paid in. */
+	uint64_t guests_clock_us;
 	uint64_t next_conn_id;
 	unsigned int nr_conns;
 	unsigned int nr_dead; /* killed since the last reap */
@@ -208,11 +210,6 @@ struct daemon {
 	 * ahead of the batches (conn.c), which do many guests at less
 	 * cost each. */
 	bool evtchn_backlog;
-	/* The guests' share of the loop against dom0's sockets: the time
-	 * they are owed before a batch yields to dom0, and the sockets'
-	 * busy time (conn_sock_busy_us) already turned into it. */
-	uint64_t guests_owed_us;
-	uint64_t sock_busy_seen_us;
 	struct domain **by_port; /* by our event-channel port */
 	unsigned int by_port_cap;
 	unsigned int nr_domains;

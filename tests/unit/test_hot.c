@@ -16,12 +16,14 @@
 #include "common/log.h"
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
+#include "daemon/loop.h"
 #include "tests/support/check.h"
 #include "xstore/wire.h"
 
 struct fake {
 	unsigned int reads, polls;
-	bool has_request; /* the next read (or poll) brings one */
+	bool has_request;     /* the next read (or poll) brings one */
+	unsigned int spin_us; /* a read that brings one takes this long */
 };
 
 static struct daemon dmn;
@@ -42,8 +44,12 @@ static long fill_request(struct fake *f, void *buf, size_t len)
 static long fk_read(struct conn *c, void *buf, size_t len)
 {
 	struct fake *f = c->transport;
+	uint64_t t0 = loop_now_us();
 
 	f->reads++;
+	/* A costly request, as an INTRODUCE in the simulator. */
+	while (f->has_request && loop_now_us() - t0 < f->spin_us)
+		;
 	return fill_request(f, buf, len);
 }
 
@@ -164,6 +170,52 @@ static void test_socket_hot_until_it_stops_paying(void)
 	daemon_fini(&dmn);
 }
 
+/*
+ * The guests' share (conn.h): a socket owes them the time its requests
+ * took, up to CONN_SOCK_DEBT_MAX_US, and only itself: another client
+ * may go at once.  Paid as the guests' batches run, forgiven when they
+ * have no more work.
+ */
+static void test_socket_debt(void)
+{
+	struct fake a = {.spin_us = 3 * CONN_SOCK_DEBT_MAX_US}, b = {0};
+	struct conn *ca, *cb;
+
+	CHECK(start());
+	ca = open_fake(&sock_like, &a);
+	cb = open_fake(&sock_like, &b);
+	CHECK(ca && cb);
+	CHECK(conn_sock_may_go(ca) && conn_sock_may_go(cb));
+
+	a.has_request = true;
+	CHECK(conn_handle_input(ca) > 0);
+	b.has_request = true;
+	CHECK(conn_handle_input(cb) > 0); /* a cheap request: owes ~0 */
+	CHECK(!conn_sock_may_go(ca));
+	conn_guests_served(&dmn, CONN_SOCK_DEBT_MAX_US / 2);
+	CHECK(conn_sock_may_go(cb));
+	CHECK(!conn_sock_may_go(ca));
+	/* The debt stops at the bound, however long the request took. */
+	conn_guests_served(&dmn, CONN_SOCK_DEBT_MAX_US / 2);
+	CHECK(conn_sock_may_go(ca));
+
+	/* Two costly requests in a row owe no more than the bound. */
+	a.has_request = true;
+	CHECK(conn_handle_input(ca) > 0);
+	a.has_request = true;
+	CHECK(conn_handle_input(ca) > 0);
+	conn_guests_served(&dmn, CONN_SOCK_DEBT_MAX_US);
+	CHECK(conn_sock_may_go(ca));
+
+	/* Guests with nothing left to do: the debt is forgiven. */
+	a.has_request = true;
+	CHECK(conn_handle_input(ca) > 0);
+	CHECK(!conn_sock_may_go(ca));
+	conn_guests_idle(&dmn);
+	CHECK(conn_sock_may_go(ca));
+	daemon_fini(&dmn);
+}
+
 #define NRINGS (CONN_HOT_RINGS + 2)
 
 static void test_rings_hot_round_robin(void)
@@ -207,6 +259,7 @@ static void test_rings_hot_round_robin(void)
 static const struct check_test tests[] = {
     CHECK_TEST(test_socket_hot_until_it_stops_paying),
     CHECK_TEST(test_rings_hot_round_robin),
+    CHECK_TEST(test_socket_debt),
 };
 
 CHECK_MAIN(tests)

@@ -693,6 +693,41 @@ static void test_bulk_yield(void)
 	bulk_teardown(l, &b);
 }
 
+/* The yield filter (loop_set_yield_filter): dom0's fd, ready from the
+ * third unit on, is refused until the sixth (a client still owing the
+ * guests their share, conn.h); the bulk callback yields to it then,
+ * not before, and not later: with the hint too, a refused fd is looked
+ * at again on the next ask although no news came since. */
+static unsigned int go_at;
+
+static bool refuse_until(loop_fd_cb *cb, void *cb_arg, void *arg)
+{
+	const struct bulkctx *b = arg;
+
+	return cb != dom0_cb || b->served >= go_at;
+}
+
+static void test_bulk_yield_filtered(void)
+{
+	struct loop *l = loop_new();
+	struct bulkctx b = {.units = 100,
+	                    .arrive_at = 3,
+	                    .is_yielding = true,
+	                    .is_prompt_drained = true,
+	                    .stop_after = 2};
+
+	CHECK(l != NULL);
+	bulk_setup(l, &b);
+	go_at = 6;
+	loop_set_yield_filter(l, refuse_until, &b);
+	CHECK_EQ_INT(write(b.x.wfd[1], "k", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+	CHECK_EQ_UINT(b.served, 100);
+	CHECK_EQ_UINT(b.served_at, 6);
+	CHECK(!strncmp(b.log, "ggggggDhg", 9));
+	bulk_teardown(l, &b);
+}
+
 /* A prompt fd that stays ready (a toolstack that never stops) does not
  * starve the bulk fd: both run every turn (the prompt one first, and
  * again when the bulk one yields to it). */
@@ -765,6 +800,7 @@ WITH_HINT(test_bulk_after_prompt)
 WITH_HINT(test_bulk_yield)
 WITH_HINT(test_bulk_not_starved)
 WITH_HINT(test_bulk_no_stale_yield)
+WITH_HINT(test_bulk_yield_filtered)
 
 /*
  * The hint itself, on a pipe: news only of input after the last clear
@@ -1130,12 +1166,14 @@ static const struct check_test tests[] = {
     CHECK_TEST(test_poll_hook_fd_pace),
     CHECK_TEST(test_bulk_after_prompt),
     CHECK_TEST(test_bulk_yield),
+    CHECK_TEST(test_bulk_yield_filtered),
     CHECK_TEST(test_bulk_not_starved),
     CHECK_TEST(test_bulk_no_stale_yield),
     CHECK_TEST(test_bulk_after_prompt_hint),
     CHECK_TEST(test_bulk_yield_hint),
     CHECK_TEST(test_bulk_not_starved_hint),
     CHECK_TEST(test_bulk_no_stale_yield_hint),
+    CHECK_TEST(test_bulk_yield_filtered_hint),
     CHECK_TEST(test_hint_news),
     CHECK_TEST(test_hint_other_thread),
     CHECK_TEST(test_hint_idle),
