@@ -73,7 +73,7 @@ int plat_domain_exc_fd(struct plat *p)
 
 int plat_domain_exc_ack(struct plat *p, struct plat_exc *changed)
 {
-	struct plat_exc ignored;
+	struct plat_exc ignored = {.is_all = true};
 	struct plat_exc *out = changed ? changed : &ignored;
 
 	/* What an implementation that cannot tell leaves. */
