@@ -222,8 +222,9 @@ class Watcher(Worker):
 
 
 class TxnClient(Worker):
-    """Increments /lu/t/count in transactions held open for a while, so
-    that many are open across an update; each commit counts once.  It is
+    """Increments /lu/t/count in transactions held open until an update
+    comes (or 0.5 s), so that many are open across one; each commit
+    counts once.  It is
     the only writer of its nodes: every commit must succeed (an EAGAIN
     would be a transaction lost to an update)."""
 
@@ -241,7 +242,13 @@ class TxnClient(Worker):
         tx = self.c.tx_start()
         n = int(self.c.read("/lu/t/count", tx=tx))
         self.c.write("/lu/t/n%d" % (self.ops % 8), str(n), tx=tx)
-        time.sleep(0.05)  # open while the updates come
+        # Open until an update comes (at most 0.5 s).  A fixed 100 ms
+        # made the count across an update depend on how long updates
+        # take: on a faster machine 20 of them fit in 8 transactions.
+        deadline = time.monotonic() + 0.5
+        while (self.updates[0] == before and time.monotonic() < deadline
+               and not self.stop.is_set()):
+            time.sleep(0.005)
         self.c.write("/lu/t/count", str(n + 1), tx=tx)
         self.c.directory("/lu/t", tx=tx)
         time.sleep(0.05)
