@@ -548,7 +548,7 @@ void loop_set_yield_filter(struct loop *l, loop_yield_filter *f, void *arg)
 }
 
 /* Does the filter (if any) accept one of the ready prompt fds evs[]? */
-static bool may_yield_to(struct loop *l, const struct epoll_event *evs, int n)
+static bool filter_accepts(struct loop *l, const struct epoll_event *evs, int n)
 {
 	if (!l->yield_filter)
 		return true;
@@ -588,7 +588,7 @@ bool loop_should_yield(struct loop *l)
 		l->is_refused_waiting = false;
 		return false;
 	}
-	l->is_refused_waiting = !may_yield_to(l, evs, n);
+	l->is_refused_waiting = !filter_accepts(l, evs, n);
 	if (l->is_refused_waiting)
 		return false;
 	l->stats.hint_yields += l->hint != NULL;

@@ -663,6 +663,36 @@ static void test_bulk_after_prompt(void)
 	bulk_teardown(l, &b);
 }
 
+static unsigned int go_at;
+
+/* dom0's fd is refused until `go_at` guest requests were served. */
+static bool refuse_until(loop_fd_cb *cb, void *cb_arg, void *arg)
+{
+	const struct bulkctx *b = arg;
+
+	return cb != dom0_cb || b->served >= go_at;
+}
+
+/* 100 guest requests, dom0's coming with the 3rd, run on `l` to the
+ * end; with the yield filter refusing dom0 before `refuse_before` (0:
+ * no filter). */
+static void run_yield_case(struct loop *l, struct bulkctx *b,
+                           unsigned int refuse_before)
+{
+	*b = (struct bulkctx){.units = 100,
+	                      .arrive_at = 3,
+	                      .is_yielding = true,
+	                      .is_prompt_drained = true,
+	                      .stop_after = 2};
+	bulk_setup(l, b);
+	if (refuse_before) {
+		go_at = refuse_before;
+		loop_set_yield_filter(l, refuse_until, b);
+	}
+	CHECK_EQ_INT(write(b->x.wfd[1], "k", 1), 1);
+	CHECK_EQ_INT(loop_run(l), 0);
+}
+
 /* 100 guest requests ready; dom0's comes while the 3rd is served: it is
  * served right after the 3rd, before that turn's hook (where the
  * guests' replies and journal records go), and answered in that hook,
@@ -670,17 +700,11 @@ static void test_bulk_after_prompt(void)
 static void test_bulk_yield(void)
 {
 	struct loop *l = loop_new();
-	struct bulkctx b = {.units = 100,
-	                    .arrive_at = 3,
-	                    .is_yielding = true,
-	                    .is_prompt_drained = true,
-	                    .stop_after = 2};
+	struct bulkctx b;
 	const char *d;
 
 	CHECK(l != NULL);
-	bulk_setup(l, &b);
-	CHECK_EQ_INT(write(b.x.wfd[1], "k", 1), 1);
-	CHECK_EQ_INT(loop_run(l), 0);
+	run_yield_case(l, &b, 0);
 	CHECK_EQ_UINT(b.served, 100);
 	CHECK_EQ_UINT(b.served_at, 3);
 	d = strchr(b.log, 'D');
@@ -698,30 +722,13 @@ static void test_bulk_yield(void)
  * guests their share, conn.h); the bulk callback yields to it then,
  * not before, and not later: with the hint too, a refused fd is looked
  * at again on the next ask although no news came since. */
-static unsigned int go_at;
-
-static bool refuse_until(loop_fd_cb *cb, void *cb_arg, void *arg)
-{
-	const struct bulkctx *b = arg;
-
-	return cb != dom0_cb || b->served >= go_at;
-}
-
 static void test_bulk_yield_filtered(void)
 {
 	struct loop *l = loop_new();
-	struct bulkctx b = {.units = 100,
-	                    .arrive_at = 3,
-	                    .is_yielding = true,
-	                    .is_prompt_drained = true,
-	                    .stop_after = 2};
+	struct bulkctx b;
 
 	CHECK(l != NULL);
-	bulk_setup(l, &b);
-	go_at = 6;
-	loop_set_yield_filter(l, refuse_until, &b);
-	CHECK_EQ_INT(write(b.x.wfd[1], "k", 1), 1);
-	CHECK_EQ_INT(loop_run(l), 0);
+	run_yield_case(l, &b, 6);
 	CHECK_EQ_UINT(b.served, 100);
 	CHECK_EQ_UINT(b.served_at, 6);
 	CHECK(!strncmp(b.log, "ggggggDhg", 9));
